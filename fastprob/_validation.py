@@ -1,0 +1,92 @@
+"""Input coercion and checks shared by the public functions.
+
+Every public function runs its arguments through these helpers before calling a
+kernel, so that kernels can assume valid, contiguous, float input.  Errors name
+the argument, what is wrong with it and, where there is one, the usual fix.
+"""
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_float_array(a, name, dtype=None):
+    """Coerce ``a`` to a float32/float64 ndarray without modifying the caller's data.
+
+    Integers and booleans become float64, float16 becomes float32 (the narrowest
+    dtype the kernels run in); anything else (complex, object, strings) is a
+    TypeError.  ``dtype``, if given, forces that float dtype.
+    """
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as exc:  # ragged nested sequences
+            raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"{name} is complex ({arr.dtype}); fastprob works with real numbers: "
+            f"pass {name}.real if the imaginary part is zero."
+        )
+    if kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
+    if dtype is None:
+        dtype = result_float_dtype(arr)
+    return arr.astype(dtype, copy=False)
+
+
+def result_float_dtype(*arrays):
+    """float32 if every floating input is at most float32 and none is integer, else float64."""
+    dt = np.result_type(*arrays)
+    if dt.kind == "f" and dt.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def as_contiguous(a):
+    """C-contiguous version of ``a`` (a copy only when needed; read-only input stays untouched)."""
+    return np.ascontiguousarray(a)
+
+
+def check_finite(a, name, hint=""):
+    """Raise ValueError naming the first non-finite entry of ``a``."""
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = idx[0] if len(idx) == 1 else idx
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), "
+            f"the first at index {where}: {a[idx]!r}.{(' ' + hint) if hint else ''}"
+        )
+
+
+def check_ndim(a, name, allowed, meaning):
+    """Raise ValueError unless ``a.ndim`` is one of ``allowed``; ``meaning`` describes the shapes."""
+    if a.ndim not in allowed:
+        raise ValueError(f"{name} must have shape {meaning}, got shape {a.shape}.")
+
+
+def check_positive_int(n, name, minimum=0):
+    """Return ``n`` as int if it is an integer >= minimum, else raise."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {n!r}.")
+    if n < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {n}.")
+    return int(n)
+
+
+def check_weights(weights, n, name="weights"):
+    """Validate sample weights: shape (n,), finite, >= 0, positive sum. Returns float64 array."""
+    w = as_float_array(weights, name, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got shape {w.shape}.")
+    check_finite(w, name)
+    if (w < 0).any():
+        i = int(np.argmax(w < 0))
+        raise ValueError(f"{name} must be non-negative; {name}[{i}] = {w[i]!r}.")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} sum to zero; at least one sample needs a positive weight.")
+    return np.ascontiguousarray(w)

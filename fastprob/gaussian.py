@@ -1,0 +1,598 @@
+"""Gaussian densities, Cholesky factors, maximum-likelihood fits and sampling."""
+import numbers
+
+import numpy as np
+
+from .kernels import gaussian as _gk
+from .kernels import linalg as _lk
+from .kernels import moments as _mk
+from ._validation import (
+    as_contiguous,
+    as_float_array,
+    check_finite,
+    check_ndim,
+    check_positive_int,
+    check_weights,
+    result_float_dtype,
+)
+
+__all__ = [
+    "CholeskyFactors",
+    "cholesky",
+    "cov_from_factor",
+    "gaussian_nll",
+    "mvn_fit",
+    "mvn_logpdf",
+    "mvn_sample",
+    "normal_fit",
+    "normal_logpdf",
+]
+
+
+# --------------------------------------------------------------------------- #
+# Cholesky factors
+# --------------------------------------------------------------------------- #
+class CholeskyFactors:
+    """Lower Cholesky factors ``L`` (cov = L Lᵀ) and log-determinants of covariances.
+
+    Returned by :func:`cholesky`; pass it as ``cov`` to :func:`mvn_logpdf` or
+    :func:`mvn_sample` to reuse a factorisation across calls.  It can also be
+    built directly from factors you already have: ``CholeskyFactors(L)``.
+
+    Parameters
+    ----------
+    L : array_like, shape (d, d) or (K, d, d)
+        Lower-triangular factors with a positive diagonal.  The strict upper
+        triangle must be zero.
+
+    Attributes
+    ----------
+    L : ndarray, shape (d, d) or (K, d, d)
+        The factors, in the dtype of the covariance they came from.
+    logdet : ndarray, shape () or (K,)
+        log|cov| = 2 * sum(log(diag(L))), same dtype as ``L``.
+    """
+
+    __slots__ = ("L", "logdet", "_L64", "_logdet64")
+
+    def __init__(self, L):
+        L = as_float_array(L, "L")
+        check_ndim(L, "L", (2, 3), "(d, d) or (K, d, d)")
+        _check_square(L, "L")
+        check_finite(L, "L")
+        if np.triu(L, 1).any():
+            raise ValueError("L must be lower triangular: its strict upper triangle has non-zero entries.")
+        diag = np.diagonal(L, axis1=-2, axis2=-1)
+        if not (diag > 0).all():
+            k = np.argwhere(~(diag > 0))[0]
+            where = f"component {k[0]}, " if L.ndim == 3 else ""
+            raise ValueError(
+                f"L must have a positive diagonal ({where}diagonal entry {k[-1]} is "
+                f"{diag[tuple(k)]!r}); a Cholesky factor of a positive-definite matrix always does."
+            )
+        L64 = np.ascontiguousarray(L, dtype=np.float64).reshape((-1,) + L.shape[-2:])
+        logdet64 = 2.0 * np.log(np.diagonal(L64, axis1=-2, axis2=-1)).sum(axis=-1)
+        self._set(L64, logdet64, L.dtype, batched=L.ndim == 3)
+
+    @classmethod
+    def _from_float64(cls, L64, logdet64, dtype, batched):
+        self = cls.__new__(cls)
+        self._set(L64, logdet64, dtype, batched)
+        return self
+
+    def _set(self, L64, logdet64, dtype, batched):
+        # float64 copies are what the kernels use, so cholesky(cov) and cov give
+        # identical log-densities whatever the user-facing dtype.
+        self._L64 = L64
+        self._logdet64 = logdet64
+        L = L64.astype(dtype)
+        logdet = logdet64.astype(dtype)
+        self.L = L if batched else L[0]
+        self.logdet = logdet if batched else logdet[0]
+        for a in (self.L, self.logdet):
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+
+    @property
+    def n_features(self):
+        """Dimension d of the covariances."""
+        return self._L64.shape[-1]
+
+    @property
+    def batched(self):
+        """True when built from a (K, d, d) stack."""
+        return self.L.ndim == 3
+
+    def covariance(self):
+        """Reconstruct cov = L Lᵀ (in the factors' dtype)."""
+        return (self._L64 @ self._L64.transpose(0, 2, 1)).astype(self.L.dtype).reshape(self.L.shape)
+
+    def __repr__(self):
+        shape = self.L.shape
+        return f"CholeskyFactors(shape={shape}, dtype={self.L.dtype})"
+
+
+def _check_square(a, name):
+    if a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{name} must be square in its last two axes, got shape {a.shape}.")
+
+
+def _symmetry_tolerance(dtype):
+    # Covariances computed as A.T @ A or with np.cov can differ from exact
+    # symmetry in the last bits; anything much larger is a user error that
+    # LAPACK-style routines would silently hide by reading one triangle.
+    return float(np.sqrt(np.finfo(dtype).eps))
+
+
+def cholesky(cov):
+    """Batched lower Cholesky factorisation with log-determinants.
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d) or (K, d, d)
+        Symmetric positive-definite covariance matrices.
+
+    Returns
+    -------
+    CholeskyFactors
+        ``.L`` (same shape as ``cov``, lower triangular, cov = L Lᵀ) and
+        ``.logdet`` (shape () or (K,)).  The factorisation runs in float64;
+        ``.L`` and ``.logdet`` keep ``cov``'s dtype (integer input gives float64).
+
+    Raises
+    ------
+    ValueError
+        If ``cov`` is not square, has NaN/inf entries, is not symmetric (relative
+        tolerance sqrt(eps) of the largest entry) or is not positive definite;
+        the message names the offending component(s).
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> f = fastprob.cholesky(np.array([[4.0, 2.0], [2.0, 3.0]]))
+    >>> f.L
+    array([[2.        , 0.        ],
+           [1.        , 1.41421356]])
+    >>> float(f.logdet) == float(np.log(8.0))
+    True
+    """
+    cov = as_float_array(cov, "cov")
+    check_ndim(cov, "cov", (2, 3), "(d, d) or (K, d, d)")
+    _check_square(cov, "cov")
+    batched = cov.ndim == 3
+    cov3 = as_contiguous(cov.reshape((-1,) + cov.shape[-2:]))
+    check_finite(cov, "cov", "Covariance matrices must be finite.")
+    _check_symmetric(cov3, batched)
+    K, d = cov3.shape[0], cov3.shape[-1]
+    L = np.zeros((K, d, d))
+    logdet = np.empty(K)
+    failed = np.empty(K, dtype=np.int64)
+    n_failed = _lk.cholesky.for_size(K * d**3 // 3)(cov3, L, logdet, failed)
+    if n_failed:
+        bad = np.flatnonzero(failed >= 0)
+        which = (
+            f"components {bad.tolist()} of cov are" if batched and len(bad) > 1
+            else f"component {bad[0]} of cov is" if batched else "cov is"
+        )
+        raise ValueError(
+            f"{which} not positive definite (Cholesky failed at pivot "
+            f"{int(failed[bad[0]])} of component {int(bad[0])}). A covariance must be "
+            "symmetric positive definite: check for duplicated or constant features, or "
+            "add a small ridge, e.g. cov + 1e-6 * np.eye(d)."
+        )
+    return CholeskyFactors._from_float64(L, logdet, cov.dtype, batched)
+
+
+def _check_symmetric(cov3, batched):
+    scale = np.abs(cov3).max(axis=(1, 2))
+    asym = np.abs(cov3 - cov3.transpose(0, 2, 1)).max(axis=(1, 2))
+    bad = np.flatnonzero(asym > _symmetry_tolerance(cov3.dtype) * scale)
+    if bad.size:
+        k = int(bad[0])
+        where = f"component {k} of cov" if batched else "cov"
+        raise ValueError(
+            f"{where} is not symmetric (largest |cov - cov.T| = {asym[k]:.3g}, relative "
+            f"{asym[k] / scale[k]:.3g}). Pass a symmetric matrix, e.g. (cov + cov.T) / 2."
+        )
+
+
+def _as_factors(cov, name="cov"):
+    if isinstance(cov, CholeskyFactors):
+        return cov
+    return cholesky(cov)
+
+
+# --------------------------------------------------------------------------- #
+# Log-densities
+# --------------------------------------------------------------------------- #
+def _weak_dtype(*args):
+    """Result float dtype with numpy's rules, Python scalars weak (NEP 50)."""
+    operands = [a if isinstance(a, (np.ndarray, numbers.Number, np.generic)) else np.asarray(a) for a in args]
+    try:
+        return result_float_dtype(*operands)
+    except TypeError:
+        return np.dtype(np.float64)  # the per-argument checks give the real message
+
+
+def _flat_operand(a, shape):
+    """1-D C-ordered view/copy of ``a`` broadcast to ``shape``; size-1 stays size 1."""
+    if a.size == 1:
+        return a.reshape(1)
+    if a.shape == tuple(shape):
+        return np.ravel(a)
+    return np.broadcast_to(a, shape).ravel()
+
+
+def normal_logpdf(x, mean=0.0, var=1.0):
+    """Log-density of the univariate normal N(mean, var), elementwise.
+
+    Parameterised by the variance (not the standard deviation).  Broadcasts like
+    a numpy ufunc.
+
+    Parameters
+    ----------
+    x, mean, var : array_like
+        Points, means and variances (var > 0).  Broadcast together.
+
+    Returns
+    -------
+    ndarray or scalar
+        -½ (log 2π + log var + (x - mean)² / var), with numpy's dtype rules:
+        float32 input gives float32 (computed in float64), integers give float64.
+        NaN in ``x`` gives NaN there; ``x = ±inf`` gives -inf.
+
+    Raises
+    ------
+    ValueError
+        If ``mean``/``var`` hold NaN/inf, ``var <= 0``, or the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> float(fastprob.normal_logpdf(0.0))  # -½ log 2π
+    -0.9189385332046727
+    """
+    dtype = _weak_dtype(x, mean, var)
+    x = as_float_array(x, "x")
+    mean = as_float_array(mean, "mean")
+    var = as_float_array(var, "var")
+    check_finite(mean, "mean")
+    check_finite(var, "var")
+    if (var <= 0).any():
+        i = np.argwhere(var <= 0)[0]
+        raise ValueError(
+            f"var must be > 0; got {var[tuple(i)]!r}" + (f" at index {tuple(int(j) for j in i)}" if var.ndim else "")
+            + ". The variance of a normal distribution is positive."
+        )
+    try:
+        shape = np.broadcast_shapes(x.shape, mean.shape, var.shape)
+    except ValueError:
+        raise ValueError(
+            f"x, mean and var do not broadcast together: shapes {x.shape}, {mean.shape}, {var.shape}."
+        ) from None
+    out = np.empty(shape, dtype=dtype)
+    flat = out.reshape(-1)
+    if flat.size:
+        ops = [_flat_operand(a, shape) for a in (x, mean, var)]
+        _gk.normal_logpdf.for_size(flat.size * 20)(*ops, flat)
+    return out if out.ndim else out[()]
+
+
+def _rows_per_block(d):
+    # Keep the (d, rows) float64 work buffer of one block near 64 KiB (L2-resident).
+    return int(max(16, min(256, 8192 // max(d, 1))))
+
+
+def mvn_logpdf(X, mean, cov):
+    """Log-density of multivariate normals, batched over points and components.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d) or (d,)
+        Points.  A 1-D ``X`` is one point, except when d == 1, where it is read
+        as N scalar points (as scipy does).
+    mean : array_like, shape (d,) or (K, d)
+    cov : array_like, shape (d, d) or (K, d, d), or CholeskyFactors
+        Covariances (symmetric positive definite), or factors from
+        :func:`cholesky` to skip refactorising.  A single mean with K covariances,
+        or K means with one shared covariance, are broadcast.
+
+    Returns
+    -------
+    ndarray
+        (N,) for one component, (N, K) for K components; the N axis is dropped
+        for a single 1-D point.  X's dtype (float32 stays float32; integers give
+        float64); parameters are used in float64.  Rows of X with NaN give NaN,
+        rows with ±inf (and no NaN) give -inf.
+
+    Raises
+    ------
+    ValueError
+        Shape mismatches (naming both shapes), NaN/inf in mean or cov, and
+        covariances that are not square, symmetric or positive definite.
+
+    Notes
+    -----
+    The Mahalanobis term is computed by forward substitution on (x - mean) with
+    L from cov = L Lᵀ, and log|cov| = 2 Σ log Lᵢᵢ.
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> X = np.array([[0.0, 0.0], [1.0, 2.0]])
+    >>> fastprob.mvn_logpdf(X, np.zeros(2), np.eye(2)).round(4)
+    array([-1.8379, -4.3379])
+    """
+    factors = _as_factors(cov)
+    mean = as_float_array(mean, "mean", dtype=np.float64)
+    check_ndim(mean, "mean", (1, 2), "(d,) or (K, d)")
+    check_finite(mean, "mean")
+    d = mean.shape[-1]
+    if factors.n_features != d:
+        raise ValueError(
+            f"mean has shape {mean.shape} but cov has shape {factors.L.shape}: "
+            f"they must agree on the number of features."
+        )
+    Km = mean.shape[0] if mean.ndim == 2 else 1
+    Kc = factors._L64.shape[0]
+    if Km > 1 and Kc > 1 and Km != Kc:
+        raise ValueError(
+            f"mean has shape {mean.shape} but cov has shape {factors.L.shape}: "
+            f"they describe different numbers of components ({Km} vs {Kc})."
+        )
+    K = max(Km, Kc)
+    batched = mean.ndim == 2 or factors.batched
+
+    X = as_float_array(X, "X")
+    check_ndim(X, "X", (1, 2), "(N, d) or (d,)")
+    single_point = X.ndim == 1 and d != 1
+    X2 = X.reshape(1, -1) if single_point else (X.reshape(-1, 1) if X.ndim == 1 else X)
+    if X2.shape[1] != d:
+        raise ValueError(
+            f"X has shape {X.shape} but mean has shape {mean.shape}: "
+            f"X needs d = {d} features (columns)."
+        )
+    X2 = as_contiguous(X2)
+    N = X2.shape[0]
+    out = np.empty((N, K), dtype=X2.dtype)
+    if N:
+        kernel = _gk.mvn_logpdf.for_size(N * K * d * (d + 1))
+        kernel(X2, as_contiguous(mean.reshape(-1, d)), factors._L64, factors._logdet64,
+               _rows_per_block(d), out)
+    if not batched:
+        out = out[:, 0]
+    return out[0] if single_point else out
+
+
+# --------------------------------------------------------------------------- #
+# Maximum-likelihood fits
+# --------------------------------------------------------------------------- #
+#: Upper bound on the number of blocks of the moment reduction (its per-block
+#: buffers hold n_blocks * d * d float64).
+_MAX_MOMENT_BLOCKS = 256
+
+
+def _weighted_moments(X, weights):
+    """Weighted mean (d,) and covariance (d, d), ddof=0, in float64 (X is (N, d), N >= 1)."""
+    N, d = X.shape
+    w = np.empty(0) if weights is None else check_weights(weights, N)
+    tile = int(max(16, min(512, 8192 // d)))
+    # Block boundaries depend on N and d only, never on the thread count.
+    per_block = -(-N // _MAX_MOMENT_BLOCKS)
+    block = -(-per_block // tile) * tile
+    n_blocks = -(-N // block)
+    W_b = np.empty(n_blocks)
+    mean_b = np.empty((n_blocks, d))
+    M2_b = np.empty((n_blocks, d, d))
+    _mk.block_moments.for_size(N * d * (d + 3))(as_contiguous(X), w, block, tile, W_b, mean_b, M2_b)
+    mean = np.empty(d)
+    M2 = np.empty((d, d))
+    W = _mk.reduce_moments(W_b, mean_b, M2_b, mean, M2)
+    return mean, M2 / W
+
+
+def _fit_input(X, name, ndim, meaning):
+    X = as_float_array(X, name)
+    check_ndim(X, name, (ndim,), meaning)
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: at least one sample is needed to fit a Gaussian.")
+    check_finite(X, name, "Drop or impute missing values before fitting.")
+    return X
+
+
+def normal_fit(x, weights=None):
+    """Maximum-likelihood mean and variance of univariate normal data.
+
+    Parameters
+    ----------
+    x : array_like, shape (N,)
+        Samples (finite).
+    weights : array_like, shape (N,), optional
+        Non-negative sample weights (frequency or importance weights; only their
+        ratios matter).
+
+    Returns
+    -------
+    mean, var : scalars of x's float dtype
+        The weighted mean and the MLE variance Σ w (x - mean)² / Σ w (ddof=0).
+        Accumulated in float64 with a blockwise two-pass/merge scheme, so
+        float32 data far from zero (e.g. N(1e4, 1)) still gives var ≈ 1.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> m, v = fastprob.normal_fit([1.0, 2.0, 3.0, 4.0])
+    >>> float(m), float(v)
+    (2.5, 1.25)
+    """
+    x = _fit_input(x, "x", 1, "(N,) (use mvn_fit for multivariate data)")
+    mean, cov = _weighted_moments(x.reshape(-1, 1), weights)
+    return x.dtype.type(mean[0]), x.dtype.type(cov[0, 0])
+
+
+def mvn_fit(X, weights=None):
+    """Maximum-likelihood mean and covariance of multivariate normal data.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+        Samples in rows (finite).
+    weights : array_like, shape (N,), optional
+        Non-negative sample weights.
+
+    Returns
+    -------
+    mean : ndarray, shape (d,)
+    cov : ndarray, shape (d, d)
+        Weighted mean and covariance Σ w (x - mean)(x - mean)ᵀ / Σ w (ddof=0, the
+        MLE; ``np.cov(X.T, aweights=weights, bias=True)``).  X's float dtype,
+        accumulated in float64.  The result is identical on any number of threads.
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> mean, cov = fastprob.mvn_fit(np.array([[0.0, 0.0], [2.0, 2.0]]))
+    >>> mean, cov
+    (array([1., 1.]), array([[1., 1.],
+           [1., 1.]]))
+    """
+    X = _fit_input(X, "X", 2, "(N, d)")
+    if X.shape[1] == 0:
+        raise ValueError("X has no features (shape (N, 0)).")
+    mean, cov = _weighted_moments(X, weights)
+    return mean.astype(X.dtype), cov.astype(X.dtype)
+
+
+def gaussian_nll(y, mean, var, reduction="mean"):
+    """Negative log-likelihood of observations under N(mean, var) with known variance.
+
+    With ``reduction='mean'`` this is MSE / (2 var) + ½ log(2π var) for a scalar
+    ``var``: minimising the mean squared error is maximum likelihood for a
+    Gaussian mean.
+
+    Parameters
+    ----------
+    y : array_like
+        Observations.
+    mean, var : array_like
+        Predicted means and (fixed, > 0) variances, broadcast against ``y``.
+    reduction : {'mean', 'sum', 'none'}
+        Average over all elements, total, or the elementwise values.
+
+    Returns
+    -------
+    scalar or ndarray
+        In the float dtype of the inputs (accumulated in float64).
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+    logp = normal_logpdf(y, mean, var)
+    if reduction == "none":
+        return -logp
+    logp = np.asarray(logp)
+    if reduction == "mean" and logp.size == 0:
+        raise ValueError("y is empty: the mean negative log-likelihood of no observations is undefined.")
+    total = -np.sum(logp, dtype=np.float64)
+    value = total / logp.size if reduction == "mean" else total
+    return logp.dtype.type(value)
+
+
+# --------------------------------------------------------------------------- #
+# Building and sampling
+# --------------------------------------------------------------------------- #
+def cov_from_factor(B, jitter=0.0):
+    """Covariance B Bᵀ + jitter·I from an unconstrained factor.
+
+    Parameters
+    ----------
+    B : array_like, shape (d, r) or (K, d, r)
+        Any real factor (e.g. a parameter being optimised).
+    jitter : float, default 0.0
+        Non-negative ridge added to the diagonal.
+
+    Returns
+    -------
+    ndarray, shape (d, d) or (K, d, d)
+        Exactly symmetric, in B's float dtype (computed in float64).
+
+    Raises
+    ------
+    ValueError
+        If B has NaN/inf, jitter is negative or not finite, or jitter == 0 and
+        B has rank < d (B Bᵀ would be singular, not a valid covariance).
+    """
+    B = as_float_array(B, "B")
+    check_ndim(B, "B", (2, 3), "(d, r) or (K, d, r)")
+    check_finite(B, "B")
+    if isinstance(jitter, (bool, np.bool_)) or not isinstance(jitter, numbers.Real) or not np.isfinite(jitter) or jitter < 0:
+        raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}.")
+    d = B.shape[-2]
+    B64 = B.astype(np.float64)
+    C = B64 @ np.swapaxes(B64, -1, -2)
+    C = 0.5 * (C + np.swapaxes(C, -1, -2))
+    if jitter == 0:
+        if B.shape[-1] == 0:  # no columns: B Bᵀ = 0
+            rank = np.zeros(B.shape[:-2] or (1,), dtype=int)
+        else:
+            rank = np.atleast_1d(np.linalg.matrix_rank(B64))
+        bad = np.flatnonzero(rank < d)
+        if bad.size:
+            k = int(bad[0])
+            where = f"B[{k}]" if B.ndim == 3 else "B"
+            raise ValueError(
+                f"{where} has rank {int(rank[k])} < d = {d}, so B Bᵀ is singular and not a valid "
+                "covariance. Pass jitter > 0 (e.g. jitter=1e-6) or a factor with d independent columns."
+            )
+    else:
+        C += jitter * np.eye(d)
+    return C.astype(B.dtype)
+
+
+def _standard_normal(random_state, shape):
+    if isinstance(random_state, np.random.RandomState):
+        return random_state.standard_normal(shape)
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "random_state must be None, an int seed, a numpy Generator, RandomState, "
+            f"BitGenerator or SeedSequence; got {random_state!r} ({exc})."
+        ) from None
+    return rng.standard_normal(shape)
+
+
+def mvn_sample(mean, cov, n, random_state=None):
+    """Draw ``n`` samples from N(mean, cov).
+
+    Parameters
+    ----------
+    mean : array_like, shape (d,)
+    cov : array_like, shape (d, d), or CholeskyFactors
+    n : int >= 0
+    random_state : None, int, numpy Generator/RandomState/BitGenerator/SeedSequence
+        Seed or generator; the same seed gives the same samples.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+        mean + Z Lᵀ with Z standard normal and cov = L Lᵀ; float32 if mean and
+        cov are float32, else float64.
+    """
+    n = check_positive_int(n, "n", minimum=0)
+    factors = _as_factors(cov)
+    if factors.batched:
+        raise ValueError(
+            f"mvn_sample draws from one Gaussian; cov has shape {factors.L.shape}. "
+            "Pass one (d, d) covariance."
+        )
+    dtype = result_float_dtype(np.asarray(mean), factors.L)
+    mean = as_float_array(mean, "mean", dtype=np.float64)
+    check_ndim(mean, "mean", (1,), "(d,)")
+    check_finite(mean, "mean")
+    if mean.shape[0] != factors.n_features:
+        raise ValueError(
+            f"mean has shape {mean.shape} but cov has shape {factors.L.shape}: "
+            f"they must agree on the number of features."
+        )
+    Z = _standard_normal(random_state, (n, mean.shape[0]))
+    return (mean + Z @ factors._L64[0].T).astype(dtype)

@@ -1,0 +1,87 @@
+"""The one place that sets Numba's compilation flags for every fastprob kernel.
+
+Kernels never pass ``fastmath=``/``parallel=``/``cache=`` themselves; they use the
+decorators below, so the whole library can be switched (for debugging, profiling or
+a platform quirk) by editing or overriding this module only.
+
+Environment overrides (read at import):
+
+``FASTPROB_NUMBA_CACHE=0``
+    disable Numba's on-disk compile cache (default on).
+"""
+import os
+import types
+
+import numba
+
+#: Write compiled machine code to disk so later processes skip compilation.
+CACHE = os.environ.get("FASTPROB_NUMBA_CACHE", "1") != "0"
+
+# Fastmath subsets.  Never 'nnan'/'ninf' (they let LLVM delete NaN/inf checks,
+# turning NaN input into silent garbage) and never 'afn'/'arcp' (approximate
+# functions / reciprocals would break the accuracy guarantees).
+#: Elementwise kernels: only fused multiply-add, which can only improve rounding.
+FASTMATH_STRICT = {"contract"}
+#: Kernels whose inner loop is a sum over rows: reassociation lets LLVM keep
+#: several SIMD accumulators.  The order is still fixed by the compiled code, so
+#: results stay deterministic from run to run and thread count to thread count.
+FASTMATH_REDUCE = {"contract", "reassoc", "nsz"}
+
+_COMMON = dict(nogil=True, cache=CACHE, error_model="numpy")
+
+
+def serial(fn=None, *, reduce=False):
+    """Compile ``fn`` as a single-threaded kernel (lazy, so any dtype/layout works)."""
+
+    def wrap(f):
+        fastmath = FASTMATH_REDUCE if reduce else FASTMATH_STRICT
+        return numba.njit(fastmath=set(fastmath), **_COMMON)(f)
+
+    return wrap if fn is None else wrap(fn)
+
+
+class KernelPair:
+    """A kernel compiled twice from one source: ``serial`` and ``parallel``.
+
+    ``prange`` is a plain ``range`` in the serial build, so tiny inputs avoid the
+    cost of waking the thread pool while large ones use every core.
+    ``for_size(work)`` picks the build from a rough count of floating-point work.
+    """
+
+    #: Below this many flops the thread-pool hand-off costs more than it saves.
+    PARALLEL_MIN_WORK = 50_000
+
+    def __init__(self, fn, reduce):
+        fastmath = FASTMATH_REDUCE if reduce else FASTMATH_STRICT
+        # Numba's cache files are named after the function's qualname, and its
+        # cache key does not include the `parallel` flag: the two builds must
+        # have different qualnames or one would load the other's machine code.
+        self.serial = numba.njit(fastmath=set(fastmath), **_COMMON)(_renamed(fn, "serial"))
+        self.parallel = numba.njit(fastmath=set(fastmath), parallel=True, **_COMMON)(
+            _renamed(fn, "parallel")
+        )
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    def for_size(self, work):
+        """The build to call for about ``work`` floating-point operations."""
+        return self.parallel if work >= self.PARALLEL_MIN_WORK else self.serial
+
+
+def serial_and_parallel(fn=None, *, reduce=False):
+    """Decorator: compile ``fn`` into a :class:`KernelPair`."""
+
+    def wrap(f):
+        return KernelPair(f, reduce)
+
+    return wrap if fn is None else wrap(fn)
+
+
+def _renamed(fn, suffix):
+    clone = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    clone.__qualname__ = f"{fn.__qualname__}__{suffix}"
+    clone.__doc__ = fn.__doc__
+    clone.__module__ = fn.__module__
+    return clone
