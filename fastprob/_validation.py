@@ -59,7 +59,7 @@ def check_finite(a, name, hint=""):
         where = idx[0] if len(idx) == 1 else idx
         raise ValueError(
             f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), "
-            f"the first at index {where}: {a[idx]!r}.{(' ' + hint) if hint else ''}"
+            f"the first at index {where}: {a[idx].item()!r}.{(' ' + hint) if hint else ''}"
         )
 
 
@@ -86,7 +86,7 @@ def check_weights(weights, n, name="weights"):
     check_finite(w, name)
     if (w < 0).any():
         i = int(np.argmax(w < 0))
-        raise ValueError(f"{name} must be non-negative; {name}[{i}] = {w[i]!r}.")
+        raise ValueError(f"{name} must be non-negative; {name}[{i}] = {w[i].item()!r}.")
     if not w.sum() > 0:
         raise ValueError(f"{name} sum to zero; at least one sample needs a positive weight.")
     return np.ascontiguousarray(w)

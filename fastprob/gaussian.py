@@ -68,7 +68,7 @@ class CholeskyFactors:
             where = f"component {k[0]}, " if L.ndim == 3 else ""
             raise ValueError(
                 f"L must have a positive diagonal ({where}diagonal entry {k[-1]} is "
-                f"{diag[tuple(k)]!r}); a Cholesky factor of a positive-definite matrix always does."
+                f"{diag[tuple(k)].item()!r}); a Cholesky factor of a positive-definite matrix always does."
             )
         L64 = np.ascontiguousarray(L, dtype=np.float64).reshape((-1,) + L.shape[-2:])
         logdet64 = 2.0 * np.log(np.diagonal(L64, axis1=-2, axis2=-1)).sum(axis=-1)
@@ -261,7 +261,7 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     if (var <= 0).any():
         i = np.argwhere(var <= 0)[0]
         raise ValueError(
-            f"var must be > 0; got {var[tuple(i)]!r}" + (f" at index {tuple(int(j) for j in i)}" if var.ndim else "")
+            f"var must be > 0; got {var[tuple(i)].item()!r}" + (f" at index {tuple(int(j) for j in i)}" if var.ndim else "")
             + ". The variance of a normal distribution is positive."
         )
     try:

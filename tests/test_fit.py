@@ -1,0 +1,112 @@
+"""fastprob.normal_fit / mvn_fit against exactly-rounded two-pass references and numpy."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+import fastprob
+from reference import weighted_moments_exact
+
+
+@pytest.mark.parametrize("N, d", [(1, 1), (2, 3), (1000, 1), (5000, 4), (3001, 64)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mvn_fit_matches_reference(rng, N, d, weighted):
+    X = rng.standard_normal((N, d)) @ rng.standard_normal((d, d)) + 10.0
+    w = rng.uniform(0.0, 3.0, N) if weighted else None
+    mean, cov = fastprob.mvn_fit(X, w)
+    ref_mean, ref_cov = weighted_moments_exact(X, w)
+    assert mean.shape == (d,) and cov.shape == (d, d)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-13)
+    np.testing.assert_allclose(cov, ref_cov, rtol=1e-11, atol=1e-12 * np.abs(ref_cov).max())
+    np.testing.assert_array_equal(cov, cov.T)
+    np.testing.assert_allclose(cov, np.cov(X.T, aweights=w, bias=True).reshape(d, d), rtol=1e-9,
+                               atol=1e-12 * np.abs(ref_cov).max())
+
+
+def test_normal_fit_matches_numpy(rng):
+    x = rng.standard_normal(12345) * 3 + 7
+    w = rng.uniform(0, 1, x.size)
+    m, v = fastprob.normal_fit(x)
+    assert m == pytest.approx(x.mean(), rel=1e-14) and v == pytest.approx(x.var(), rel=1e-12)
+    m, v = fastprob.normal_fit(x, w)
+    ref_m, ref_v = weighted_moments_exact(x, w)
+    assert m == pytest.approx(ref_m[0], rel=1e-14) and v == pytest.approx(ref_v[0, 0], rel=1e-12)
+
+
+def test_float32_far_from_zero_is_robust(rng):
+    x = (1e4 + rng.standard_normal(1_000_000)).astype(np.float32)
+    naive = np.mean(x * x, dtype=np.float32) - np.mean(x, dtype=np.float32) ** 2
+    assert abs(naive - 1.0) > 0.5  # the one-pass formula is badly wrong here
+    m, v = fastprob.normal_fit(x)
+    assert m.dtype == np.float32 and v.dtype == np.float32
+    ref_m, ref_v = weighted_moments_exact(x)
+    assert v == pytest.approx(ref_v[0, 0], rel=1e-6)
+    assert v == pytest.approx(1.0, abs=0.01)
+    X = np.stack([x, -x + 2e4], axis=1)
+    mean, cov = fastprob.mvn_fit(X)
+    assert cov.dtype == np.float32
+    np.testing.assert_allclose(cov, weighted_moments_exact(X)[1], rtol=1e-6)
+
+
+def test_integer_weights_are_frequency_weights(rng):
+    X = rng.standard_normal((50, 3))
+    counts = rng.integers(0, 4, 50)
+    counts[0] = 1
+    mean, cov = fastprob.mvn_fit(X, counts)
+    rep_mean, rep_cov = fastprob.mvn_fit(np.repeat(X, counts, axis=0))
+    np.testing.assert_allclose(mean, rep_mean, rtol=1e-13)
+    np.testing.assert_allclose(cov, rep_cov, rtol=1e-12)
+
+
+def test_bit_identical_on_any_thread_count(rng, restore_threads):
+    import numba
+
+    X = rng.standard_normal((300_000, 5)) * 10 + 3
+    w = rng.uniform(0, 1, len(X))
+    results = []
+    for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        restore_threads(n)
+        results.append(fastprob.mvn_fit(X, w))
+    for mean, cov in results[1:]:
+        np.testing.assert_array_equal(mean, results[0][0])
+        np.testing.assert_array_equal(cov, results[0][1])
+
+
+def test_inputs_unchanged_and_layouts(rng):
+    X = np.asfortranarray(rng.standard_normal((100, 3)))
+    X.flags.writeable = False
+    w = rng.uniform(0, 1, 100)
+    snap = X.copy(), w.copy()
+    a = fastprob.mvn_fit(X, w)
+    b = fastprob.mvn_fit(np.ascontiguousarray(X), w)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(X, snap[0])
+    np.testing.assert_array_equal(w, snap[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=hs.integers(1, 600), d=hs.integers(1, 5), seed=hs.integers(0, 2**32 - 1),
+       offset=hs.floats(-1e6, 1e6), scale=hs.floats(1e-3, 1e3))
+def test_property_against_reference(N, d, seed, offset, scale):
+    rng = np.random.default_rng(seed)
+    X = offset + scale * rng.standard_normal((N, d))
+    mean, cov = fastprob.mvn_fit(X)
+    ref_mean, ref_cov = weighted_moments_exact(X)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-14, atol=1e-15 * scale)
+    np.testing.assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-12 * scale**2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fastprob.mvn_fit(np.empty((0, 2))), r"X is empty: at least one sample"),
+    (lambda: fastprob.mvn_fit(np.ones(3)), r"X must have shape \(N, d\), got shape \(3,\)"),
+    (lambda: fastprob.mvn_fit(np.ones((3, 0))), r"X has no features"),
+    (lambda: fastprob.mvn_fit([[1.0, np.nan], [1.0, 2.0]]), r"X contains 1 non-finite .* \(0, 1\).*impute"),
+    (lambda: fastprob.normal_fit(np.ones((3, 2))), r"x must have shape \(N,\) \(use mvn_fit"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [1.0]), r"weights must have shape \(2,\)"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [1.0, -1.0]), r"weights must be non-negative; weights\[1\] = -1.0"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [0.0, 0.0]), r"weights sum to zero"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [np.nan, 1.0]), r"weights contains 1 non-finite"),
+])
+def test_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

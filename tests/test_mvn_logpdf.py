@@ -1,0 +1,215 @@
+"""fastprob.mvn_logpdf against scipy.stats.multivariate_normal and slow references."""
+import numpy as np
+import pytest
+import scipy.stats as st
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+import fastprob
+from fastprob.kernels import gaussian as gk
+from reference import mvn_logpdf_loop, mvn_logpdf_mp, random_spd
+
+
+@pytest.mark.parametrize("d", [1, 2, 5, 16, 64])
+@pytest.mark.parametrize("N", [1, 7, 300])
+def test_single_component_matches_scipy(rng, d, N):
+    mean = rng.standard_normal(d)
+    cov = random_spd(d, rng)
+    X = rng.standard_normal((N, d)) * 2 + mean
+    got = fastprob.mvn_logpdf(X, mean, cov)
+    want = np.atleast_1d(st.multivariate_normal(mean, cov).logpdf(X))
+    assert got.shape == (N,) and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("K, d", [(1, 3), (3, 1), (4, 6), (8, 64)])
+def test_components_batched_match_loop(rng, K, d):
+    means = rng.standard_normal((K, d)) * 3
+    covs = np.stack([random_spd(d, rng, cond=100) for _ in range(K)])
+    X = rng.standard_normal((513, d)) * 3
+    got = fastprob.mvn_logpdf(X, means, covs)
+    assert got.shape == (513, K)
+    np.testing.assert_allclose(got, mvn_logpdf_loop(X, means, covs), rtol=1e-12)
+    for k in range(K):  # each column equals the single-component call exactly
+        np.testing.assert_array_equal(got[:, k], fastprob.mvn_logpdf(X, means[k], covs[k]))
+
+
+def test_shared_mean_or_shared_covariance_broadcast(rng):
+    d, K = 3, 4
+    means = rng.standard_normal((K, d))
+    covs = np.stack([random_spd(d, rng) for _ in range(K)])
+    X = rng.standard_normal((50, d))
+    tied = fastprob.mvn_logpdf(X, means, covs[0])
+    np.testing.assert_allclose(tied, mvn_logpdf_loop(X, means, [covs[0]] * K), rtol=1e-12)
+    shared_mean = fastprob.mvn_logpdf(X, means[0], covs)
+    np.testing.assert_allclose(shared_mean, mvn_logpdf_loop(X, [means[0]] * K, covs), rtol=1e-12)
+
+
+def test_large_offset_accuracy_against_mpmath(rng):
+    d = 4
+    mean = np.full(d, 1e6)
+    cov = random_spd(d, rng)
+    X = mean + rng.standard_normal((20, d))
+    got = fastprob.mvn_logpdf(X, mean, cov)
+    want = np.array([mvn_logpdf_mp(x, mean, cov) for x in X])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    # scipy agrees to the same bound (it also centres first).
+    np.testing.assert_allclose(st.multivariate_normal(mean, cov).logpdf(X), want, atol=1e-9)
+
+
+def test_well_conditioned_against_mpmath(rng):
+    d = 6
+    mean = rng.standard_normal(d)
+    cov = random_spd(d, rng, cond=20)
+    X = rng.standard_normal((30, d)) * 2
+    want = np.array([mvn_logpdf_mp(x, mean, cov) for x in X])
+    np.testing.assert_allclose(fastprob.mvn_logpdf(X, mean, cov), want, rtol=1e-13)
+
+
+def test_float32_stays_float32_and_is_accurate(rng):
+    d = 16
+    mean = rng.standard_normal(d)
+    cov = random_spd(d, rng)
+    X = (rng.standard_normal((1000, d)) + mean).astype(np.float32)
+    got = fastprob.mvn_logpdf(X, mean, cov)
+    assert got.dtype == np.float32
+    want = st.multivariate_normal(mean, cov).logpdf(X.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=2 * np.finfo(np.float32).eps)
+
+
+def test_integer_input_gives_float64():
+    got = fastprob.mvn_logpdf(np.array([[0, 1], [2, 3]]), [0, 0], [[2, 0], [0, 2]])
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, st.multivariate_normal([0, 0], 2 * np.eye(2)).logpdf([[0, 1], [2, 3]]))
+
+
+def test_single_point_and_one_dimensional_semantics(rng):
+    mean, cov = np.zeros(3), random_spd(3, rng)
+    x = rng.standard_normal(3)
+    got = fastprob.mvn_logpdf(x, mean, cov)
+    assert np.ndim(got) == 0
+    assert got == pytest.approx(st.multivariate_normal(mean, cov).logpdf(x), rel=1e-13)
+    assert fastprob.mvn_logpdf(x, np.stack([mean, mean + 1]), cov).shape == (2,)
+    # d == 1: a 1-D X is N scalar points, as in scipy.
+    pts = np.array([0.5, -1.0, 2.0])
+    got1 = fastprob.mvn_logpdf(pts, [0.0], [[2.0]])
+    np.testing.assert_allclose(got1, st.norm.logpdf(pts, 0, np.sqrt(2)), rtol=1e-13)
+
+
+def test_nan_rows_give_nan_and_inf_rows_give_minus_inf(rng):
+    d = 3
+    X = rng.standard_normal((6, d))
+    X[1, 2] = np.nan
+    X[3, 0] = np.inf
+    X[4, 1] = -np.inf
+    X[5, :] = [np.inf, np.nan, 0.0]
+    means = np.zeros((2, d))
+    got = fastprob.mvn_logpdf(X, means, np.eye(d))
+    assert np.isnan(got[1]).all() and np.isnan(got[5]).all()
+    assert (got[3] == -np.inf).all() and (got[4] == -np.inf).all()
+    clean = [0, 2]
+    np.testing.assert_allclose(got[clean], mvn_logpdf_loop(X[clean], means, [np.eye(d)] * 2), rtol=1e-13)
+
+
+def test_empty_X_gives_empty_result():
+    assert fastprob.mvn_logpdf(np.empty((0, 2)), np.zeros(2), np.eye(2)).shape == (0,)
+    assert fastprob.mvn_logpdf(np.empty((0, 2)), np.zeros((3, 2)), np.eye(2)).shape == (0, 3)
+
+
+def test_precomputed_factors_give_identical_results(rng):
+    means = rng.standard_normal((3, 4))
+    covs = np.stack([random_spd(4, rng) for _ in range(3)])
+    X = rng.standard_normal((100, 4))
+    factors = fastprob.cholesky(covs)
+    np.testing.assert_array_equal(fastprob.mvn_logpdf(X, means, factors),
+                                  fastprob.mvn_logpdf(X, means, covs))
+    user_built = fastprob.CholeskyFactors(np.linalg.cholesky(covs))
+    np.testing.assert_allclose(fastprob.mvn_logpdf(X, means, user_built),
+                               fastprob.mvn_logpdf(X, means, covs), rtol=1e-13)
+
+
+def test_layouts_readonly_and_inputs_unchanged(rng):
+    d = 5
+    base = rng.standard_normal((40, 2 * d))
+    mean, cov = rng.standard_normal(d), random_spd(d, rng)
+    want = fastprob.mvn_logpdf(np.ascontiguousarray(base[:, ::2]), mean, cov)
+    fortran = np.asfortranarray(base[:, ::2])
+    strided = base[:, ::2]
+    readonly = np.ascontiguousarray(base[:, ::2])
+    readonly.flags.writeable = False
+    ro_mean, ro_cov = mean.copy(), cov.copy()
+    ro_mean.flags.writeable = ro_cov.flags.writeable = False
+    snapshots = [a.copy() for a in (fortran, strided, readonly, base)]
+    for X in (fortran, strided, readonly):
+        np.testing.assert_array_equal(fastprob.mvn_logpdf(X, ro_mean, ro_cov), want)
+    for a, snap in zip((fortran, strided, readonly, base), snapshots):
+        np.testing.assert_array_equal(a, snap)
+
+
+def test_serial_and_parallel_builds_agree_bitwise(rng):
+    d, K = 7, 3
+    X = rng.standard_normal((1000, d))
+    means = rng.standard_normal((K, d))
+    factors = fastprob.cholesky(np.stack([random_spd(d, rng) for _ in range(K)]))
+    outs = []
+    for build in (gk.mvn_logpdf.serial, gk.mvn_logpdf.parallel):
+        for block in (16, 100, 256):
+            out = np.empty((len(X), K))
+            build(X, means, factors._L64, factors._logdet64, block, out)
+            outs.append(out)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=hs.integers(1, 8), K=hs.integers(1, 4), N=hs.integers(0, 40),
+       seed=hs.integers(0, 2**32 - 1), scale=hs.floats(1e-3, 1e3))
+def test_property_matches_scipy(d, K, N, seed, scale):
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((K, d)) * scale
+    covs = np.stack([random_spd(d, rng, cond=50) * scale**2 for _ in range(K)])
+    X = means[0] + rng.standard_normal((N, d)) * scale
+    got = fastprob.mvn_logpdf(X, means, covs)
+    want = np.stack([np.atleast_1d(st.multivariate_normal(m, c).logpdf(X)).reshape(N)
+                     for m, c in zip(means, covs)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+# --------------------------------------------------------------------------- #
+# Errors
+# --------------------------------------------------------------------------- #
+def test_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"X has shape \(4, 3\) but mean has shape \(2,\)"):
+        fastprob.mvn_logpdf(np.zeros((4, 3)), np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match=r"mean has shape \(3,\) but cov has shape \(2, 2\)"):
+        fastprob.mvn_logpdf(np.zeros((4, 3)), np.zeros(3), np.eye(2))
+    with pytest.raises(ValueError, match=r"different numbers of components \(2 vs 3\)"):
+        fastprob.mvn_logpdf(np.zeros((4, 2)), np.zeros((2, 2)), np.stack([np.eye(2)] * 3))
+    with pytest.raises(ValueError, match=r"X must have shape \(N, d\) or \(d,\), got shape \(1, 2, 2\)"):
+        fastprob.mvn_logpdf(np.zeros((1, 2, 2)), np.zeros(2), np.eye(2))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([[1.0, 0.0], [0.0, np.nan]]), r"cov contains 1 non-finite value"),
+    (np.array([[1.0, 0.5], [0.0, 1.0]]), r"cov is not symmetric"),
+    (np.array([[1.0, 2.0], [2.0, 1.0]]), r"cov is not positive definite .*pivot 1.*1e-6"),
+    (np.zeros((2, 3)), r"cov must be square"),
+])
+def test_bad_covariance(bad, match):
+    with pytest.raises(ValueError, match=match):
+        fastprob.mvn_logpdf(np.zeros((3, 2)), np.zeros(2), bad)
+
+
+def test_non_pd_component_is_named():
+    covs = np.stack([np.eye(2), np.eye(2), [[1.0, 0.0], [0.0, -1.0]]])
+    with pytest.raises(ValueError, match=r"component 2 of cov is not positive definite"):
+        fastprob.mvn_logpdf(np.zeros((3, 2)), np.zeros((3, 2)), covs)
+
+
+def test_nonfinite_mean_and_bad_dtypes():
+    with pytest.raises(ValueError, match=r"mean contains 1 non-finite value.*index 1"):
+        fastprob.mvn_logpdf(np.zeros((3, 2)), [0.0, np.inf], np.eye(2))
+    with pytest.raises(TypeError, match=r"X is complex"):
+        fastprob.mvn_logpdf(np.zeros((3, 2), complex), np.zeros(2), np.eye(2))
+    with pytest.raises(TypeError, match=r"X must be a real numeric array, got dtype object"):
+        fastprob.mvn_logpdf(np.array([[None, 1]]), np.zeros(2), np.eye(2))

@@ -1,0 +1,82 @@
+"""Packaging, configuration and the demo: the promises of the foundation."""
+import importlib.metadata
+import inspect
+import pathlib
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import fastprob
+from fastprob.kernels import _config, gaussian, linalg, moments
+
+KERNEL_MODULES = [gaussian, linalg, moments]
+
+
+def test_kernels_ship_inside_the_fastprob_namespace():
+    dist = importlib.metadata.distribution("fastprob")
+    top_level = (dist.read_text("top_level.txt") or "fastprob").split()
+    assert top_level == ["fastprob"]
+    files = [str(f) for f in (dist.files or [])]
+    assert not any(f.startswith("kernels/") for f in files)
+    assert fastprob.kernels.__name__ == "fastprob.kernels"
+
+
+def _dispatchers():
+    for mod in KERNEL_MODULES:
+        for name, obj in vars(mod).items():
+            if isinstance(obj, _config.KernelPair):
+                yield f"{mod.__name__}.{name}.serial", obj.serial
+                yield f"{mod.__name__}.{name}.parallel", obj.parallel
+            elif isinstance(obj, numba.core.registry.CPUDispatcher):
+                yield f"{mod.__name__}.{name}", obj
+
+
+def test_every_kernel_uses_the_config_flags():
+    found = list(_dispatchers())
+    assert len(found) >= 6
+    allowed = {"contract", "reassoc", "nsz"}
+    for name, disp in found:
+        opts = disp.targetoptions
+        assert opts["error_model"] == "numpy", name
+        assert set(opts["fastmath"]) <= allowed, name
+        assert bool(opts.get("parallel", False)) == name.endswith(".parallel"), name
+        assert (type(disp._cache).__name__ != "NullCache") == _config.CACHE, name
+
+
+def test_no_kernel_module_sets_numba_flags_itself():
+    for mod in KERNEL_MODULES:
+        src = inspect.getsource(mod)
+        for flag in ("fastmath=", "parallel=", "cache=", "error_model=", "nnan", "ninf", "@njit", "@jit"):
+            assert flag not in src, f"{mod.__name__} sets {flag!r}; use kernels._config"
+
+
+def test_faithful_is_bundled():
+    X = fastprob.load_faithful()
+    assert X.shape == (272, 2) and X.dtype == np.float64
+    np.testing.assert_array_equal(X[0], [3.6, 79.0])
+    path = pathlib.Path(fastprob.__file__).parent / "data" / "faithful.csv"
+    assert path.is_file()
+
+
+def test_demo_runs_and_prints_the_fit():
+    out = subprocess.run([sys.executable, "-m", "fastprob", "demo"], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    X = fastprob.load_faithful()
+    assert f"{X.mean(axis=0)[1]:.4f}" in out
+    avg = np.mean(fastprob.mvn_logpdf(X, X.mean(axis=0), np.cov(X.T, bias=True)))
+    assert f"average log-likelihood = {avg:.6f}" in out
+
+
+def test_cli_help_and_usage_errors():
+    from fastprob.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert main([]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2
