@@ -18,11 +18,19 @@ def normal_logpdf(x, mean, var, out):
     # Stride 0 reads the single element of a broadcast scalar.
     sx = 1 if x.size > 1 else 0
     sm = 1 if mean.size > 1 else 0
-    sv = 1 if var.size > 1 else 0
-    for i in prange(n):
-        v = np.float64(var[i * sv])
-        z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
-        out[i] = -0.5 * (LOG_2PI + np.log(v) + z * z / v)
+    if var.size == 1:
+        # One variance: hoist the logarithm (a scalar libm call per element
+        # would dominate) so the loop is SIMD arithmetic only.
+        v = np.float64(var[0])
+        c = LOG_2PI + np.log(v)
+        for i in prange(n):
+            z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
+            out[i] = -0.5 * (c + z * z / v)
+    else:
+        for i in prange(n):
+            v = np.float64(var[i])
+            z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
+            out[i] = -0.5 * (LOG_2PI + np.log(v) + z * z / v)
 
 
 @serial_and_parallel

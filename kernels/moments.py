@@ -66,19 +66,29 @@ def block_moments(X, w, block, tile, W_out, mean_out, M2_out):
         M2_out[b, :, :] = 0.0
         for t0 in range(r0, r1, tile):
             nt = min(r1, t0 + tile) - t0
+            # Two plain loops rather than a branch per element, so both vectorise.
+            if weighted:
+                for r in range(nt):
+                    wt[r] = w[t0 + r]
+            else:
+                wt[:nt] = 1.0
             Wt = 0.0
             for r in range(nt):
-                wt[r] = np.float64(w[t0 + r]) if weighted else 1.0
                 Wt += wt[r]
             if Wt <= 0.0:
                 continue
+            # Transpose the tile once (the only strided read of X), then every
+            # pass below runs over contiguous rows of C.
+            for i in range(d):
+                for r in range(nt):
+                    C[i, r] = X[t0 + r, i]
             for i in range(d):
                 s = 0.0
                 for r in range(nt):
-                    s += wt[r] * np.float64(X[t0 + r, i])
+                    s += wt[r] * C[i, r]
                 mean_t[i] = s / Wt
                 for r in range(nt):
-                    C[i, r] = np.float64(X[t0 + r, i]) - mean_t[i]
+                    C[i, r] -= mean_t[i]
             for i in range(d):
                 for j in range(i + 1):
                     s = 0.0
