@@ -28,13 +28,14 @@ print(json.dumps(times))
 
 
 @pytest.mark.parametrize("cache", ["off"])
-def test_cold_compile_time(benchmark, cache):
+def test_cold_compile_time(benchmark, cache, tmp_path):
     """Records seconds spent compiling (first call minus a warm call) per kernel build."""
     env = dict(os.environ, FASTPROB_NUMBA_CACHE="0")
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
-                         text=True, check=True)
-    times = json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    times = json.loads(proc.stdout.strip().splitlines()[-1])
     benchmark.group = "compile"
     benchmark.extra_info.update(times)
     benchmark.pedantic(lambda: None, rounds=1)
-    assert all(v >= 0 or k == "import_s" for k, v in times.items())
+    assert set(times) >= {"import_s", "mvn_logpdf_f64_parallel"}

@@ -3,8 +3,17 @@
 Public functions validate and coerce their input, then call one kernel from
 :mod:`fastprob.kernels`.
 """
-from .datasets import load_faithful
-from .gaussian import (
+import pathlib as _pathlib
+
+# Installed, `kernels/` is shipped as the subpackage `fastprob.kernels`.  In a
+# source checkout (e.g. `python -m fastprob` run from the repository root, which
+# puts the checkout ahead of the installed copy) it sits beside this package
+# instead: let the package path find it there.
+if not (_pathlib.Path(__file__).parent / "kernels").is_dir():
+    __path__.append(str(_pathlib.Path(__file__).resolve().parent.parent))
+
+from .datasets import load_faithful  # noqa: E402
+from .gaussian import (  # noqa: E402
     CholeskyFactors,
     cholesky,
     cov_from_factor,

@@ -20,7 +20,7 @@ def _demo(args):
     print(f"  mean       = {mean}")
     print("  covariance =\n" + "\n".join("    " + line for line in str(cov).splitlines()))
     print(f"  average log-likelihood = {loglik.mean():.6f}  (total {loglik.sum():.3f})")
-    print(f"done in {elapsed:.2f} s (includes compiling the kernels on first use)")
+    print(f"done in {elapsed:.2f} s (first run includes compiling the kernels; later runs load them from the cache)")
     return 0
 
 
@@ -48,4 +48,8 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # e.g. `fastprob demo | head`: stop quietly like other CLIs
+        sys.stderr.close()
+        return 0

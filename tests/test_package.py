@@ -61,9 +61,17 @@ def test_faithful_is_bundled():
     assert path.is_file()
 
 
-def test_demo_runs_and_prints_the_fit():
-    out = subprocess.run([sys.executable, "-m", "fastprob", "demo"], capture_output=True, text=True,
-                         timeout=300, check=True).stdout
+def _run(args, cwd):
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "repository root"])
+def test_demo_runs_and_prints_the_fit(tmp_path, where):
+    # From the repository root `python -m` finds the source checkout first.
+    cwd = tmp_path if where == "elsewhere" else pathlib.Path(__file__).resolve().parents[1]
+    out = _run(["-m", "fastprob", "demo"], cwd)
     X = fastprob.load_faithful()
     assert f"{X.mean(axis=0)[1]:.4f}" in out
     avg = np.mean(fastprob.mvn_logpdf(X, X.mean(axis=0), np.cov(X.T, bias=True)))
