@@ -1,12 +1,14 @@
 """Turn a ``pytest benchmarks --benchmark-json=FILE`` report into the README's Markdown table.
 
 Usage: ``python benchmarks/table.py FILE``.  One row per registry comparison:
-median time of each implementation and fastprob's speed-up over each (ratios of
-medians measured in the same run).
+median time of each implementation, and fastprob's speed-up over each reference
+(ratios of medians measured side by side in the same run).
 """
 import json
 import sys
 from collections import defaultdict
+
+OURS = ("fastprob", "fastprob-1thread")
 
 
 def table(report):
@@ -17,21 +19,28 @@ def table(report):
             extra.update(b["extra_info"])
             continue
         groups[b["group"]][b["extra_info"]["implementation"]] = (b["stats"]["median"], b["extra_info"]["n"])
-    lines = ["| comparison | N | fastprob | numpy | scipy | vs numpy | vs scipy |", "|---|---:|---:|---:|---:|---:|---:|"]
+    refs = sorted({impl for impls in groups.values() for impl in impls} - set(OURS))
+    head = ["comparison", "N", *OURS, *refs, *(f"speed-up vs {r}" for r in refs),
+            *(f"1-thread vs {r}" for r in refs)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, impls in groups.items():
         fp, n = impls["fastprob"]
-        cells = []
-        for ref in ("numpy", "scipy"):
-            cells.append(f"{impls[ref][0] * 1e3:.1f} ms" if ref in impls else "–")
-        ratios = [f"{impls[ref][0] / fp:.1f}×" if ref in impls else "–" for ref in ("numpy", "scipy")]
-        lines.append(f"| {name} | {n:,} | {fp * 1e3:.2f} ms | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} |")
+        one = impls.get("fastprob-1thread", (float("nan"), n))[0]
+        times = [_ms(impls.get(i, (None,))[0]) for i in (*OURS, *refs)]
+        ratios = [f"{impls[r][0] / fp:.1f}×" if r in impls else "–" for r in refs]
+        ratios1 = [f"{impls[r][0] / one:.1f}×" if r in impls else "–" for r in refs]
+        lines.append("| " + " | ".join([name, f"{n:,}", *times, *ratios, *ratios1]) + " |")
     info = report["machine_info"]
-    head = (f"Machine: {info.get('cpu', {}).get('brand_raw', info.get('processor'))}, "
-            f"{info.get('cpu', {}).get('count', '?')} logical CPUs; Python {info['python_version']}; "
-            f"{report['datetime'][:10]}.")
+    cpu = info.get("cpu", {})
+    text = (f"Machine: {cpu.get('brand_raw', info.get('processor'))}, {cpu.get('count', '?')} logical CPUs; "
+            f"Python {info['python_version']}; {report['datetime'][:10]}.")
     if extra:
-        head += " Cold compile (s): " + ", ".join(f"{k} {v:.2f}" for k, v in extra.items()) + "."
-    return head + "\n\n" + "\n".join(lines)
+        text += " Cold compile (s): " + ", ".join(f"{k} {v:.2f}" for k, v in extra.items()) + "."
+    return text + "\n\n" + "\n".join(lines)
+
+
+def _ms(seconds):
+    return "–" if seconds is None else f"{seconds * 1e3:.2f} ms"
 
 
 if __name__ == "__main__":

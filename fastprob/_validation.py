@@ -90,3 +90,21 @@ def check_weights(weights, n, name="weights"):
     if not w.sum() > 0:
         raise ValueError(f"{name} sum to zero; at least one sample needs a positive weight.")
     return np.ascontiguousarray(w)
+
+
+def weak_float_dtype(*args):
+    """Result float dtype with numpy's rules, Python scalars weak (NEP 50)."""
+    operands = [a if isinstance(a, (np.ndarray, numbers.Number, np.generic)) else np.asarray(a) for a in args]
+    try:
+        return result_float_dtype(*operands)
+    except TypeError:
+        return np.dtype(np.float64)  # the per-argument checks give the real message
+
+
+def broadcast_flat(a, shape):
+    """1-D C-ordered view/copy of ``a`` broadcast to ``shape``; size-1 stays size 1."""
+    if a.size == 1:
+        return a.reshape(1)
+    if a.shape == tuple(shape):
+        return np.ravel(a)
+    return np.broadcast_to(a, shape).ravel()

@@ -55,8 +55,24 @@ class Comparison:
         return self.make_inputs(self.sizes[size], np.dtype(self.dtype), rng)
 
     def implementations(self):
-        """{'fastprob': f, **references}."""
-        return {"fastprob": self.fastprob, **self.references}
+        """{'fastprob': f, 'fastprob-1thread': f on one thread, **references}."""
+        return {"fastprob": self.fastprob, "fastprob-1thread": _on_one_thread(self.fastprob),
+                **self.references}
+
+
+def _on_one_thread(fn):
+    """``fn`` run with Numba limited to one thread (restored afterwards, even on error)."""
+    import numba
+
+    def run(*args):
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return fn(*args)
+        finally:
+            numba.set_num_threads(before)
+
+    return run
 
 
 def max_relative_error(result, reference):

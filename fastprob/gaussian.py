@@ -9,11 +9,13 @@ from .kernels import moments as _mk
 from ._validation import (
     as_contiguous,
     as_float_array,
+    broadcast_flat,
     check_finite,
     check_ndim,
     check_positive_int,
     check_weights,
     result_float_dtype,
+    weak_float_dtype,
 )
 
 __all__ = [
@@ -205,24 +207,6 @@ def _as_factors(cov, name="cov"):
 # --------------------------------------------------------------------------- #
 # Log-densities
 # --------------------------------------------------------------------------- #
-def _weak_dtype(*args):
-    """Result float dtype with numpy's rules, Python scalars weak (NEP 50)."""
-    operands = [a if isinstance(a, (np.ndarray, numbers.Number, np.generic)) else np.asarray(a) for a in args]
-    try:
-        return result_float_dtype(*operands)
-    except TypeError:
-        return np.dtype(np.float64)  # the per-argument checks give the real message
-
-
-def _flat_operand(a, shape):
-    """1-D C-ordered view/copy of ``a`` broadcast to ``shape``; size-1 stays size 1."""
-    if a.size == 1:
-        return a.reshape(1)
-    if a.shape == tuple(shape):
-        return np.ravel(a)
-    return np.broadcast_to(a, shape).ravel()
-
-
 def normal_logpdf(x, mean=0.0, var=1.0):
     """Log-density of the univariate normal N(mean, var), elementwise.
 
@@ -252,7 +236,7 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     >>> float(fastprob.normal_logpdf(0.0))  # -½ log 2π
     -0.9189385332046727
     """
-    dtype = _weak_dtype(x, mean, var)
+    dtype = weak_float_dtype(x, mean, var)
     x = as_float_array(x, "x")
     mean = as_float_array(mean, "mean")
     var = as_float_array(var, "var")
@@ -273,7 +257,7 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     out = np.empty(shape, dtype=dtype)
     flat = out.reshape(-1)
     if flat.size:
-        ops = [_flat_operand(a, shape) for a in (x, mean, var)]
+        ops = [broadcast_flat(a, shape) for a in (x, mean, var)]
         _gk.normal_logpdf.for_size(flat.size * 20)(*ops, flat)
     return out if out.ndim else out[()]
 
