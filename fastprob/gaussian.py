@@ -5,7 +5,8 @@ import numpy as np
 
 from .kernels import gaussian as _gk
 from .kernels import linalg as _lk
-from .kernels import moments as _mk
+from ._moments import group_moments
+from .kernels.tiles import rows_per_tile
 from ._validation import (
     as_contiguous,
     as_float_array,
@@ -262,11 +263,6 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     return out if out.ndim else out[()]
 
 
-def _rows_per_block(d):
-    # Keep the (d, rows) float64 work buffer of one block near 64 KiB (L2-resident).
-    return int(max(16, min(256, 8192 // max(d, 1))))
-
-
 def mvn_logpdf(X, mean, cov):
     """Log-density of multivariate normals, batched over points and components.
 
@@ -341,8 +337,8 @@ def mvn_logpdf(X, mean, cov):
     out = np.empty((N, K), dtype=X2.dtype)
     if N:
         kernel = _gk.mvn_logpdf.for_size(N * K * d * (d + 1))
-        kernel(X2, as_contiguous(mean.reshape(-1, d)), factors._L64, factors._logdet64,
-               _rows_per_block(d), out)
+        means = np.ascontiguousarray(np.broadcast_to(mean.reshape(-1, d), (K, d)))
+        kernel(X2, means, factors._L64, factors._logdet64, rows_per_tile(d), out)
     if not batched:
         out = out[:, 0]
     return out[0] if single_point else out
@@ -351,28 +347,11 @@ def mvn_logpdf(X, mean, cov):
 # --------------------------------------------------------------------------- #
 # Maximum-likelihood fits
 # --------------------------------------------------------------------------- #
-#: Upper bound on the number of blocks of the moment reduction (its per-block
-#: buffers hold n_blocks * d * d float64).
-_MAX_MOMENT_BLOCKS = 256
-
-
 def _weighted_moments(X, weights):
     """Weighted mean (d,) and covariance (d, d), ddof=0, in float64 (X is (N, d), N >= 1)."""
-    N, d = X.shape
-    w = np.empty(0) if weights is None else check_weights(weights, N)
-    tile = int(max(16, min(512, 8192 // d)))
-    # Block boundaries depend on N and d only, never on the thread count.
-    per_block = -(-N // _MAX_MOMENT_BLOCKS)
-    block = -(-per_block // tile) * tile
-    n_blocks = -(-N // block)
-    W_b = np.empty(n_blocks)
-    mean_b = np.empty((n_blocks, d))
-    M2_b = np.empty((n_blocks, d, d))
-    _mk.block_moments.for_size(N * d * (d + 3))(as_contiguous(X), w, block, tile, W_b, mean_b, M2_b)
-    mean = np.empty(d)
-    M2 = np.empty((d, d))
-    W = _mk.reduce_moments(W_b, mean_b, M2_b, mean, M2)
-    return mean, M2 / W
+    w = None if weights is None else check_weights(weights, X.shape[0])
+    W, mean, M2 = group_moments(as_contiguous(X), w)
+    return mean[0], M2[0] / W[0]
 
 
 def _fit_input(X, name, ndim, meaning):

@@ -2,7 +2,8 @@
 import numpy as np
 from numba import prange
 
-from ._config import serial_and_parallel
+from ._config import serial, serial_and_parallel
+from .tiles import load_tile
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -33,70 +34,111 @@ def normal_logpdf(x, mean, var, out):
             out[i] = -0.5 * (LOG_2PI + np.log(v) + z * z / v)
 
 
+@serial
+def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP):
+    """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
+
+    Parameters
+    ----------
+    C : (d, tile) float64 tile of X (see :mod:`.tiles`).
+    log_weights : (K,) float64 (zeros for plain densities).
+    means : (K, d) float64.
+    chol : (Kc, d, d) lower Cholesky factors of Σ, Kc in {1, K} (1 = shared,
+        'tied'); ignored when ``diagonal``.
+    logdet : (K,) or (Kc,) log|Σ_k|.
+    var : (K, d) variances of diagonal covariances; used only when ``diagonal``.
+    Z, maha : (d, tile) and (tile,) float64 scratch.
+    LP : (K, tile) float64 out.
+
+    Notes
+    -----
+    The mean is subtracted before anything else: solving L z = x and L m = mu
+    separately (X @ U - mu @ U) loses digits when |mu| is large.  The forward
+    substitution runs across the rows of the tile, so the innermost loop is a
+    contiguous, vectorisable sweep, and the squared norm is accumulated as each
+    coordinate is finished.
+    """
+    d = C.shape[0]
+    K = LP.shape[0]
+    Kc = chol.shape[0]
+    for k in range(K):
+        maha[:nt] = 0.0
+        if diagonal:
+            for i in range(d):
+                mu = means[k, i]
+                v = var[k, i]
+                for r in range(nt):
+                    z = C[i, r] - mu
+                    maha[r] += z * z / v
+            ld = logdet[k]
+        else:
+            ck = k if Kc > 1 else 0
+            for i in range(d):
+                mu = means[k, i]
+                for r in range(nt):
+                    Z[i, r] = C[i, r] - mu
+            for i in range(d):
+                for j in range(i):
+                    lij = chol[ck, i, j]
+                    for r in range(nt):
+                        Z[i, r] -= lij * Z[j, r]
+                lii = chol[ck, i, i]
+                for r in range(nt):
+                    zi = Z[i, r] / lii
+                    Z[i, r] = zi
+                    maha[r] += zi * zi
+            ld = logdet[ck]
+        c = log_weights[k] - 0.5 * (d * LOG_2PI + ld)
+        for r in range(nt):
+            LP[k, r] = c - 0.5 * maha[r]
+
+
+@serial
+def fix_infinite_rows(X, t0, nt, LP):
+    """Rows with an infinite coordinate (and no NaN) get -inf instead of NaN.
+
+    Inside the substitution 0 * inf makes NaN, but the true limit of the
+    log-density is -inf.
+    """
+    d = X.shape[1]
+    for r in range(nt):
+        if np.isnan(LP[0, r]):
+            row_has_nan = False
+            for i in range(d):
+                if np.isnan(X[t0 + r, i]):
+                    row_has_nan = True
+            if not row_has_nan:
+                LP[:, r] = -np.inf
+
+
 @serial_and_parallel
-def mvn_logpdf(X, means, chol, logdet, block, out):
+def mvn_logpdf(X, means, chol, logdet, tile, out):
     """log N(x_n | mean_k, L_k L_kᵀ) for every row n and component k.
 
     Parameters
     ----------
     X : (N, d) float32/float64, C-contiguous.  NaN rows give NaN; rows with
         an infinite coordinate (and no NaN) give -inf.
-    means : (Km, d) float64, Km in {1, K}.
+    means : (K, d) float64.
     chol : (Kc, d, d) float64 lower Cholesky factors, Kc in {1, K}.
     logdet : (Kc,) float64 log-determinants of the covariances.
-    block : rows per work item; results do not depend on it.
+    tile : rows per work item; results do not depend on it.
     out : (N, K) out, X's dtype.
-
-    Notes
-    -----
-    Each block of rows is copied, centred, into a (d, block) float64 buffer
-    (structure of arrays), and the forward substitution runs across the rows of
-    the block, so the innermost loop is a contiguous SIMD-friendly sweep.  The
-    mean is subtracted before anything else: solving L z = x and L m = mu
-    separately loses digits when |mu| is large.
     """
     N, d = X.shape
     K = out.shape[1]
-    Km = means.shape[0]
-    Kc = chol.shape[0]
-    n_blocks = (N + block - 1) // block
-    const = d * LOG_2PI
-    for b in prange(n_blocks):
-        r0 = b * block
-        nb = min(N, r0 + block) - r0
-        Z = np.empty((d, nb))
-        maha = np.empty(nb)
-        for k in range(K):
-            mk = k if Km > 1 else 0
-            ck = k if Kc > 1 else 0
-            for i in range(d):
-                mu = means[mk, i]
-                for r in range(nb):
-                    Z[i, r] = np.float64(X[r0 + r, i]) - mu
-            maha[:] = 0.0
-            # Forward substitution L z = (x - mu), row i of z for all rows at once;
-            # the squared norm is accumulated as each coordinate is finished.
-            for i in range(d):
-                for j in range(i):
-                    lij = chol[ck, i, j]
-                    for r in range(nb):
-                        Z[i, r] -= lij * Z[j, r]
-                lii = chol[ck, i, i]
-                for r in range(nb):
-                    zi = Z[i, r] / lii
-                    Z[i, r] = zi
-                    maha[r] += zi * zi
-            c = const + logdet[ck]
-            for r in range(nb):
-                out[r0 + r, k] = -0.5 * (c + maha[r])
-        # An infinite coordinate makes 0 * inf = NaN inside the substitution;
-        # its true limit is -inf unless the row also holds a NaN.
-        for r in range(nb):
-            if np.isnan(out[r0 + r, 0]):
-                row_has_nan = False
-                for i in range(d):
-                    if np.isnan(X[r0 + r, i]):
-                        row_has_nan = True
-                if not row_has_nan:
-                    for k in range(K):
-                        out[r0 + r, k] = -np.inf
+    zeros = np.zeros(K)
+    no_var = np.empty((0, 0))
+    for b in prange((N + tile - 1) // tile):
+        t0 = b * tile
+        nt = min(N, t0 + tile) - t0
+        C = np.empty((d, nt))
+        Z = np.empty((d, nt))
+        maha = np.empty(nt)
+        LP = np.empty((K, nt))
+        load_tile(X, t0, nt, C)
+        tile_log_prob(C, nt, zeros, means, chol, logdet, no_var, False, Z, maha, LP)
+        fix_infinite_rows(X, t0, nt, LP)
+        for r in range(nt):
+            for k in range(K):
+                out[t0 + r, k] = LP[k, r]

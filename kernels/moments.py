@@ -1,118 +1,144 @@
 """Weighted means and centred second moments, merged blockwise (Chan et al. 1983).
 
-Used by the Gaussian maximum-likelihood fits and, per component, by the mixture
-M-step.  Never the one-pass E[x²] - E[x]² formula: in float32 it returns
-negative variances for data such as N(1e4, 1).
+Used by the Gaussian maximum-likelihood fits, the mixture initialisation and the
+fused EM step.  Never the one-pass E[x²] - E[x]² formula: in float32 it returns
+negative variances for data such as N(1e4, 1).  Every "scatter" array ``M2`` is
+either (d, d), of which only the lower triangle is used, or (d, 1) for the
+diagonal only (diagonal and spherical mixtures).
 """
 import numpy as np
 from numba import prange
 
 from ._config import serial, serial_and_parallel
+from .tiles import load_tile
 
 
 @serial
 def merge_moments(W, mean, M2, Wb, mean_b, M2_b):
-    """Merge one group's (Wb, mean_b, M2_b) into (W, mean, M2) in place; return new W.
-
-    Only the lower triangle of the (d, d) ``M2`` arrays is read and written.
-    """
+    """Merge a group's (Wb, mean_b, M2_b) into (W, mean, M2) in place; return the new W."""
     if Wb <= 0.0:
         return W
     Wn = W + Wb
     f = Wb / Wn
     g = W * f  # = W * Wb / Wn
     d = mean.shape[0]
-    delta = np.empty(d)
+    if M2.shape[1] == 1:
+        for i in range(d):
+            di = mean_b[i] - mean[i]
+            M2[i, 0] += M2_b[i, 0] + g * di * di
+    else:
+        for i in range(d):
+            di = mean_b[i] - mean[i]
+            for j in range(i + 1):
+                M2[i, j] += M2_b[i, j] + g * di * (mean_b[j] - mean[j])
     for i in range(d):
-        delta[i] = mean_b[i] - mean[i]
-    for i in range(d):
-        for j in range(i + 1):
-            M2[i, j] += M2_b[i, j] + g * delta[i] * delta[j]
-    for i in range(d):
-        mean[i] += f * delta[i]
+        mean[i] += f * (mean_b[i] - mean[i])
     return Wn
 
 
+@serial(reduce=True)
+def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
+    """Mean and centred scatter of the first nt columns of C (d, tile), weights rk (sum Wt > 0).
+
+    Two passes over the cache-resident tile: the mean, then the scatter of the
+    centred copy ``Z`` (same shape as C, scratch).
+    """
+    d = C.shape[0]
+    for i in range(d):
+        s = 0.0
+        for r in range(nt):
+            s += rk[r] * C[i, r]
+        mean_t[i] = s / Wt
+        for r in range(nt):
+            Z[i, r] = C[i, r] - mean_t[i]
+    if M2_t.shape[1] == 1:
+        for i in range(d):
+            s = 0.0
+            for r in range(nt):
+                s += rk[r] * Z[i, r] * Z[i, r]
+            M2_t[i, 0] = s
+    else:
+        for i in range(d):
+            for j in range(i + 1):
+                s = 0.0
+                for r in range(nt):
+                    s += rk[r] * Z[i, r] * Z[j, r]
+                M2_t[i, j] = s
+
+
 @serial_and_parallel(reduce=True)
-def block_moments(X, w, block, tile, W_out, mean_out, M2_out):
-    """Weighted (sum of weights, mean, centred scatter) of fixed blocks of rows.
+def group_moments(X, sw, labels, resp, block, tile, W_out, mean_out, M2_out):
+    """Per-block weighted moments of K groups of rows.
 
     Parameters
     ----------
     X : (N, d) float32/float64, C-contiguous.
-    w : (N,) weights, or an empty array for unit weights.
-    block : rows per block; a function of N only, never of the thread count, so
-        the serial reduction that follows gives bit-identical results on any
-        number of threads.
-    tile : rows per tile inside a block; a tile is centred on its own mean in a
-        (d, tile) float64 buffer, then merged into the block's accumulators.
-    W_out : (n_blocks,) float64 out.
-    mean_out : (n_blocks, d) float64 out.
-    M2_out : (n_blocks, d, d) float64 out; lower triangle of
-        sum_n w_n (x_n - mean)(x_n - mean)ᵀ.
+    sw : (N,) sample weights, or empty for unit weights.
+    labels : (N,) int group of each row (rows with other values, e.g. -1,
+        belong to no group), or empty.
+    resp : (N, K) soft group memberships, or empty.  With neither labels nor
+        resp, K must be 1 and every row belongs to the group.
+    block : rows per block; a function of the data shape only, never of the
+        thread count, so the serial reduction that follows gives bit-identical
+        results on any number of threads.
+    tile : rows per tile (see :mod:`.tiles`); ``block`` is a multiple of it.
+    W_out : (n_blocks, K) float64 out, total weight per block and group.
+    mean_out : (n_blocks, K, d) float64 out.
+    M2_out : (n_blocks, K, d, d) or (n_blocks, K, d, 1) float64 out.
     """
     N, d = X.shape
-    weighted = w.size > 0
-    n_blocks = W_out.shape[0]
+    n_blocks, K = W_out.shape
+    weighted = sw.size > 0
+    hard = labels.size > 0
+    soft = resp.size > 0
+    dd = M2_out.shape[3]
     for b in prange(n_blocks):
         r0 = b * block
         r1 = min(N, r0 + block)
         C = np.empty((d, tile))
-        wt = np.empty(tile)
+        Z = np.empty((d, tile))
+        base = np.empty(tile)
+        rk = np.empty(tile)
         mean_t = np.empty(d)
-        M2_t = np.empty((d, d))
-        W = 0.0
-        mean_out[b, :] = 0.0
-        M2_out[b, :, :] = 0.0
+        M2_t = np.empty((d, dd))
+        W_out[b, :] = 0.0
+        mean_out[b] = 0.0
+        M2_out[b] = 0.0
         for t0 in range(r0, r1, tile):
             nt = min(r1, t0 + tile) - t0
-            # Two plain loops rather than a branch per element, so both vectorise.
+            load_tile(X, t0, nt, C)
             if weighted:
                 for r in range(nt):
-                    wt[r] = w[t0 + r]
+                    base[r] = sw[t0 + r]
             else:
-                wt[:nt] = 1.0
-            Wt = 0.0
-            for r in range(nt):
-                Wt += wt[r]
-            if Wt <= 0.0:
-                continue
-            # Transpose the tile once (the only strided read of X), then every
-            # pass below runs over contiguous rows of C.
-            for i in range(d):
-                for r in range(nt):
-                    C[i, r] = X[t0 + r, i]
-            for i in range(d):
-                s = 0.0
-                for r in range(nt):
-                    s += wt[r] * C[i, r]
-                mean_t[i] = s / Wt
-                for r in range(nt):
-                    C[i, r] -= mean_t[i]
-            for i in range(d):
-                for j in range(i + 1):
-                    s = 0.0
+                base[:nt] = 1.0
+            for k in range(K):
+                if soft:
                     for r in range(nt):
-                        s += wt[r] * C[i, r] * C[j, r]
-                    M2_t[i, j] = s
-            W = merge_moments(W, mean_out[b], M2_out[b], Wt, mean_t, M2_t)
-        W_out[b] = W
+                        rk[r] = base[r] * resp[t0 + r, k]
+                elif hard:
+                    for r in range(nt):
+                        rk[r] = base[r] if labels[t0 + r] == k else 0.0
+                else:
+                    rk[:nt] = base[:nt]
+                Wt = 0.0
+                for r in range(nt):
+                    Wt += rk[r]
+                if Wt <= 0.0:
+                    continue
+                tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z)
+                W_out[b, k] = merge_moments(W_out[b, k], mean_out[b, k], M2_out[b, k], Wt, mean_t, M2_t)
 
 
 @serial
-def reduce_moments(W_b, mean_b, M2_b, mean, M2):
-    """Merge per-block moments serially, in block order, into ``mean``/``M2``.
+def reduce_moments(W_b, mean_b, M2_b, W, mean, M2):
+    """Merge per-block moments serially, in block order, into W (K,), mean (K, d), M2.
 
-    ``mean`` (d,) and ``M2`` (d, d) are outputs (M2 full and symmetric).
-    Returns the total weight.
+    ``M2`` keeps the layout of ``M2_b`` (lower triangle, or diagonal column).
     """
-    d = mean.shape[0]
+    W[:] = 0.0
     mean[:] = 0.0
-    M2[:, :] = 0.0
-    W = 0.0
+    M2[:] = 0.0
     for b in range(W_b.shape[0]):
-        W = merge_moments(W, mean, M2, W_b[b], mean_b[b], M2_b[b])
-    for i in range(d):
-        for j in range(i + 1, d):
-            M2[i, j] = M2[j, i]
-    return W
+        for k in range(W.shape[0]):
+            W[k] = merge_moments(W[k], mean[k], M2[k], W_b[b, k], mean_b[b, k], M2_b[b, k])

@@ -1,0 +1,71 @@
+"""Python side of the blockwise moment kernels: block layout, allocation, reduction."""
+import numpy as np
+
+from .kernels import moments as _mk
+from .kernels.tiles import rows_per_tile
+
+#: Budget for the per-block partial statistics (n_blocks * K * d * d float64).
+_PARTIALS_BYTES = 32 * 2**20
+
+
+def block_layout(N, d, K, dd):
+    """(block, tile, n_blocks) for N rows: a function of the data shape only.
+
+    Never of the thread count, so that the serial reduction of the per-block
+    partial statistics gives bit-identical results on any number of threads.
+    Between 16 and 256 blocks, fewer when the partials would exceed ~32 MiB.
+    """
+    tile = rows_per_tile(d)
+    max_blocks = int(np.clip(_PARTIALS_BYTES // (8 * K * d * dd + 8), 16, 256))
+    per_block = max(1, -(-N // max_blocks))
+    block = -(-per_block // tile) * tile
+    return block, tile, max(1, -(-N // block))
+
+
+def allocate_partials(n_blocks, K, d, dd):
+    """Per-block (W, mean, M2) output buffers for the moment kernels."""
+    return np.empty((n_blocks, K)), np.empty((n_blocks, K, d)), np.empty((n_blocks, K, d, dd))
+
+
+def reduce_partials(W_b, mean_b, M2_b, diagonal):
+    """Merge per-block moments in block order.
+
+    Returns W (K,), mean (K, d) and M2: (K, d, d) full and symmetric, or (K, d)
+    when ``diagonal`` (partials of shape (n_blocks, K, d, 1)).
+    """
+    K, d, dd = M2_b.shape[1:]
+    W = np.empty(K)
+    mean = np.empty((K, d))
+    M2 = np.empty((K, d, dd))
+    _mk.reduce_moments(W_b, mean_b, M2_b, W, mean, M2)
+    if diagonal:
+        return W, mean, M2[:, :, 0]
+    lower = np.tril(M2)
+    return W, mean, lower + np.tril(M2, -1).transpose(0, 2, 1)
+
+
+def group_moments(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=False):
+    """Weighted moments of row groups of X (C-contiguous float32/float64).
+
+    Parameters
+    ----------
+    X : (N, d) array.
+    sw : (N,) float64 sample weights or None.
+    labels : (N,) int64 group per row (other values: no group) or None.
+    resp : (N, K) soft memberships or None.
+    n_groups : K.
+    diagonal : only the diagonal of the scatter matrices.
+
+    Returns
+    -------
+    W, mean, M2 : see :func:`reduce_partials` (M2 is the unnormalised scatter).
+    """
+    N, d = X.shape
+    dd = 1 if diagonal else d
+    block, tile, n_blocks = block_layout(N, d, n_groups, dd)
+    W_b, mean_b, M2_b = allocate_partials(n_blocks, n_groups, d, dd)
+    empty = np.empty(0)
+    kernel = _mk.group_moments.for_size(N * n_groups * d * (dd + 3))
+    kernel(X, empty if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
+           np.empty((0, 0)) if resp is None else resp, block, tile, W_b, mean_b, M2_b)
+    return reduce_partials(W_b, mean_b, M2_b, diagonal)

@@ -1,0 +1,24 @@
+"""Row tiles in structure-of-arrays layout, the unit of work inside every row kernel.
+
+A tile of ``nt`` rows of X (N, d) is copied, transposed and widened to float64
+into a (d, tile) buffer: every later pass then sweeps contiguous rows of the
+buffer, which LLVM vectorises across samples, and float32 data is accumulated
+in float64 without a full-size copy.
+"""
+import numpy as np
+
+from ._config import serial
+
+
+def rows_per_tile(d):
+    """Tile height for d features: keeps one (d, tile) float64 buffer near 64 KiB."""
+    return int(max(16, min(512, 8192 // max(d, 1))))
+
+
+@serial
+def load_tile(X, t0, nt, C):
+    """C[i, r] = float64(X[t0 + r, i]) for r < nt."""
+    d = X.shape[1]
+    for i in range(d):
+        for r in range(nt):
+            C[i, r] = np.float64(X[t0 + r, i])
