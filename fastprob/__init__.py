@@ -25,13 +25,20 @@ from .gaussian import (  # noqa: E402
     normal_logpdf,
 )
 
+from .estimator import GaussianMixture  # noqa: E402
+from .mixture import gmm_logpdf, gmm_responsibilities, gmm_sample  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
     "CholeskyFactors",
+    "GaussianMixture",
     "cholesky",
     "cov_from_factor",
     "gaussian_nll",
+    "gmm_logpdf",
+    "gmm_responsibilities",
+    "gmm_sample",
     "load_faithful",
     "mvn_fit",
     "mvn_logpdf",

@@ -44,8 +44,8 @@ def reduce_partials(W_b, mean_b, M2_b, diagonal):
     return W, mean, lower + np.tril(M2, -1).transpose(0, 2, 1)
 
 
-def group_moments(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=False):
-    """Weighted moments of row groups of X (C-contiguous float32/float64).
+def group_partials(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=False):
+    """Per-block weighted moments of row groups of X (C-contiguous float32/float64).
 
     Parameters
     ----------
@@ -58,14 +58,18 @@ def group_moments(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=False
 
     Returns
     -------
-    W, mean, M2 : see :func:`reduce_partials` (M2 is the unnormalised scatter).
+    W_b, mean_b, M2_b : per-block partials for :func:`reduce_partials`.
     """
     N, d = X.shape
     dd = 1 if diagonal else d
     block, tile, n_blocks = block_layout(N, d, n_groups, dd)
     W_b, mean_b, M2_b = allocate_partials(n_blocks, n_groups, d, dd)
-    empty = np.empty(0)
     kernel = _mk.group_moments.for_size(N * n_groups * d * (dd + 3))
-    kernel(X, empty if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
+    kernel(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
            np.empty((0, 0)) if resp is None else resp, block, tile, W_b, mean_b, M2_b)
-    return reduce_partials(W_b, mean_b, M2_b, diagonal)
+    return W_b, mean_b, M2_b
+
+
+def group_moments(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=False):
+    """Reduced weighted moments (W, mean, M2) of row groups; see :func:`group_partials`."""
+    return reduce_partials(*group_partials(X, sw, labels, resp, n_groups, diagonal), diagonal)

@@ -108,3 +108,32 @@ def broadcast_flat(a, shape):
     if a.shape == tuple(shape):
         return np.ravel(a)
     return np.broadcast_to(a, shape).ravel()
+
+
+def as_points(X, d, what_fixes_d):
+    """Coerce X to a C-contiguous (N, d) float array; return (X2, single_point).
+
+    A 1-D X is one point, except when d == 1, where it is N scalar points (as in
+    scipy).  ``what_fixes_d`` names the argument that determines d, for the
+    error message (e.g. "mean has shape (3,)").
+    """
+    X = as_float_array(X, "X")
+    check_ndim(X, "X", (1, 2), "(N, d) or (d,)")
+    single_point = X.ndim == 1 and d != 1
+    X2 = X.reshape(1, -1) if single_point else (X.reshape(-1, 1) if X.ndim == 1 else X)
+    if X2.shape[1] != d:
+        raise ValueError(f"X has shape {X.shape} but {what_fixes_d}: X needs d = {d} features (columns).")
+    return as_contiguous(X2), single_point
+
+
+def as_generator(random_state):
+    """A numpy Generator (or the given legacy RandomState) from a seed-like argument."""
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "random_state must be None, an int seed, a numpy Generator, RandomState, "
+            f"BitGenerator or SeedSequence; got {random_state!r} ({exc})."
+        ) from None

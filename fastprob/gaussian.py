@@ -10,6 +10,8 @@ from .kernels.tiles import rows_per_tile
 from ._validation import (
     as_contiguous,
     as_float_array,
+    as_generator,
+    as_points,
     broadcast_flat,
     check_finite,
     check_ndim,
@@ -323,16 +325,7 @@ def mvn_logpdf(X, mean, cov):
     K = max(Km, Kc)
     batched = mean.ndim == 2 or factors.batched
 
-    X = as_float_array(X, "X")
-    check_ndim(X, "X", (1, 2), "(N, d) or (d,)")
-    single_point = X.ndim == 1 and d != 1
-    X2 = X.reshape(1, -1) if single_point else (X.reshape(-1, 1) if X.ndim == 1 else X)
-    if X2.shape[1] != d:
-        raise ValueError(
-            f"X has shape {X.shape} but mean has shape {mean.shape}: "
-            f"X needs d = {d} features (columns)."
-        )
-    X2 = as_contiguous(X2)
+    X2, single_point = as_points(X, d, f"mean has shape {mean.shape}")
     N = X2.shape[0]
     out = np.empty((N, K), dtype=X2.dtype)
     if N:
@@ -511,19 +504,6 @@ def cov_from_factor(B, jitter=0.0):
     return C.astype(B.dtype)
 
 
-def _standard_normal(random_state, shape):
-    if isinstance(random_state, np.random.RandomState):
-        return random_state.standard_normal(shape)
-    try:
-        rng = np.random.default_rng(random_state)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "random_state must be None, an int seed, a numpy Generator, RandomState, "
-            f"BitGenerator or SeedSequence; got {random_state!r} ({exc})."
-        ) from None
-    return rng.standard_normal(shape)
-
-
 def mvn_sample(mean, cov, n, random_state=None):
     """Draw ``n`` samples from N(mean, cov).
 
@@ -557,5 +537,5 @@ def mvn_sample(mean, cov, n, random_state=None):
             f"mean has shape {mean.shape} but cov has shape {factors.L.shape}: "
             f"they must agree on the number of features."
         )
-    Z = _standard_normal(random_state, (n, mean.shape[0]))
+    Z = as_generator(random_state).standard_normal((n, mean.shape[0]))
     return (mean + Z @ factors._L64[0].T).astype(dtype)

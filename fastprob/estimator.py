@@ -1,0 +1,462 @@
+"""``fastprob.GaussianMixture``: a drop-in for ``sklearn.mixture.GaussianMixture``.
+
+Same constructor parameters, attributes and methods as scikit-learn's estimator,
+and the same answers from the same initial parameters; each EM iteration is one
+fused parallel pass over X (no N x K array), fits are bit-identical on any
+number of threads, and ``fit`` accepts ``sample_weight``.
+"""
+import json
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _em
+from ._validation import check_weights
+from .mixture import COVARIANCE_TYPES, covariance_shape, make_components, sample_components, score
+
+__all__ = ["GaussianMixture"]
+
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+_FORMAT = "fastprob.GaussianMixture"
+_FORMAT_VERSION = 1
+_FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+_INIT_ARRAYS = ("weights_init", "means_init", "precisions_init")
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture model fitted by expectation-maximisation.
+
+    Parameters and attributes follow :class:`sklearn.mixture.GaussianMixture`;
+    see its documentation for their full meaning.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (mean log-likelihood).
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance at each M-step.
+    max_iter : int, default=100
+    n_init : int, default=1
+        Number of initialisations; the best lower bound is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        'kmeans' and 'k-means++' use scikit-learn's own KMeans / kmeans_plusplus.
+    weights_init, means_init, precisions_init : array-like, optional
+        User-provided initial parameters (shapes as in scikit-learn).
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+    verbose : int, default=0
+    verbose_interval : int, default=10
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+        Fitted parameters, in the dtype of the training data.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood (weighted by ``sample_weight``) of the best initialisation.
+    lower_bounds_ : list of float
+        Lower bound at every iteration of the best initialisation.
+    n_features_in_ : int
+    reseeded_ : list of (init, iteration, component)
+        Components that lost all their points (total responsibility below 1e-8
+        of the data) and were moved to a poorly explained sample.  scikit-learn
+        keeps such components as dead weight; fastprob re-seeds them and warns.
+
+    Notes
+    -----
+    Differences from scikit-learn, all deliberate: ``fit(X, sample_weight=...)``;
+    empty components are re-seeded (see ``reseeded_``); ``save``/``load``; the
+    'random' initialisation draws the same numbers as scikit-learn but in chunks
+    of rows; float32 data keeps float32 attributes while the arithmetic is float64.
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None, means_init=None,
+                 precisions_init=None, random_state=None, warm_start=False, verbose=0,
+                 verbose_interval=10):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # ------------------------------------------------------------------ #
+    # Fitting
+    # ------------------------------------------------------------------ #
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights: the fit maximises Σ w_n log p(x_n).
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most probable component of each sample (equal to ``fit(X).predict(X)``)."""
+        X = self._fit(X, sample_weight)
+        return score(X, self._components(), labels=True)[2]
+
+    def _fit(self, X, sample_weight):
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = np.ascontiguousarray(X)
+        n_samples, n_features = X.shape
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n_samples}"
+            )
+        sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight")
+        inits = self._check_initial_parameters(n_features)
+        total_weight = float(n_samples if sw is None else sw.sum())
+        eps = 10 * np.finfo(X.dtype).eps
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        best = None
+        max_lower_bound = -np.inf
+        self.converged_ = False
+        reseeded = []
+        for init in range(n_init):
+            self._verbose_init_begin(init)
+            if do_init:
+                params = self._initial_parameters(X, sw, inits, random_state, total_weight, eps)
+            else:
+                params = (self.weights_.astype(np.float64), self.means_.astype(np.float64),
+                          self.covariances_.astype(np.float64))
+            comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
+            lower_bound = -np.inf if do_init else self.lower_bound_
+            lower_bounds = []
+            n_iter = 0
+            converged = False
+            for n_iter in range(1, self.max_iter + 1):
+                prev = lower_bound
+                stats = _em.e_step_statistics(X, sw, comps)
+                weights, means, covs = _em.m_step(stats, self.covariance_type, self.reg_covar, eps)
+                emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, X, random_state)
+                reseeded += [(init, n_iter, k) for k in emptied]
+                comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, X.dtype,
+                                               f"after iteration {n_iter}")
+                lower_bound = stats.loglik / total_weight
+                lower_bounds.append(lower_bound)
+                change = lower_bound - prev
+                self._verbose_iter_end(n_iter, change)
+                if abs(change) < self.tol:
+                    converged = True
+                    break
+            if self.max_iter > 0:
+                self._verbose_init_end(lower_bound, converged)
+            if best is None or lower_bound > max_lower_bound:
+                max_lower_bound = lower_bound
+                best = (comps, n_iter, lower_bounds, converged)
+        comps, self.n_iter_, self.lower_bounds_, self.converged_ = best
+        self.lower_bound_ = max_lower_bound
+        self.reseeded_ = reseeded
+        if reseeded:
+            warnings.warn(
+                f"{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
+                f"explained sample (init, iteration, component): {reseeded[:10]}. This usually means "
+                "n_components is larger than the data supports.", UserWarning, stacklevel=3)
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn("Best performing initialization did not converge. Try different init "
+                          "parameters, or increase max_iter, tol, or check for degenerate data.",
+                          ConvergenceWarning, stacklevel=3)
+        self._set_fitted(comps, X.dtype)
+        return X
+
+    def _initial_parameters(self, X, sw, inits, random_state, total_weight, eps):
+        """(weights, means, covariances) in float64 to start EM from (sklearn's _initialize)."""
+        weights_init, means_init, covs_init = inits
+        if weights_init is None or means_init is None or covs_init is None:
+            stats = _em.init_statistics(X, sw, self.init_params, self.n_components, random_state,
+                                        _em.is_diagonal(self.covariance_type))
+            nk, means, covs = _em.estimate_parameters(stats, self.covariance_type, self.reg_covar, eps)
+            weights = nk / total_weight
+        else:
+            weights = means = covs = None
+        return (weights if weights_init is None else weights_init,
+                means if means_init is None else means_init,
+                covs if covs_init is None else covs_init)
+
+    # ------------------------------------------------------------------ #
+    # Validation
+    # ------------------------------------------------------------------ #
+    def _validate_params(self):
+        def bad(name, expected):
+            value = getattr(self, name)
+            return ValueError(f"The '{name}' parameter of GaussianMixture must be {expected}. "
+                              f"Got {value!r} instead.")
+
+        def is_int(v):
+            return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+        def is_real(v):
+            return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+        if not is_int(self.n_components) or self.n_components < 1:
+            raise bad("n_components", "an int in the range [1, inf)")
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise bad("covariance_type", f"a str among {set(COVARIANCE_TYPES)}")
+        for name in ("tol", "reg_covar"):
+            if not is_real(getattr(self, name)) or getattr(self, name) < 0:
+                raise bad(name, "a float in the range [0.0, inf)")
+        if not is_int(self.max_iter) or self.max_iter < 0:
+            raise bad("max_iter", "an int in the range [0, inf)")
+        if not is_int(self.n_init) or self.n_init < 1:
+            raise bad("n_init", "an int in the range [1, inf)")
+        if self.init_params not in INIT_PARAMS:
+            raise bad("init_params", f"a str among {set(INIT_PARAMS)}")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise bad("warm_start", "an instance of 'bool'")
+        if not is_int(self.verbose) or self.verbose < 0:
+            raise bad("verbose", "an int in the range [0, inf)")
+        if not is_int(self.verbose_interval) or self.verbose_interval < 1:
+            raise bad("verbose_interval", "an int in the range [1, inf)")
+
+    def _check_initial_parameters(self, n_features):
+        """Validated float64 (weights, means, covariances) from the *_init parameters (or None)."""
+        K, d = self.n_components, n_features
+        weights = means = covs = None
+        if self.weights_init is not None:
+            weights = _as_param(self.weights_init, "weights_init", (K,))
+            if (weights < 0).any() or (weights > 1).any():
+                raise ValueError("The parameter 'weights_init' should be in the range [0, 1], but got "
+                                 f"max value {weights.max():.5f}, min value {weights.min():.5f}")
+            if abs(1.0 - weights.sum()) > 1e-8:
+                raise ValueError("The parameter 'weights_init' should be normalized, but got "
+                                 f"sum(weights_init) = {weights.sum():.10f}; divide by the sum.")
+        if self.means_init is not None:
+            means = _as_param(self.means_init, "means_init", (K, d))
+        if self.precisions_init is not None:
+            shape = covariance_shape(self.covariance_type, K, d)
+            prec = _as_param(self.precisions_init, "precisions_init", shape)
+            covs = _covariances_from_precisions(prec, self.covariance_type)
+        return weights, means, covs
+
+    # ------------------------------------------------------------------ #
+    # Fitted state
+    # ------------------------------------------------------------------ #
+    def _set_fitted(self, comps, dtype):
+        from scipy.linalg import solve_triangular
+
+        ct = self.covariance_type
+        if comps.diagonal:
+            prec_chol = 1.0 / np.sqrt(comps.covariances)
+            precisions = prec_chol**2
+        else:
+            d = comps.n_features
+            # sklearn's precisions_cholesky_: the upper-triangular inverse-transpose
+            # of the covariance's Cholesky factor.
+            prec_chol = np.stack([solve_triangular(L, np.eye(d), lower=True).T for L in comps.chol])
+            precisions = prec_chol @ prec_chol.transpose(0, 2, 1)
+            if ct == "tied":
+                prec_chol, precisions = prec_chol[0], precisions[0]
+        self.weights_ = comps.weights.astype(dtype)
+        self.means_ = comps.means.astype(dtype)
+        self.covariances_ = comps.covariances.astype(dtype)
+        self.precisions_cholesky_ = prec_chol.astype(dtype)
+        self.precisions_ = precisions.astype(dtype)
+
+    def _components(self):
+        """Kernel-ready float64 mixture from the fitted attributes."""
+        check_is_fitted(self)
+        comps, failed = make_components(
+            self.weights_.astype(np.float64), self.means_.astype(np.float64),
+            np.ascontiguousarray(self.covariances_, dtype=np.float64), self.covariance_type)
+        if failed:
+            raise ValueError(f"covariances_ of component(s) {failed} are not positive definite; "
+                             "was the fitted model modified?")
+        return comps
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return np.ascontiguousarray(X)
+
+    # ------------------------------------------------------------------ #
+    # Inference
+    # ------------------------------------------------------------------ #
+    def score_samples(self, X):
+        """Log-likelihood log p(x) of each sample, shape (n_samples,)."""
+        X = self._validate_X(X)
+        return score(X, self._components(), lse=True)[0]
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of X."""
+        return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    def predict(self, X):
+        """Most probable component of each sample, shape (n_samples,)."""
+        X = self._validate_X(X)
+        return score(X, self._components(), labels=True)[2]
+
+    def predict_proba(self, X):
+        """Responsibilities P(component | x), shape (n_samples, n_components)."""
+        X = self._validate_X(X)
+        return score(X, self._components(), resp=True)[1]
+
+    def sample(self, n_samples=1):
+        """Draw samples by ancestral sampling.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features), float64
+        y : ndarray of int64, shape (n_samples,), the component of each sample
+        """
+        check_is_fitted(self)
+        if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
+                             "least one sample.")
+        return sample_components(self._components(), int(n_samples), check_random_state(self.random_state))
+
+    def _n_parameters(self):
+        K, d = self.means_.shape
+        cov_params = {"full": K * d * (d + 1) / 2.0, "diag": K * d, "tied": d * (d + 1) / 2.0,
+                      "spherical": K}[self.covariance_type]
+        return int(cov_params + d * K + K - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+    # ------------------------------------------------------------------ #
+    # Persistence
+    # ------------------------------------------------------------------ #
+    def save(self, path):
+        """Write the model to one portable ``.npz`` file (arrays and JSON, no pickled code).
+
+        ``GaussianMixture.load(path)`` restores it exactly (bit-for-bit arrays).
+        A ``random_state`` that is a RandomState instance cannot be stored: it is
+        saved as None, with a warning.
+        """
+        check_is_fitted(self)
+        params = {k: v for k, v in self.get_params().items() if k not in _INIT_ARRAYS}
+        if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
+            warnings.warn("random_state is a RandomState instance, which cannot be saved portably; "
+                          "it is saved as None.", UserWarning, stacklevel=2)
+            params["random_state"] = None
+        elif params["random_state"] is not None:
+            params["random_state"] = int(params["random_state"])
+        fitted = {"converged_": bool(self.converged_), "n_iter_": int(self.n_iter_),
+                  "lower_bound_": float(self.lower_bound_), "n_features_in_": int(self.n_features_in_),
+                  "reseeded_": [list(map(int, r)) for r in self.reseeded_]}
+        arrays = {name: getattr(self, name) for name in _FITTED_ARRAYS}
+        arrays["lower_bounds_"] = np.asarray(self.lower_bounds_, dtype=np.float64)
+        for name in _INIT_ARRAYS:
+            if getattr(self, name) is not None:
+                arrays[name] = np.asarray(getattr(self, name))
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in_"] = np.asarray(self.feature_names_in_, dtype=str)
+        header = {"format": _FORMAT, "version": _FORMAT_VERSION, "params": params, "fitted": fitted}
+        np.savez(path, header=np.array(json.dumps(header)), **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            try:
+                header = json.loads(str(data["header"]))
+            except KeyError:
+                raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (no header).") from None
+            if header.get("format") != _FORMAT or header.get("version") != _FORMAT_VERSION:
+                raise ValueError(f"{path!s} holds format {header.get('format')!r} version "
+                                 f"{header.get('version')!r}; expected {_FORMAT!r} version {_FORMAT_VERSION}.")
+            model = cls(**header["params"], **{n: data[n] for n in _INIT_ARRAYS if n in data})
+            for name in _FITTED_ARRAYS:
+                setattr(model, name, data[name])
+            model.lower_bounds_ = data["lower_bounds_"].tolist()
+            if "feature_names_in_" in data:
+                model.feature_names_in_ = data["feature_names_in_"].astype(object)
+        fitted = header["fitted"]
+        model.converged_ = fitted["converged_"]
+        model.n_iter_ = fitted["n_iter_"]
+        model.lower_bound_ = fitted["lower_bound_"]
+        model.n_features_in_ = fitted["n_features_in_"]
+        model.reseeded_ = [tuple(r) for r in fitted["reseeded_"]]
+        return model
+
+    # ------------------------------------------------------------------ #
+    # Progress messages (same format as scikit-learn)
+    # ------------------------------------------------------------------ #
+    def _verbose_init_begin(self, init):
+        if self.verbose >= 1:
+            print(f"Initialization {init}")
+            self._init_prev_time = self._iter_prev_time = time.time()
+
+    def _verbose_iter_end(self, n_iter, change):
+        if self.verbose >= 1 and n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {n_iter}")
+            else:
+                now = time.time()
+                print(f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t ll change {change:.5f}")
+                self._iter_prev_time = now
+
+    def _verbose_init_end(self, lower_bound, converged):
+        msg = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {msg}.")
+        elif self.verbose >= 2:
+            print(f"Initialization {msg}. time lapse {time.time() - self._init_prev_time:.5f}s\t "
+                  f"lower bound {lower_bound:.5f}.")
+
+
+def _as_param(value, name, shape):
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
+    arr = arr.astype(np.float64)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"The parameter '{name}' should have the shape of {tuple(shape)}, but got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return arr
+
+
+def _covariances_from_precisions(prec, covariance_type):
+    """Covariances from user precisions, checking they are symmetric positive definite."""
+    if covariance_type in ("diag", "spherical"):
+        if (prec <= 0).any():
+            raise ValueError(f"'{covariance_type} precision' should be positive")
+        return 1.0 / prec
+    stack = prec.reshape((-1,) + prec.shape[-2:])
+    for k, P in enumerate(stack):
+        if not (np.allclose(P, P.T) and (np.linalg.eigvalsh(P) > 0).all()):
+            where = f" (component {k})" if covariance_type == "full" else ""
+            raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite{where}")
+    covs = np.linalg.inv(stack)
+    covs = 0.5 * (covs + covs.transpose(0, 2, 1))
+    return covs.reshape(prec.shape)

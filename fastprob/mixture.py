@@ -1,0 +1,274 @@
+"""Gaussian mixtures: log-density, responsibilities and ancestral sampling.
+
+P(x) = Σ_k π_k N(x | μ_k, Σ_k), with Σ in any of scikit-learn's four
+parameterisations (``covariance_type``):
+
+========== =====================
+'full'     (K, d, d), one covariance per component
+'tied'     (d, d), one covariance shared by all components
+'diag'     (K, d), diagonal covariances
+'spherical' (K,), σ_k² I
+========== =====================
+
+The estimator (:class:`fastprob.GaussianMixture`) builds on the same pieces.
+"""
+import numpy as np
+
+from .kernels import linalg as _lk
+from .kernels import mixture as _mixk
+from .kernels.tiles import rows_per_tile
+from ._validation import (
+    as_float_array,
+    as_generator,
+    as_points,
+    check_finite,
+    check_ndim,
+    check_positive_int,
+    result_float_dtype,
+)
+
+__all__ = ["gmm_logpdf", "gmm_responsibilities", "gmm_sample", "COVARIANCE_TYPES"]
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def check_covariance_type(covariance_type):
+    """Raise ValueError unless ``covariance_type`` is one of :data:`COVARIANCE_TYPES`."""
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {', '.join(map(repr, COVARIANCE_TYPES))}; "
+            f"got {covariance_type!r}."
+        )
+
+
+def covariance_shape(covariance_type, K, d):
+    """Shape of the covariances of K components in d dimensions."""
+    return {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[covariance_type]
+
+
+class Components:
+    """A validated mixture in float64, plus what the kernels need to evaluate it.
+
+    Attributes
+    ----------
+    weights : (K,)   means : (K, d)   covariances : sklearn's shape for the type
+    covariance_type : str
+    chol : (Kc, d, d) lower Cholesky factors (full: Kc = K, tied: Kc = 1;
+        diag/spherical: an empty (0, 0, 0) array)
+    var : (K, d) variances for diag/spherical (empty otherwise)
+    logdet : (K,) or (1,) log-determinants
+    """
+
+    __slots__ = ("weights", "means", "covariances", "covariance_type", "chol", "var", "logdet")
+
+    def __init__(self, weights, means, covariances, covariance_type, chol, var, logdet):
+        self.weights = weights
+        self.means = means
+        self.covariances = covariances
+        self.covariance_type = covariance_type
+        self.chol = chol
+        self.var = var
+        self.logdet = logdet
+
+    @property
+    def n_components(self):
+        return self.means.shape[0]
+
+    @property
+    def n_features(self):
+        return self.means.shape[1]
+
+    @property
+    def diagonal(self):
+        return self.covariance_type in ("diag", "spherical")
+
+    def kernel_args(self):
+        """(log_weights, means, chol, logdet, var, diagonal) for the mixture kernels."""
+        with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
+            log_weights = np.log(self.weights)
+        return log_weights, self.means, self.chol, self.logdet, self.var, self.diagonal
+
+
+def factorise(covariances, covariance_type, d):
+    """Kernel factors of float64 covariances given in sklearn's shape.
+
+    Returns
+    -------
+    chol, var, logdet, failed
+        ``failed`` lists the components whose covariance is not positive
+        definite (for 'tied', [0]); their factors are meaningless.
+    """
+    if covariance_type in ("full", "tied"):
+        cov3 = np.ascontiguousarray(covariances.reshape((-1, d, d)))
+        K = cov3.shape[0]
+        chol = np.zeros((K, d, d))
+        logdet = np.empty(K)
+        pivots = np.empty(K, dtype=np.int64)
+        _lk.cholesky.for_size(K * d**3 // 3)(cov3, chol, logdet, pivots)
+        return chol, np.empty((0, 0)), logdet, np.flatnonzero(pivots >= 0).tolist()
+    if covariance_type == "diag":
+        var = np.ascontiguousarray(covariances)
+    else:  # spherical: σ² repeated over the d features
+        var = np.ascontiguousarray(np.repeat(covariances[:, None], d, axis=1))
+    positive = var > 0
+    failed = np.flatnonzero(~positive.all(axis=1)).tolist()
+    logdet = np.log(np.where(positive, var, 1.0)).sum(axis=1)
+    return np.zeros((0, 0, 0)), var, logdet, failed
+
+
+def make_components(weights, means, covariances, covariance_type):
+    """Factorise float64 parameters (already shape-checked) into :class:`Components`.
+
+    Returns (components, failed_component_indices).
+    """
+    chol, var, logdet, failed = factorise(covariances, covariance_type, means.shape[1])
+    return Components(weights, means, covariances, covariance_type, chol, var, logdet), failed
+
+
+def validate_mixture(weights, means, covariances, covariance_type, *, weights_tol=None):
+    """Check user-given mixture parameters; return :class:`Components` in float64."""
+    check_covariance_type(covariance_type)
+    means = as_float_array(means, "means", dtype=np.float64)
+    check_ndim(means, "means", (2,), "(n_components, n_features)")
+    check_finite(means, "means")
+    K, d = means.shape
+    if K == 0 or d == 0:
+        raise ValueError(f"means must have at least one component and one feature, got shape {means.shape}.")
+    weights_in = as_float_array(weights, "weights")
+    weights = weights_in.astype(np.float64)
+    if weights.shape != (K,):
+        raise ValueError(f"weights has shape {weights.shape} but means has shape {means.shape}: "
+                         f"expected one weight per component, shape ({K},).")
+    check_finite(weights, "weights")
+    if (weights < 0).any():
+        raise ValueError(f"weights must be non-negative, got min(weights) = {weights.min():.6g}.")
+    tol = weights_tol or (1e-6 if weights_in.dtype == np.float32 else 1e-8)
+    if abs(weights.sum() - 1.0) > tol:
+        raise ValueError(f"weights must sum to 1, got sum(weights) = {weights.sum():.10g}; "
+                         "normalise them first, e.g. weights / weights.sum().")
+    covs = as_float_array(covariances, "covs", dtype=np.float64)
+    expected = covariance_shape(covariance_type, K, d)
+    if covs.shape != expected:
+        raise ValueError(f"covs has shape {covs.shape}, but covariance_type={covariance_type!r} with "
+                         f"means of shape {means.shape} needs shape {expected}.")
+    check_finite(covs, "covs")
+    if covariance_type in ("full", "tied"):
+        cov3 = covs.reshape((-1, d, d))
+        scale = np.abs(cov3).max(axis=(1, 2))
+        asym = np.abs(cov3 - cov3.transpose(0, 2, 1)).max(axis=(1, 2))
+        bad = np.flatnonzero(asym > np.sqrt(np.finfo(np.float64).eps) * scale)
+        if bad.size:
+            raise ValueError(f"covs{'[%d]' % bad[0] if covariance_type == 'full' else ''} is not symmetric; "
+                             "pass (c + c.T) / 2.")
+    comps, failed = make_components(weights, means, np.ascontiguousarray(covs), covariance_type)
+    if failed:
+        what = {"full": "covariance matrices", "tied": "tied covariance matrix",
+                "diag": "diagonal variances", "spherical": "variances"}[covariance_type]
+        where = "" if covariance_type == "tied" else f" of component(s) {failed}"
+        raise ValueError(f"The {what}{where} must be positive definite; add a small ridge "
+                         "(e.g. 1e-6) to the diagonal or check for constant/duplicated features.")
+    return comps
+
+
+def score(X, comps, *, lse=False, resp=False, labels=False):
+    """Run the scores kernel on C-contiguous float X; returns the requested arrays."""
+    N = X.shape[0]
+    K = comps.n_components
+    lse_out = np.empty(N if lse else 0, dtype=X.dtype)
+    resp_out = np.empty((N, K) if resp else (0, 0), dtype=X.dtype)
+    label_out = np.empty(N if labels else 0, dtype=np.int64)
+    if N:
+        d = comps.n_features
+        kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
+        kernel(X, *comps.kernel_args(), rows_per_tile(d), lse_out, resp_out, label_out)
+    return lse_out, resp_out, label_out
+
+
+def gmm_logpdf(X, weights, means, covs, covariance_type="full"):
+    """Log-density of a Gaussian mixture, log Σ_k π_k N(x | μ_k, Σ_k).
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d) or (d,)
+    weights : array_like, shape (K,)
+        Mixing proportions: non-negative, summing to 1.
+    means : array_like, shape (K, d)
+    covs : array_like
+        Covariances in scikit-learn's shape for ``covariance_type``: 'full'
+        (K, d, d), 'tied' (d, d), 'diag' (K, d), 'spherical' (K,).
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+
+    Returns
+    -------
+    ndarray, shape (N,) (a scalar for a single 1-D point)
+        In X's float dtype (parameters are used in float64); the logsumexp
+        over components is computed stably per row without an N x K array.
+
+    Raises
+    ------
+    ValueError
+        Invalid parameters (shapes, weights not summing to 1, covariances not
+        symmetric positive definite), or X not matching d.
+    """
+    comps = validate_mixture(weights, means, covs, covariance_type)
+    X2, single = as_points(X, comps.n_features, f"means has shape {comps.means.shape}")
+    out = score(X2, comps, lse=True)[0]
+    return out[0] if single else out
+
+
+def gmm_responsibilities(X, weights, means, covs, covariance_type="full"):
+    """Posterior probabilities P(h = k | x) of the components (the E-step).
+
+    Parameters are as for :func:`gmm_logpdf`.
+
+    Returns
+    -------
+    ndarray, shape (N, K) (or (K,) for a single 1-D point)
+        Rows sum to 1; X's float dtype.
+    """
+    comps = validate_mixture(weights, means, covs, covariance_type)
+    X2, single = as_points(X, comps.n_features, f"means has shape {comps.means.shape}")
+    out = score(X2, comps, resp=True)[1]
+    return out[0] if single else out
+
+
+def sample_components(comps, n, rng):
+    """Ancestral sampling: h ~ Cat(π), then x ~ N(μ_h, Σ_h); float64 (n, d) and labels."""
+    K, d = comps.means.shape
+    labels = rng.choice(K, size=n, p=comps.weights / comps.weights.sum()).astype(np.int64)
+    Z = rng.standard_normal((n, d))
+    X = np.empty((n, d))
+    for k in range(K):
+        idx = np.flatnonzero(labels == k)
+        if comps.diagonal:
+            X[idx] = comps.means[k] + Z[idx] * np.sqrt(comps.var[k])
+        else:
+            L = comps.chol[k if comps.chol.shape[0] > 1 else 0]
+            X[idx] = comps.means[k] + Z[idx] @ L.T
+    return X, labels
+
+
+def gmm_sample(weights, means, covs, n, random_state=None, covariance_type="full"):
+    """Draw ``n`` samples from a Gaussian mixture by ancestral sampling.
+
+    Each sample first draws its component h ~ Categorical(weights), then
+    x ~ N(means[h], Σ_h).
+
+    Parameters
+    ----------
+    weights, means, covs, covariance_type : as for :func:`gmm_logpdf`.
+    n : int >= 0
+    random_state : None, int, numpy Generator/RandomState/BitGenerator/SeedSequence
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+        float32 if all parameters are float32, else float64.
+    labels : ndarray of int64, shape (n,)
+        The component each sample was drawn from (in draw order, not grouped).
+    """
+    n = check_positive_int(n, "n", minimum=0)
+    dtype = result_float_dtype(*(np.asarray(a) for a in (weights, means, covs)))
+    comps = validate_mixture(weights, means, covs, covariance_type)
+    X, labels = sample_components(comps, n, as_generator(random_state))
+    return X.astype(dtype), labels

@@ -1,0 +1,172 @@
+"""Gaussian-mixture kernels: scores of a fitted mixture, and the fused EM pass.
+
+Both work tile by tile (see :mod:`.tiles`): the weighted log-probabilities of
+a tile's rows for all K components live in a (K, tile) buffer, so no N x K
+array is ever allocated unless the caller asks for the responsibilities.
+"""
+import numpy as np
+from numba import prange
+
+from ._config import serial, serial_and_parallel
+from .gaussian import fix_infinite_rows, tile_log_prob
+from .moments import merge_moments, tile_moments
+from .tiles import load_tile
+
+
+@serial
+def tile_logsumexp(LP, nt, lse, s, normalise):
+    """lse[r] = log Σ_k exp(LP[k, r]); with ``normalise``, LP becomes exp(LP - lse).
+
+    Stable: the row maximum is factored out.  A row of all -inf gives -inf
+    (its responsibilities are NaN: undefined); NaN anywhere in a row gives NaN.
+    ``s`` is (tile,) scratch.  Loops run over rows innermost so they vectorise.
+    """
+    K = LP.shape[0]
+    for r in range(nt):
+        lse[r] = -np.inf
+    for k in range(K):
+        for r in range(nt):
+            if LP[k, r] > lse[r]:
+                lse[r] = LP[k, r]
+    for r in range(nt):
+        if not np.isfinite(lse[r]):
+            lse[r] = 0.0  # shift of 0 lets exp/log produce the right infinity below
+        s[r] = 0.0
+    for k in range(K):
+        for r in range(nt):
+            s[r] += np.exp(LP[k, r] - lse[r])
+    for r in range(nt):
+        lse[r] += np.log(s[r])
+    if normalise:
+        for k in range(K):
+            for r in range(nt):
+                LP[k, r] = np.exp(LP[k, r] - lse[r])
+
+
+@serial_and_parallel
+def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
+                   lse_out, resp_out, label_out):
+    """Per-row log-likelihood, responsibilities and/or most probable component.
+
+    Parameters
+    ----------
+    X : (N, d) float32/float64, C-contiguous.
+    log_weights, means, chol, logdet, var, diagonal : the mixture, as for
+        :func:`.gaussian.tile_log_prob`.
+    tile : rows per work item (results do not depend on it).
+    lse_out : (N,) out, log p(x_n), or empty to skip.
+    resp_out : (N, K) out, P(h = k | x_n), or empty to skip.
+    label_out : (N,) int64 out, argmax_k of the weighted log-probability (first
+        on ties), or empty to skip.
+    """
+    N, d = X.shape
+    K = means.shape[0]
+    want_lse = lse_out.size > 0
+    want_resp = resp_out.size > 0
+    want_label = label_out.size > 0
+    for b in prange((N + tile - 1) // tile):
+        t0 = b * tile
+        nt = min(N, t0 + tile) - t0
+        C = np.empty((d, nt))
+        Z = np.empty((d, nt))
+        maha = np.empty(nt)
+        LP = np.empty((K, nt))
+        lse = np.empty(nt)
+        load_tile(X, t0, nt, C)
+        tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
+        fix_infinite_rows(X, t0, nt, LP)
+        if want_label:
+            for r in range(nt):
+                best = 0
+                for k in range(1, K):
+                    if LP[k, r] > LP[best, r]:
+                        best = k
+                label_out[t0 + r] = best
+        if want_lse or want_resp:
+            tile_logsumexp(LP, nt, lse, maha, want_resp)
+        if want_lse:
+            for r in range(nt):
+                lse_out[t0 + r] = lse[r]
+        if want_resp:
+            for r in range(nt):
+                for k in range(K):
+                    resp_out[t0 + r, k] = LP[k, r]
+
+
+@serial_and_parallel(reduce=True)
+def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
+            W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
+    """One fused E-step + sufficient statistics pass over X, per fixed block of rows.
+
+    For every tile: weighted log-probabilities (K, tile), their logsumexp and
+    responsibilities, then per component the responsibility-weighted mean and
+    centred scatter of the tile, Chan-merged into the block's accumulators.
+    Nothing of size N x K is written.
+
+    Parameters
+    ----------
+    X : (N, d) float32/float64, C-contiguous.
+    sw : (N,) sample weights or empty (unit weights).
+    log_weights, means, chol, logdet, var, diagonal : the current mixture.
+    block, tile : rows per block (a multiple of ``tile``); the block layout
+        depends on the data shape only, so the serial reduction of the outputs
+        is bit-identical on any number of threads.
+    W_out : (n_blocks, K) out: Σ sw·r_k per block.
+    mean_out : (n_blocks, K, d) out.
+    M2_out : (n_blocks, K, d, d) or (n_blocks, K, d, 1) out: centred scatter
+        (lower triangle, or diagonal).
+    loglik_out : (n_blocks,) out: Σ sw·log p(x) per block.
+    worst_out, worst_loglik_out : (n_blocks,) out: row with the lowest
+        log p(x) in the block (first on ties), and that value; used to
+        re-seed components that lose all their points.
+    """
+    N, d = X.shape
+    K = means.shape[0]
+    n_blocks = W_out.shape[0]
+    weighted = sw.size > 0
+    dd = M2_out.shape[3]
+    for b in prange(n_blocks):
+        r0 = b * block
+        r1 = min(N, r0 + block)
+        C = np.empty((d, tile))
+        Z = np.empty((d, tile))
+        maha = np.empty(tile)
+        LP = np.empty((K, tile))
+        lse = np.empty(tile)
+        base = np.empty(tile)
+        rk = np.empty(tile)
+        mean_t = np.empty(d)
+        M2_t = np.empty((d, dd))
+        W_out[b, :] = 0.0
+        mean_out[b] = 0.0
+        M2_out[b] = 0.0
+        loglik = 0.0
+        worst = -1
+        worst_ll = np.inf
+        for t0 in range(r0, r1, tile):
+            nt = min(r1, t0 + tile) - t0
+            load_tile(X, t0, nt, C)
+            tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
+            tile_logsumexp(LP, nt, lse, maha, True)
+            if weighted:
+                for r in range(nt):
+                    base[r] = sw[t0 + r]
+            else:
+                base[:nt] = 1.0
+            for r in range(nt):
+                loglik += base[r] * lse[r]
+                if base[r] > 0.0 and lse[r] < worst_ll:
+                    worst_ll = lse[r]
+                    worst = t0 + r
+            for k in range(K):
+                Wt = 0.0
+                for r in range(nt):
+                    rk[r] = base[r] * LP[k, r]
+                    Wt += rk[r]
+                if Wt <= 0.0:
+                    continue
+                tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z)
+                W_out[b, k] = merge_moments(W_out[b, k], mean_out[b, k], M2_out[b, k], Wt, mean_t, M2_t)
+        loglik_out[b] = loglik
+        worst_out[b] = worst
+        worst_loglik_out[b] = worst_ll
