@@ -25,7 +25,6 @@ from .gaussian import (  # noqa: E402
     normal_logpdf,
 )
 
-from .estimator import GaussianMixture  # noqa: E402
 from .mixture import gmm_logpdf, gmm_responsibilities, gmm_sample  # noqa: E402
 
 __version__ = "0.1.0"
@@ -46,3 +45,17 @@ __all__ = [
     "normal_fit",
     "normal_logpdf",
 ]
+
+
+def __getattr__(name):
+    # The estimator imports scikit-learn (~0.7 s); load it on first use so that
+    # `import fastprob` stays fast for the functional API.
+    if name == "GaussianMixture":
+        from .estimator import GaussianMixture
+
+        return GaussianMixture
+    raise AttributeError(f"module 'fastprob' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

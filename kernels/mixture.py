@@ -15,11 +15,13 @@ from .tiles import load_tile
 
 @serial
 def tile_logsumexp(LP, nt, lse, s, normalise):
-    """lse[r] = log Σ_k exp(LP[k, r]); with ``normalise``, LP becomes exp(LP - lse).
+    """lse[r] = log Σ_k exp(LP[k, r]); LP is overwritten (responsibilities if ``normalise``).
 
-    Stable: the row maximum is factored out.  A row of all -inf gives -inf
-    (its responsibilities are NaN: undefined); NaN anywhere in a row gives NaN.
-    ``s`` is (tile,) scratch.  Loops run over rows innermost so they vectorise.
+    Stable: the row maximum m is factored out, and the responsibilities are
+    exp(LP - m) / Σ exp(LP - m), so each row sums to 1 within a few ulps even
+    where |lse| is large.  A row of all -inf gives -inf (responsibilities NaN:
+    undefined); NaN anywhere in a row gives NaN.  ``s`` is (tile,) scratch.
+    Loops run over rows innermost so they vectorise.
     """
     K = LP.shape[0]
     for r in range(nt):
@@ -30,17 +32,21 @@ def tile_logsumexp(LP, nt, lse, s, normalise):
                 lse[r] = LP[k, r]
     for r in range(nt):
         if not np.isfinite(lse[r]):
-            lse[r] = 0.0  # shift of 0 lets exp/log produce the right infinity below
+            lse[r] = 0.0  # a shift of 0 lets exp/log produce the right infinity below
         s[r] = 0.0
     for k in range(K):
         for r in range(nt):
-            s[r] += np.exp(LP[k, r] - lse[r])
+            e = np.exp(LP[k, r] - lse[r])
+            LP[k, r] = e
+            s[r] += e
     for r in range(nt):
         lse[r] += np.log(s[r])
     if normalise:
+        for r in range(nt):
+            s[r] = 1.0 / s[r]
         for k in range(K):
             for r in range(nt):
-                LP[k, r] = np.exp(LP[k, r] - lse[r])
+                LP[k, r] *= s[r]
 
 
 @serial_and_parallel

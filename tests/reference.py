@@ -59,3 +59,33 @@ def random_spd(d, rng, cond=10.0):
     ev = np.geomspace(1.0, cond, d)
     C = (Q * ev) @ Q.T
     return (C + C.T) / 2
+
+
+def gmm_logpdf_loop(X, weights, means, covs, covariance_type):
+    """log Σ_k w_k N(x | μ_k, Σ_k) via scipy, one component at a time (full matrices built explicitly)."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    K, d = np.shape(means)
+    full = {
+        "full": lambda k: covs[k],
+        "tied": lambda k: covs,
+        "diag": lambda k: np.diag(covs[k]),
+        "spherical": lambda k: covs[k] * np.eye(d),
+    }[covariance_type]
+    lp = np.stack([np.log(weights[k]) + multivariate_normal(means[k], full(k)).logpdf(X).reshape(-1)
+                   for k in range(K)], axis=1)
+    return logsumexp(lp, axis=1), lp
+
+
+def random_mixture(rng, K, d, covariance_type, spread=4.0):
+    """Random well-separated mixture parameters in sklearn's shapes."""
+    weights = rng.dirichlet(np.full(K, 3.0))
+    means = rng.standard_normal((K, d)) * spread
+    covs = {
+        "full": lambda: np.stack([random_spd(d, rng, cond=5) for _ in range(K)]),
+        "tied": lambda: random_spd(d, rng, cond=5),
+        "diag": lambda: rng.uniform(0.3, 2.0, (K, d)),
+        "spherical": lambda: rng.uniform(0.3, 2.0, K),
+    }[covariance_type]()
+    return weights, means, covs

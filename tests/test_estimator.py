@@ -1,0 +1,294 @@
+"""fastprob.GaussianMixture against sklearn.mixture.GaussianMixture and the known Old Faithful MLE."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.mixture import GaussianMixture as SkGM
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import fastprob
+from fastprob import GaussianMixture
+from reference import random_mixture
+
+TYPES = ["full", "tied", "diag", "spherical"]
+ATTRS = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
+
+
+@pytest.fixture(scope="module")
+def faithful():
+    return fastprob.load_faithful()
+
+
+def blobs(seed=0, N=600, K=3, d=3, covariance_type="full"):
+    rng = np.random.default_rng(seed)
+    weights, means, covs = random_mixture(rng, K, d, covariance_type, spread=3.0)
+    return fastprob.gmm_sample(weights, means, covs, N, random_state=seed, covariance_type=covariance_type)[0]
+
+
+def assert_same_fit(ours, theirs, rtol=1e-8):
+    for name in ATTRS:
+        a, b = getattr(ours, name), getattr(theirs, name)
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max(), err_msg=name)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.converged_ == theirs.converged_
+    np.testing.assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=rtol)
+    np.testing.assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=rtol)
+
+
+# --------------------------------------------------------------------------- #
+# Old Faithful: the known MLE and sklearn on the same data
+# --------------------------------------------------------------------------- #
+def test_faithful_known_mle(faithful):
+    fits = [GaussianMixture(2, init_params=init, random_state=seed, tol=1e-8, max_iter=1000).fit(faithful)
+            for init in ("kmeans", "k-means++", "random_from_data", "random") for seed in range(3)]
+    totals = np.array([gm.score(faithful) * len(faithful) for gm in fits])
+    best = fits[int(np.argmax(totals))]
+    assert totals.max() == pytest.approx(-1130.264, abs=5e-4)
+    np.testing.assert_allclose(np.sort(best.weights_), [0.356, 0.644], atol=6e-4)
+    order = np.argsort(best.means_[:, 0])
+    np.testing.assert_allclose(best.means_[order], [[2.036, 54.479], [4.290, 79.968]], atol=6e-4)
+    assert best.bic(faithful) == pytest.approx(2322.19, abs=0.01)
+    assert np.sum(totals > -1130.27) >= len(fits) // 2  # most starts find it
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_same_as_sklearn_on_faithful(faithful, covariance_type, init_params):
+    kw = dict(n_components=2, covariance_type=covariance_type, init_params=init_params, random_state=1,
+              tol=1e-6, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk = SkGM(**kw).fit(faithful)
+        ours = GaussianMixture(**kw).fit(faithful)
+    if init_params in ("k-means++", "random_from_data") and covariance_type != "full":
+        # These inits give each component one seed point.  sklearn then computes
+        # 'diag'/'spherical' initial variances as E[x²] - E[x]² (pure cancellation
+        # noise, ~1e-11 here, on top of reg_covar) where fastprob gets reg_covar
+        # exactly; only the first lower bound (of the initial parameters) differs.
+        # For 'tied', sklearn uses XᵀX of *all* rows minus the seeds' outer
+        # products (its formula assumes every row's responsibilities sum to 1),
+        # an uncentred covariance N/K times too large; fastprob's tied estimate is
+        # the pooled within-component scatter, so the fits differ -- and ours
+        # reaches the higher likelihood.
+        if covariance_type == "tied":
+            assert ours.lower_bound_ >= sk.lower_bound_ - 1e-9
+            return
+        ours.lower_bounds_, sk.lower_bounds_ = ours.lower_bounds_[1:], sk.lower_bounds_[1:]
+    assert_same_fit(ours, sk)
+    np.testing.assert_allclose(ours.score_samples(faithful), sk.score_samples(faithful), rtol=1e-8)
+    assert ours.bic(faithful) == pytest.approx(sk.bic(faithful), rel=1e-8)
+    assert ours.aic(faithful) == pytest.approx(sk.aic(faithful), rel=1e-8)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_same_initial_parameters_same_fit_as_sklearn(covariance_type):
+    X = blobs(3, N=2000, K=3, d=4)
+    rng = np.random.default_rng(5)
+    weights, means, covs = random_mixture(rng, 3, 4, covariance_type, spread=2.0)
+    precisions = {"full": lambda: np.linalg.inv(covs), "tied": lambda: np.linalg.inv(covs),
+                  "diag": lambda: 1 / covs, "spherical": lambda: 1 / covs}[covariance_type]()
+    kw = dict(n_components=3, covariance_type=covariance_type, weights_init=weights, means_init=means,
+              precisions_init=precisions, tol=1e-9, max_iter=500)
+    sk = SkGM(**kw).fit(X)
+    ours = GaussianMixture(**kw).fit(X)
+    assert sk.converged_ and sk.n_iter_ > 5
+    assert_same_fit(ours, sk)
+
+
+# --------------------------------------------------------------------------- #
+# EM invariants
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_lower_bound_never_decreases(covariance_type):
+    X = blobs(1, N=1500, K=4, d=2)
+    gm = GaussianMixture(4, covariance_type=covariance_type, max_iter=1, warm_start=True, random_state=0,
+                         init_params="random")
+    bounds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(40):
+            bounds.append(gm.fit(X).lower_bound_)
+    assert np.all(np.diff(bounds) >= -1e-12 * np.abs(bounds[1:])), np.diff(bounds).min()
+    assert bounds[-1] > bounds[0]
+
+
+def test_prediction_consistency(faithful):
+    gm = GaussianMixture(3, random_state=0)
+    labels = gm.fit_predict(faithful)
+    np.testing.assert_array_equal(labels, GaussianMixture(3, random_state=0).fit(faithful).predict(faithful))
+    np.testing.assert_array_equal(gm.predict(faithful), np.argmax(gm.predict_proba(faithful), axis=1))
+    assert gm.score(faithful) == pytest.approx(np.mean(gm.score_samples(faithful)), rel=1e-14)
+    np.testing.assert_allclose(gm.predict_proba(faithful).sum(axis=1), 1.0, rtol=1e-14)
+    X, y = gm.sample(500)
+    assert X.shape == (500, 2) and y.shape == (500,) and set(np.unique(y)) <= {0, 1, 2}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_bit_identical_on_any_thread_count(restore_threads):
+    import numba
+
+    X = blobs(2, N=120_000, K=4, d=3)
+    fits = []
+    for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        restore_threads(n)
+        fits.append(GaussianMixture(4, random_state=0, max_iter=20, tol=0).fit(X))
+    for gm in fits[1:]:
+        for name in ATTRS:
+            np.testing.assert_array_equal(getattr(gm, name), getattr(fits[0], name))
+        assert gm.lower_bounds_ == fits[0].lower_bounds_
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_float32_storage(covariance_type):
+    X = blobs(4, N=3000, K=2, d=3)
+    kw = dict(n_components=2, covariance_type=covariance_type, random_state=0, tol=1e-10, max_iter=500)
+    g64 = GaussianMixture(**kw).fit(X)
+    g32 = GaussianMixture(**kw).fit(X.astype(np.float32))
+    for name in ATTRS:
+        assert getattr(g32, name).dtype == np.float32
+        np.testing.assert_allclose(getattr(g32, name), getattr(g64, name), rtol=1e-4,
+                                   atol=1e-5 * np.abs(getattr(g64, name)).max())
+    assert g32.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert g32.score_samples(X.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_integer_sample_weight_equals_repetition(covariance_type):
+    X = blobs(6, N=400, K=2, d=2)
+    counts = np.random.default_rng(0).integers(0, 4, len(X))
+    rng = np.random.default_rng(1)
+    w0, m0, c0 = random_mixture(rng, 2, 2, covariance_type)
+    p0 = np.linalg.inv(c0) if covariance_type in ("full", "tied") else 1 / c0
+    kw = dict(n_components=2, covariance_type=covariance_type, weights_init=w0, means_init=m0,
+              precisions_init=p0, tol=1e-10, max_iter=300)
+    a = GaussianMixture(**kw).fit(X, sample_weight=counts)
+    b = GaussianMixture(**kw).fit(np.repeat(X, counts, axis=0))
+    for name in ATTRS:
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9,
+                                   atol=1e-12 * np.abs(getattr(b, name)).max())
+    assert a.lower_bound_ == pytest.approx(b.lower_bound_, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- #
+# Degenerate data
+# --------------------------------------------------------------------------- #
+def test_duplicates_and_constant_feature_complete_with_reg_covar():
+    rng = np.random.default_rng(0)
+    X = np.vstack([np.tile([1.0, 2.0, 5.0], (50, 1)), rng.standard_normal((100, 3)) + [4, 4, 5]])
+    X[:, 2] = 5.0  # constant feature
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    assert np.all(np.isfinite(gm.covariances_))
+    assert np.min(np.linalg.eigvalsh(gm.covariances_)) >= 1e-6 * 0.999
+    with pytest.raises(ValueError, match=r"ill-defined empirical covariance.*increase reg_covar"):
+        GaussianMixture(2, random_state=0, reg_covar=0.0).fit(X)
+
+
+def test_component_that_loses_all_points_is_reseeded():
+    X = blobs(7, N=500, K=2, d=2)
+    means_init = np.array([X.mean(axis=0), X.mean(axis=0) + 0.1, [1e4, 1e4]])
+    with pytest.warns(UserWarning, match=r"lost all its points and was re-seeded"):
+        gm = GaussianMixture(3, means_init=means_init, random_state=0, max_iter=200).fit(X)
+    assert any(k == 2 for _, _, k in gm.reseeded_)
+    assert np.all(gm.weights_ > 1e-3)
+    assert np.abs(gm.means_).max() < 100  # the dead component came back to the data
+
+
+def test_convergence_warning():
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        gm = GaussianMixture(3, max_iter=1, random_state=0).fit(blobs(8))
+    assert not gm.converged_ and gm.n_iter_ == 1
+
+
+# --------------------------------------------------------------------------- #
+# Bad input
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("X, match", [
+    (np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 2.0]]), "Input X contains NaN"),
+    (np.array([[1.0, np.inf], [0.0, 1.0], [2.0, 2.0]]), "Input X contains infinity"),
+    (np.empty((0, 2)), "0 sample"),
+    (np.arange(5.0), "Expected 2D array"),
+])
+def test_bad_X(X, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture().fit(X)
+
+
+def test_too_few_samples_and_feature_mismatch(faithful):
+    with pytest.raises(ValueError, match=r"Expected n_samples >= n_components but got n_components = 5, n_samples = 3"):
+        GaussianMixture(5).fit(faithful[:3])
+    gm = GaussianMixture(2, random_state=0).fit(faithful)
+    with pytest.raises(ValueError, match=r"X has 3 features, but GaussianMixture is expecting 2 features"):
+        gm.predict(np.zeros((4, 3)))
+    with pytest.raises(NotFittedError):
+        GaussianMixture().predict(faithful)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_components=0), r"'n_components' parameter of GaussianMixture must be an int in the range \[1, inf\)"),
+    (dict(covariance_type="full_"), r"'covariance_type' parameter"),
+    (dict(tol=-1.0), r"'tol' parameter .* \[0.0, inf\)"),
+    (dict(reg_covar=np.nan), r"'reg_covar' parameter"),
+    (dict(max_iter=2.5), r"'max_iter' parameter"),
+    (dict(n_init=0), r"'n_init' parameter"),
+    (dict(init_params="kmeans++"), r"'init_params' parameter"),
+    (dict(weights_init=[0.3, 0.3]), r"'weights_init' should be normalized, but got sum\(weights_init\) = 0.6"),
+    (dict(weights_init=[0.5, 0.5, 0.0]), r"'weights_init' should have the shape of \(2,\)"),
+    (dict(means_init=np.zeros((2, 3))), r"'means_init' should have the shape of \(2, 2\)"),
+    (dict(precisions_init=np.stack([np.eye(2), -np.eye(2)])), r"'full precision' should be symmetric, positive-definite \(component 1\)"),
+])
+def test_invalid_parameters(faithful, kwargs, match):
+    kwargs = {"n_components": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(**kwargs).fit(faithful)
+
+
+def test_diag_precisions_init_must_be_positive(faithful):
+    with pytest.raises(ValueError, match=r"'diag precision' should be positive"):
+        GaussianMixture(2, covariance_type="diag", precisions_init=np.array([[1.0, 1.0], [0.0, 1.0]])).fit(faithful)
+
+
+# --------------------------------------------------------------------------- #
+# Persistence
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_save_load_round_trip(tmp_path, faithful, covariance_type, dtype):
+    X = faithful.astype(dtype)
+    gm = GaussianMixture(2, covariance_type=covariance_type, random_state=3, means_init=X[:2]).fit(X)
+    path = tmp_path / "model.npz"
+    gm.save(path)
+    back = GaussianMixture.load(path)
+    assert back.get_params().keys() == gm.get_params().keys()
+    for key, value in gm.get_params().items():
+        np.testing.assert_array_equal(back.get_params()[key], value)
+    for name in ATTRS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(gm, name))
+        assert getattr(back, name).dtype == dtype
+    assert (back.converged_, back.n_iter_, back.lower_bound_, back.lower_bounds_, back.n_features_in_) == \
+        (gm.converged_, gm.n_iter_, gm.lower_bound_, gm.lower_bounds_, gm.n_features_in_)
+    np.testing.assert_array_equal(back.predict_proba(X), gm.predict_proba(X))
+    # No pickled objects inside: it loads with allow_pickle=False.
+    with np.load(path, allow_pickle=False) as data:
+        assert "header" in data
+
+
+def test_save_errors(tmp_path):
+    with pytest.raises(NotFittedError):
+        GaussianMixture().save(tmp_path / "x.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="is not a fastprob GaussianMixture file"):
+        GaussianMixture.load(tmp_path / "other.npz")
+    gm = GaussianMixture(random_state=np.random.RandomState(0)).fit(fastprob.load_faithful())
+    with pytest.warns(UserWarning, match="random_state is a RandomState instance"):
+        gm.save(tmp_path / "rs.npz")
+    assert GaussianMixture.load(tmp_path / "rs.npz").random_state is None
+
+
+# --------------------------------------------------------------------------- #
+# scikit-learn's own estimator checks, every one of them, no expected failures
+# --------------------------------------------------------------------------- #
+@parametrize_with_checks([GaussianMixture()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)

@@ -1,0 +1,117 @@
+"""fastprob.gmm_logpdf / gmm_responsibilities / gmm_sample against scipy and scikit-learn."""
+import numpy as np
+import pytest
+import scipy.stats as st
+from sklearn.mixture import GaussianMixture as SkGM
+
+import fastprob
+from reference import gmm_logpdf_loop, random_mixture
+
+TYPES = ["full", "tied", "diag", "spherical"]
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("K, d", [(1, 1), (3, 2), (4, 7)])
+def test_logpdf_and_responsibilities_match_reference(rng, covariance_type, K, d):
+    weights, means, covs = random_mixture(rng, K, d, covariance_type)
+    X = rng.standard_normal((300, d)) * 5
+    lse_ref, lp_ref = gmm_logpdf_loop(X, weights, means, covs, covariance_type)
+    got = fastprob.gmm_logpdf(X, weights, means, covs, covariance_type)
+    np.testing.assert_allclose(got, lse_ref, rtol=1e-12)
+    resp = fastprob.gmm_responsibilities(X, weights, means, covs, covariance_type)
+    assert resp.shape == (300, K)
+    np.testing.assert_allclose(resp, np.exp(lp_ref - lse_ref[:, None]), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-14)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_matches_sklearn_fitted_model(covariance_type):
+    X = fastprob.load_faithful()
+    sk = SkGM(2, covariance_type=covariance_type, random_state=0).fit(X)
+    args = (sk.weights_, sk.means_, sk.covariances_, covariance_type)
+    np.testing.assert_allclose(fastprob.gmm_logpdf(X, *args), sk.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(fastprob.gmm_responsibilities(X, *args), sk.predict_proba(X), rtol=1e-9, atol=1e-15)
+
+
+def test_far_points_are_stable(rng):
+    # A point 1e3 standard deviations away: every component's density underflows,
+    # but the log-sum-exp must stay finite and exact.
+    weights, means, covs = np.array([0.5, 0.5]), np.array([[0.0], [1.0]]), np.array([[[1.0]], [[1.0]]])
+    X = np.array([[1e3], [-1e3], [0.5]])
+    got = fastprob.gmm_logpdf(X, weights, means, covs)
+    np.testing.assert_allclose(got, gmm_logpdf_loop(X, weights, means, covs, "full")[0], rtol=1e-14)
+    resp = fastprob.gmm_responsibilities(X, weights, means, covs)
+    np.testing.assert_allclose(resp[0], [0.0, 1.0], atol=1e-300)
+    np.testing.assert_allclose(resp[2], [0.5, 0.5], rtol=1e-14)
+
+
+def test_float32_nan_inf_single_point_and_empty(rng):
+    weights, means, covs = random_mixture(rng, 3, 2, "full")
+    X = rng.standard_normal((10, 2)).astype(np.float32)
+    X[3, 1] = np.nan
+    X[5, 0] = np.inf
+    got = fastprob.gmm_logpdf(X, weights, means, covs)
+    assert got.dtype == np.float32
+    assert np.isnan(got[3]) and got[5] == -np.inf
+    ok = [0, 1, 2, 4, 6, 7, 8, 9]
+    np.testing.assert_allclose(got[ok], gmm_logpdf_loop(X[ok].astype(float), weights, means, covs, "full")[0], rtol=1e-6)
+    assert np.ndim(fastprob.gmm_logpdf(X[0], weights, means, covs)) == 0
+    assert fastprob.gmm_responsibilities(X[0], weights, means, covs).shape == (3,)
+    assert fastprob.gmm_logpdf(np.empty((0, 2)), weights, means, covs).shape == (0,)
+
+
+def test_zero_weight_component(rng):
+    weights, means, covs = np.array([0.0, 1.0]), np.array([[0.0], [3.0]]), np.array([1.0, 2.0])
+    X = rng.standard_normal((20, 1))
+    np.testing.assert_allclose(fastprob.gmm_logpdf(X, weights, means, covs, "spherical"),
+                               st.norm.logpdf(X[:, 0], 3.0, np.sqrt(2.0)), rtol=1e-13)
+    assert (fastprob.gmm_responsibilities(X, weights, means, covs, "spherical")[:, 0] == 0).all()
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_sampling_is_ancestral_and_matches_parameters(covariance_type):
+    rng = np.random.default_rng(7)
+    weights, means, covs = random_mixture(rng, 3, 2, covariance_type, spread=10)
+    X, labels = fastprob.gmm_sample(weights, means, covs, 60_000, random_state=1, covariance_type=covariance_type)
+    assert X.shape == (60_000, 2) and labels.dtype == np.int64
+    assert not np.all(np.diff(labels) >= 0)  # drawn one by one, not grouped by component
+    counts = np.bincount(labels, minlength=3)
+    assert st.chisquare(counts, weights * len(labels)).pvalue > 1e-4
+    full = {"full": lambda k: covs[k], "tied": lambda k: covs, "diag": lambda k: np.diag(covs[k]),
+            "spherical": lambda k: covs[k] * np.eye(2)}[covariance_type]
+    for k in range(3):
+        m, c = fastprob.mvn_fit(X[labels == k])
+        np.testing.assert_allclose(m, means[k], atol=0.06)
+        np.testing.assert_allclose(c, full(k), atol=0.12)
+    X2, l2 = fastprob.gmm_sample(weights, means, covs, 5, random_state=1, covariance_type=covariance_type)
+    np.testing.assert_array_equal(X2, fastprob.gmm_sample(weights, means, covs, 5, 1, covariance_type)[0])
+    X32, _ = fastprob.gmm_sample(weights.astype(np.float32), means.astype(np.float32),
+                                 np.asarray(covs, np.float32), 4, covariance_type=covariance_type)
+    assert X32.dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(weights=[0.5, 0.6]), r"weights must sum to 1, got sum\(weights\) = 1.1.*weights / weights.sum"),
+    (dict(weights=[1.5, -0.5]), r"weights must be non-negative"),
+    (dict(weights=[1.0]), r"weights has shape \(1,\) but means has shape \(2, 2\)"),
+    (dict(covs=np.ones((2, 2))), r"covs has shape \(2, 2\), but covariance_type='full' .* needs shape \(2, 2, 2\)"),
+    (dict(covs=np.stack([np.eye(2), -np.eye(2)])), r"component\(s\) \[1\] must be positive definite"),
+    (dict(covs=np.stack([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])), r"covs\[1\] is not symmetric"),
+    (dict(covariance_type="ful"), r"covariance_type must be one of 'full', 'tied', 'diag', 'spherical'; got 'ful'"),
+    (dict(means=[[0.0, np.nan], [1.0, 1.0]]), r"means contains 1 non-finite"),
+    (dict(X=np.zeros((3, 3))), r"X has shape \(3, 3\) but means has shape \(2, 2\)"),
+])
+def test_errors(kwargs, match):
+    args = dict(X=np.zeros((3, 2)), weights=[0.5, 0.5], means=[[0.0, 0.0], [1.0, 1.0]],
+                covs=np.stack([np.eye(2)] * 2), covariance_type="full")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        fastprob.gmm_logpdf(**{k: args[k] for k in ("X", "weights", "means")}, covs=args["covs"],
+                            covariance_type=args["covariance_type"])
+
+
+def test_diag_and_spherical_positivity_errors():
+    with pytest.raises(ValueError, match=r"diagonal variances of component\(s\) \[0\] must be positive"):
+        fastprob.gmm_logpdf(np.zeros((1, 2)), [1.0], [[0.0, 0.0]], [[1.0, 0.0]], "diag")
+    with pytest.raises(ValueError, match=r"variances of component\(s\) \[1\] must be positive"):
+        fastprob.gmm_sample([0.5, 0.5], [[0.0], [1.0]], [1.0, -1.0], 3, covariance_type="spherical")
