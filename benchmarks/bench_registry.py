@@ -25,6 +25,6 @@ def test_registry(benchmark, comparison, impl):
     # Warm-up outside the timing: compiles (or loads from the cache) every
     # kernel build this input size uses, and touches the input pages.
     fn(*args)
-    result = benchmark.pedantic(fn, args=args, rounds=1 if benchmark.disabled else 7,
-                                warmup_rounds=0 if benchmark.disabled else 1)
+    result = benchmark.pedantic(fn, args=args, rounds=1 if benchmark.disabled else comparison.rounds,
+                                warmup_rounds=0)
     assert np.all(np.isfinite(np.asarray(result[0] if isinstance(result, tuple) else result)))

@@ -14,9 +14,13 @@ OURS = ("fastprob", "fastprob-1thread")
 def table(report):
     groups = defaultdict(dict)
     extra = {}
+    memory = {}
     for b in report["benchmarks"]:
         if b["group"] == "compile":
             extra.update(b["extra_info"])
+            continue
+        if b["group"].startswith("memory-"):
+            memory[b["extra_info"]["implementation"]] = b["extra_info"]
             continue
         groups[b["group"]][b["extra_info"]["implementation"]] = (b["stats"]["median"], b["extra_info"]["n"])
     refs = sorted({impl for impls in groups.values() for impl in impls} - set(OURS))
@@ -36,6 +40,10 @@ def table(report):
             f"Python {info['python_version']}; {report['datetime'][:10]}.")
     if extra:
         text += " Cold compile (s): " + ", ".join(f"{k} {v:.2f}" for k, v in extra.items()) + "."
+    if memory:
+        x_mb = next(iter(memory.values()))["X_MB"]
+        text += (" Peak memory of fit (W2, X = %.0f MB) above X: " % x_mb
+                 + ", ".join(f"{impl} {m['extra_MB']:.0f} MB" for impl, m in memory.items()) + ".")
     return text + "\n\n" + "\n".join(lines)
 
 

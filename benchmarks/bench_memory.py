@@ -1,0 +1,52 @@
+"""Peak memory of GaussianMixture.fit (fastprob vs scikit-learn), each in a fresh process.
+
+The extra resident memory above what the process held just before ``fit`` is
+sampled every 2 ms from /proc/self/statm while the fit runs (compile time and
+the input array itself excluded).  Recorded in the benchmark's extra_info.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+_SCRIPT = r"""
+import json, os, sys, threading, time, warnings
+import numpy as np
+from fastprob.compare import comparisons
+
+impl, name, size = sys.argv[1], sys.argv[2], sys.argv[3]
+case = next(c for c in comparisons(name))
+args = case.inputs(size)
+fn = case.implementations()[impl]
+warnings.simplefilter("ignore")
+small = case.inputs("test")
+fn(*small)  # compile / import everything first
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * page
+base = rss(); peak = [base]; done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss()); time.sleep(0.002)
+t = threading.Thread(target=sample); t.start()
+fn(*args)
+done.set(); t.join(); peak[0] = max(peak[0], rss())
+print(json.dumps({"extra_MB": (peak[0] - base) / 2**20, "X_MB": args[0].nbytes / 2**20}))
+"""
+
+CASE = "fit5-W2-float64"
+
+
+@pytest.mark.parametrize("impl", ["fastprob", "sklearn"])
+def test_fit_peak_memory(benchmark, impl, tmp_path):
+    size = "test" if benchmark.disabled else "bench"
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, impl, CASE, size], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    benchmark.group = f"memory-{CASE}"
+    benchmark.extra_info.update(result, implementation=impl)
+    benchmark.pedantic(lambda: None, rounds=1)
+    assert result["X_MB"] > 0
