@@ -89,3 +89,82 @@ def random_mixture(rng, K, d, covariance_type, spread=4.0):
         "spherical": lambda: rng.uniform(0.3, 2.0, K),
     }[covariance_type]()
     return weights, means, covs
+
+
+# --------------------------------------------------------------------------- #
+# Activations and information measures: exact values in mpmath
+# --------------------------------------------------------------------------- #
+def _mpf(x):
+    return mpmath.mpf(float(x))
+
+
+ACTIVATIONS_MP = {
+    "sigmoid": lambda z: 1 / (1 + mpmath.exp(-z)),
+    "log_sigmoid": lambda z: -mpmath.log1p(mpmath.exp(-z)),
+    "softplus": lambda z: mpmath.log1p(mpmath.exp(z)),
+    "tanh": lambda z: mpmath.tanh(z),
+    "sigmoid_grad": lambda z: mpmath.exp(-abs(z)) / (1 + mpmath.exp(-abs(z))) ** 2,
+    "tanh_grad": lambda z: mpmath.sech(z) ** 2,
+    "logit": lambda p: mpmath.log(p / (1 - p)),
+}
+
+
+def activation_mp(name, z, dps=50):
+    """The exact (``dps``-digit) value of activation ``name`` at float ``z``, as an mpf."""
+    with mpmath.workdps(dps):
+        return ACTIVATIONS_MP[name](_mpf(z))
+
+
+def ulp_error(result, exact, dtype):
+    """|result - exact| in units in the last place of ``exact`` rounded to ``dtype``.
+
+    The ULP is that of the binade of ``exact`` (2**(e - p)), floored at the
+    smallest subnormal, so subnormal results are measured in absolute terms as
+    they should be.  Infinite ``exact`` gives 0 if matched, else inf.
+    """
+    info = np.finfo(dtype)
+    p = info.nmant + 1
+    tiny_sub = mpmath.mpf(2) ** (info.minexp - info.nmant)
+    with mpmath.workdps(60):
+        if mpmath.isinf(exact):
+            return 0.0 if float(result) == float(exact) else float("inf")
+        if exact == 0:
+            ulp = tiny_sub
+        else:
+            _, e = mpmath.frexp(exact)
+            ulp = max(mpmath.mpf(2) ** (e - p), tiny_sub)
+        r = _mpf(result)
+        if mpmath.isinf(r):
+            return float("inf")
+        return float(abs(r - exact) / ulp)
+
+
+def logsumexp_mp(row, dps=50):
+    """log Σ exp(row) in ``dps`` digits (a float)."""
+    with mpmath.workdps(dps):
+        return float(mpmath.log(mpmath.fsum(mpmath.exp(_mpf(v)) for v in row)))
+
+
+def entropy_mp(p, q=None, dps=50):
+    """-Σ p log q (q = p by default) in ``dps`` digits, with 0 log 0 = 0 (a float)."""
+    q = p if q is None else q
+    with mpmath.workdps(dps):
+        return float(-mpmath.fsum(_mpf(a) * mpmath.log(_mpf(b)) for a, b in zip(p, q) if a != 0))
+
+
+def softmax_cross_entropy_mp(labels, logits, dps=50):
+    """-Σ y log softmax(z) in ``dps`` digits (a float)."""
+    with mpmath.workdps(dps):
+        z = [_mpf(v) for v in logits]
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+        return float(mpmath.fsum(_mpf(y) * (lse - v) for y, v in zip(labels, z) if y != 0))
+
+
+def gaussian_kl_naive(mean_p, cov_p, mean_q, cov_q):
+    """Closed-form Gaussian KL with explicit inverses and slogdet (float64, one pair)."""
+    d = len(mean_p)
+    Sq_inv = np.linalg.inv(cov_q)
+    diff = np.asarray(mean_q, float) - np.asarray(mean_p, float)
+    _, ld_q = np.linalg.slogdet(cov_q)
+    _, ld_p = np.linalg.slogdet(cov_p)
+    return 0.5 * (np.trace(Sq_inv @ cov_p) + diff @ Sq_inv @ diff - d + ld_q - ld_p)

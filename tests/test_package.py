@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import fastprob
-from fastprob.kernels import _config, gaussian, linalg, moments
+from fastprob.kernels import _config, elementwise, gaussian, information, linalg, mathfn, moments
 
-KERNEL_MODULES = [gaussian, linalg, moments]
+KERNEL_MODULES = [gaussian, linalg, moments, mathfn, elementwise, information]
 
 
 def test_kernels_ship_inside_the_fastprob_namespace():

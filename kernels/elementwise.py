@@ -1,0 +1,286 @@
+"""Elementwise activations and their derivatives: sigmoid, log-sigmoid, softplus, tanh, ...
+
+Every kernel takes a 1-D C-contiguous input ``x`` and writes ``out`` (same
+size, may be the same array).  There are two builds of each function:
+
+- ``*64`` for float64 data: ≤ 2 ULP (typically ≤ 1).  The exponential is
+  carried as an unevaluated pair e + el (``mathfn.scale_pair``), denominators
+  like 1 + e as exact pairs d + dl, and the one division is followed by a
+  Newton correction q + (n - q d) / d whose residual n - q d is exact as one
+  fused multiply-add (``mathfn.fma``).
+  So the only error left is about one final rounding.
+- ``*32`` for float32 data: computed in float64 with the cheaper
+  ``mathfn.exp_lowp`` (relative error < 6e-11) and plain formulas, then
+  rounded once to float32, which makes them ≤ 1 ULP in float32.
+
+The loop bodies call only small ``mathfn`` functions that LLVM inlines, so
+each loop compiles to AVX-512 code; a non-inlined call would make it scalar
+(``tests/test_mathfn.py`` checks both).
+"""
+import math
+
+from numba import prange
+
+from . import mathfn as M
+from ._config import serial, serial_and_parallel
+
+#: Beyond |z| = 20, tanh(z) rounds to ±1 (and 2|z| stays far from overflow).
+TANH_CLAMP = 40.0
+#: 4 e**a underflows to 0 for a < -746.5; e**a is computed as 2**k (h + l) with
+#: k + 2 in scale2's range.
+TANH_GRAD_MIN = -760.0
+
+
+# --------------------------------------------------------------------------- #
+# sigmoid
+# --------------------------------------------------------------------------- #
+@serial_and_parallel
+def sigmoid64(x, out):
+    """σ(z) = 1 / (1 + e**-z): e**z / (1 + e**z) for z < 0 (exact down to subnormals)."""
+    for i in prange(x.size):
+        z = x[i]
+        k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
+        e, el = M.scale_pair(h, l, k)  # e + el = e**-|z|
+        neg = z < 0.0
+        n = e if neg else 1.0
+        nl = el if neg else 0.0
+        d = 1.0 + e
+        dl = ((1.0 - d) + e) + el  # d + dl = 1 + e**-|z| (Fast2Sum, 1 >= e)
+        inv = 1.0 / d
+        q = n * inv
+        # (n + nl) / (d + dl) = q + ((n - q d) + nl - q dl) / d, where n - q d
+        # is exact as one fused multiply-add.
+        out[i] = q + ((M.fma(-q, d, n) + nl) - q * dl) * inv
+
+
+@serial_and_parallel
+def sigmoid32(x, out):
+    """σ(z) for float32 data, in float64 with the low-precision exponential."""
+    for i in prange(x.size):
+        z = float(x[i])
+        e = M.exp_lowp(-abs(z))
+        out[i] = (e if z < 0.0 else 1.0) / (1.0 + e)
+
+
+# --------------------------------------------------------------------------- #
+# log-sigmoid and softplus (share log(1 + e**-|z|))
+# --------------------------------------------------------------------------- #
+@serial_and_parallel
+def log_sigmoid64(x, out):
+    """log σ(z) = min(z, 0) - log(1 + e**-|z|)."""
+    for i in prange(x.size):
+        z = x[i]
+        k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
+        e, el = M.scale_pair(h, l, k)
+        L = M.log1p_unit(e, el)
+        out[i] = (z - L) if z < 0.0 else -L
+
+
+@serial_and_parallel
+def log_sigmoid32(x, out):
+    """log σ(z) for float32 data."""
+    for i in prange(x.size):
+        z = float(x[i])
+        L = M.log1p_unit(M.exp_lowp(-abs(z)), 0.0)
+        out[i] = (z - L) if z < 0.0 else -L
+
+
+@serial_and_parallel
+def softplus64(x, out):
+    """softplus(z) = log(1 + e**z) = max(z, 0) + log(1 + e**-|z|)."""
+    for i in prange(x.size):
+        z = x[i]
+        k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
+        e, el = M.scale_pair(h, l, k)
+        L = M.log1p_unit(e, el)
+        # NaN: `z > 0` is False, L is NaN.
+        out[i] = (z + L) if z > 0.0 else L
+
+
+@serial_and_parallel
+def softplus32(x, out):
+    """softplus(z) for float32 data."""
+    for i in prange(x.size):
+        z = float(x[i])
+        L = M.log1p_unit(M.exp_lowp(-abs(z)), 0.0)
+        out[i] = (z + L) if z > 0.0 else L
+
+
+# --------------------------------------------------------------------------- #
+# tanh
+# --------------------------------------------------------------------------- #
+@serial_and_parallel
+def tanh64(x, out):
+    """tanh(z) = sign(z) y / (y + 2) with y = e**(2|z|) - 1.
+
+    The same as 2σ(2z) - 1 mathematically, but with no cancellation near 0:
+    y is computed directly (expm1), as a pair y + yl.
+    """
+    for i in prange(x.size):
+        z = x[i]
+        a = 2.0 * abs(z)
+        a = TANH_CLAMP if a > TANH_CLAMP else a  # NaN passes
+        k, h, l = M.exp_reduce(a)
+        s, b = M.expm1_finish(h, l, k)
+        y = s + b
+        yl = (s - y) + b  # exact: |s| >= |b| or s == 0
+        d = y + 2.0
+        dl = ((y - d) + 2.0) if y > 2.0 else ((2.0 - d) + y)  # Fast2Sum
+        dl = dl + yl
+        inv = 1.0 / d
+        q = y * inv
+        t = q + ((M.fma(-q, d, y) + yl) - q * dl) * inv
+        out[i] = math.copysign(t, z)
+
+
+@serial_and_parallel
+def tanh32(x, out):
+    """tanh(z) for float32 data (plain y / (y + 2) in float64)."""
+    for i in prange(x.size):
+        z = float(x[i])
+        a = 2.0 * abs(z)
+        a = TANH_CLAMP if a > TANH_CLAMP else a
+        k, h, l = M.exp_reduce(a)
+        s, b = M.expm1_finish(h, l, k)
+        y = s + b
+        out[i] = math.copysign(y / (y + 2.0), z)
+
+
+# --------------------------------------------------------------------------- #
+# derivatives
+# --------------------------------------------------------------------------- #
+@serial_and_parallel
+def sigmoid_grad64(x, out):
+    """σ'(z) = σ(z) σ(-z) = e / (1 + e)**2 with e = e**-|z| (no 1 - σ cancellation)."""
+    for i in prange(x.size):
+        z = x[i]
+        k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
+        e, el = M.scale_pair(h, l, k)
+        out[i] = _over_square(e, el, e, el)
+
+
+@serial_and_parallel
+def sigmoid_grad32(x, out):
+    """σ'(z) for float32 data."""
+    for i in prange(x.size):
+        e = M.exp_lowp(-abs(float(x[i])))
+        d = 1.0 + e
+        out[i] = e / (d * d)
+
+
+@serial_and_parallel
+def tanh_grad64(x, out):
+    """tanh'(z) = 1 - tanh(z)**2 = 4 e / (1 + e)**2 with e = e**-2|z|."""
+    for i in prange(x.size):
+        a = -2.0 * abs(x[i])
+        # Clamped lower than exp's own EXP_MIN: 4 e**-746 is still a subnormal.
+        a = TANH_GRAD_MIN if a < TANH_GRAD_MIN else a
+        k, h, l = M.exp_reduce(a)
+        # The numerator 4e is scaled through the exponent (k + 2), so it is
+        # rounded once, also when it is subnormal.
+        n, nl = M.scale_pair(h, l, k + 2)
+        out[i] = _over_square(n, nl, 0.25 * n, 0.25 * nl)
+
+
+@serial_and_parallel
+def tanh_grad32(x, out):
+    """tanh'(z) for float32 data."""
+    for i in prange(x.size):
+        e = M.exp_lowp(-2.0 * abs(float(x[i])))
+        d = 1.0 + e
+        out[i] = 4.0 * e / (d * d)
+
+
+@serial
+def _over_square(n, nl, e, el):
+    """(n + nl) / (1 + e + el)**2 for 0 <= e <= 1, with about one rounding error."""
+    d = 1.0 + e
+    dl = ((1.0 - d) + e) + el
+    D = d * d
+    Dl = M.fma(d, d, -D) + 2.0 * d * dl  # d*d - D: exact
+    inv = 1.0 / D
+    q = n * inv
+    return q + ((M.fma(-q, D, n) + nl) - q * Dl) * inv
+
+
+@serial_and_parallel
+def relu(x, out):
+    """max(z, 0); NaN stays NaN; -0.0 gives 0.0."""
+    for i in prange(x.size):
+        z = x[i]
+        out[i] = 0.0 if z <= 0.0 else z
+
+
+@serial_and_parallel
+def relu_grad(x, out):
+    """1 for z >= 0 (the subgradient at 0 is taken as 1), 0 for z < 0, NaN for NaN."""
+    for i in prange(x.size):
+        z = x[i]
+        g = 1.0 if z >= 0.0 else 0.0
+        out[i] = g if z == z else z
+
+
+# --------------------------------------------------------------------------- #
+# logit
+# --------------------------------------------------------------------------- #
+@serial_and_parallel
+def logit(x, out):
+    """log(p / (1 - p)), float32 or float64 (computed in float64).
+
+    Near p = 1/2, log1p((2p - 1) / (1 - p)) (2p - 1 exact) avoids the
+    cancellation of log p - log(1 - p); elsewhere log p - log1p(-p).
+    p = 0 gives -inf, p = 1 gives inf, p outside [0, 1] gives NaN.
+    """
+    for i in prange(x.size):
+        p = float(x[i])
+        mid = (p >= 0.25) & (p <= 0.75)
+        # (2p - 1) / (1 - p) with 1 - p = u + ul exactly and a Newton
+        # correction of the quotient: the argument of log1p is then accurate to
+        # ~0.5 ULP (log1p amplifies its error by up to 1.8 here).
+        n = 2.0 * p - 1.0
+        u = 1.0 - p
+        ul = (1.0 - u) - p
+        q = n / u
+        q = q + (M.fma(-q, u, n) - q * ul) / u
+        a = 1.0 if mid else p
+        b = q if mid else -p
+        lb = M.log1p(b)
+        out[i] = M.log(a) + (lb if mid else -lb)
+
+
+# --------------------------------------------------------------------------- #
+# binary cross-entropy from logits
+# --------------------------------------------------------------------------- #
+@serial_and_parallel
+def bce_with_logits64(y, z, out):
+    """max(z, 0) - z y + log(1 + e**-|z|), written as w |z| + log1p(e**-|z|).
+
+    w = 1 - y for z >= 0 and y for z < 0, so both terms are >= 0 (no
+    cancellation) and z = ±inf gives the limit (0 when w == 0, else inf).
+    ``y`` and ``z`` have ``out.size`` elements or one (broadcast).
+    """
+    sy = 1 if y.size > 1 else 0
+    sz = 1 if z.size > 1 else 0
+    for i in prange(out.size):
+        yi = float(y[i * sy])
+        zi = float(z[i * sz])
+        k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(zi)))
+        e, el = M.scale_pair(h, l, k)
+        L = M.log1p_unit(e, el)
+        w = (1.0 - yi) if zi >= 0.0 else yi
+        t = 0.0 if w == 0.0 else w * abs(zi)
+        out[i] = t + L
+
+
+@serial_and_parallel
+def bce_with_logits32(y, z, out):
+    """Binary cross-entropy from logits for float32 data."""
+    sy = 1 if y.size > 1 else 0
+    sz = 1 if z.size > 1 else 0
+    for i in prange(out.size):
+        yi = float(y[i * sy])
+        zi = float(z[i * sz])
+        L = M.log1p_unit(M.exp_lowp(-abs(zi)), 0.0)
+        w = (1.0 - yi) if zi >= 0.0 else yi
+        t = 0.0 if w == 0.0 else w * abs(zi)
+        out[i] = t + L
