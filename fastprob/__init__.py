@@ -12,6 +12,17 @@ import pathlib as _pathlib
 if not (_pathlib.Path(__file__).parent / "kernels").is_dir():
     __path__.append(str(_pathlib.Path(__file__).resolve().parent.parent))
 
+from .activations import (  # noqa: E402
+    log_sigmoid,
+    logit,
+    relu,
+    relu_grad,
+    sigmoid,
+    sigmoid_grad,
+    softplus,
+    tanh,
+    tanh_grad,
+)
 from .datasets import load_faithful  # noqa: E402
 from .gaussian import (  # noqa: E402
     CholeskyFactors,
@@ -23,6 +34,16 @@ from .gaussian import (  # noqa: E402
     mvn_sample,
     normal_fit,
     normal_logpdf,
+)
+from .information import (  # noqa: E402
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_with_logits,
+    entropy,
+    gaussian_entropy,
+    gaussian_kl,
+    kl_divergence,
+    logsumexp,
 )
 
 from .mixture import gmm_logpdf, gmm_responsibilities, gmm_sample  # noqa: E402
@@ -44,6 +65,24 @@ __all__ = [
     "mvn_sample",
     "normal_fit",
     "normal_logpdf",
+    # activations and information measures
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "cross_entropy_with_logits",
+    "entropy",
+    "gaussian_entropy",
+    "gaussian_kl",
+    "kl_divergence",
+    "log_sigmoid",
+    "logit",
+    "logsumexp",
+    "relu",
+    "relu_grad",
+    "sigmoid",
+    "sigmoid_grad",
+    "softplus",
+    "tanh",
+    "tanh_grad",
 ]
 
 

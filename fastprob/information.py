@@ -1,0 +1,546 @@
+"""Information measures: logsumexp, entropy, cross-entropy, KL divergence (discrete and Gaussian).
+
+Discrete distributions lie along ``axis`` (default: the last), and any other
+axes are a batch; two-argument functions broadcast their inputs like numpy.
+Probabilities are validated, never silently repaired: negative or non-finite
+entries are an error, and so is a distribution that does not sum to 1 within
+``sqrt(eps)`` of its dtype (1.5e-8 for float64, 3.5e-4 for float32), unless
+you ask for ``normalize=True``.  Conventions: 0 log 0 = 0, and q = 0 where
+p > 0 gives +inf.  Sums are accumulated in float64, one distribution per
+thread, so results do not depend on the number of threads.
+"""
+import numbers
+
+import numpy as np
+
+from .kernels import elementwise as _ek
+from .kernels import information as _ik
+from ._validation import (
+    as_float_array,
+    check_finite,
+    check_ndim,
+    result_float_dtype,
+    weak_float_dtype,
+)
+from .activations import WORK, check_out, run_elementwise
+from .gaussian import CholeskyFactors, cholesky
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "cross_entropy_with_logits",
+    "entropy",
+    "gaussian_entropy",
+    "gaussian_kl",
+    "kl_divergence",
+    "logsumexp",
+]
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+# --------------------------------------------------------------------------- #
+# Shared plumbing
+# --------------------------------------------------------------------------- #
+def _check_axis(axis, ndim, name):
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer, got {axis!r}.")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"axis {axis} is out of bounds for {name} with {ndim} dimension(s) (shape "
+            f"must have the distribution along axis)."
+        )
+    return int(axis) % ndim
+
+
+def _as_rows(a, axis):
+    """(rows, n) C-contiguous float view/copy of ``a`` with ``axis`` last, and the batch shape."""
+    moved = np.moveaxis(a, axis, -1)
+    batch = moved.shape[:-1]
+    rows = int(np.prod(batch, dtype=np.int64))
+    return np.ascontiguousarray(moved.reshape(rows, moved.shape[-1])), batch
+
+
+def _broadcast(names, arrays):
+    try:
+        return np.broadcast_arrays(*arrays)
+    except ValueError:
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
+        raise ValueError(f"{' and '.join(names)} do not broadcast together: shapes {shapes}.") from None
+
+
+def _tolerance(dtype):
+    return float(np.sqrt(np.finfo(dtype).eps))
+
+
+def _distribution_scale(p, name, axis, normalize):
+    """Validate distributions along ``axis``; return 1/sum (normalize) or ones, over the batch shape."""
+    check_finite(p, name, "Probabilities must be finite.")
+    neg = p < 0
+    if neg.any():
+        idx = tuple(int(i) for i in np.argwhere(neg)[0])
+        raise ValueError(
+            f"{name} must be non-negative (probabilities); {name}[{', '.join(map(str, idx))}] = "
+            f"{p[idx].item()!r}."
+        )
+    sums = np.sum(p, axis=axis, dtype=np.float64)
+    if normalize:
+        zero = sums == 0
+        if zero.any():
+            idx = tuple(int(i) for i in np.argwhere(zero)[0]) if zero.ndim else ()
+            where = f"at batch index {idx} " if idx else ""
+            raise ValueError(
+                f"{name} sums to 0 along axis {axis} {where}(an empty or all-zero distribution), "
+                "so it cannot be normalised."
+            )
+        return 1.0 / sums
+    tol = _tolerance(p.dtype)
+    off = np.abs(sums - 1.0) > tol
+    if np.any(off):
+        idx = tuple(int(i) for i in np.argwhere(off)[0]) if off.ndim else ()
+        where = f" (the distribution at batch index {idx} sums to {float(sums[idx])!r})" if idx else \
+            f" (it sums to {float(sums)!r})"
+        raise ValueError(
+            f"{name} does not sum to 1 along axis {axis} within {tol:.2g}{where}. "
+            f"Pass normalize=True to rescale each distribution to sum 1, or fix {name}."
+        )
+    return np.ones_like(sums)
+
+
+def _finish_reduction(res64, batch, dtype, out, keepdims_shape=None):
+    """float64 per-row results -> result of the right shape/dtype (into ``out`` if given)."""
+    shape = batch if keepdims_shape is None else keepdims_shape
+    res = res64.reshape(shape)
+    if out is not None:
+        out[...] = res
+        return out
+    res = res.astype(dtype, copy=False)
+    return res[()] if res.ndim == 0 else res
+
+
+def _check_reduction_out(out, batch, dtype):
+    if out is not None:
+        check_out(out, batch, dtype)
+
+
+# --------------------------------------------------------------------------- #
+# logsumexp
+# --------------------------------------------------------------------------- #
+def logsumexp(a, axis=-1, *, keepdims=False, out=None):
+    """log Σ exp(a) along an axis, without overflow or underflow (scipy's ``logsumexp``).
+
+    Parameters
+    ----------
+    a : array_like
+        Input; float32 stays float32 (accumulated in float64), integers become float64.
+    axis : int or None, default -1
+        Axis to reduce; ``None`` reduces over all elements.
+    keepdims : bool, default False
+        Keep the reduced axis as size 1 (for broadcasting back against ``a``).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into.
+
+    Returns
+    -------
+    ndarray or scalar
+        m + log1p(Σ_{i≠argmax} exp(aᵢ - m)) with m = max(a) (scipy's refinement:
+        agrees with scipy to a few ULP).  All -inf gives -inf, any +inf gives
+        +inf, any NaN gives NaN; an empty reduction gives -inf.
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> float(fastprob.logsumexp([1000.0, 1000.0]))  # 1000 + log 2
+    1000.6931471805599
+    >>> fastprob.logsumexp(np.array([[0.0, -np.inf], [-np.inf, -np.inf]]))
+    array([  0., -inf])
+    """
+    a = as_float_array(a, "a")
+    if axis is None:
+        flat = a.reshape(1, -1)
+        batch, kd_shape = (), (1,) * a.ndim
+    else:
+        if a.ndim == 0:
+            a = a.reshape(1)
+        ax = _check_axis(axis, a.ndim, "a")
+        flat, batch = _as_rows(a, ax)
+        kd_shape = tuple(1 if i == ax else s for i, s in enumerate(a.shape))
+    shape = kd_shape if keepdims else batch
+    _check_reduction_out(out, shape, a.dtype)
+    res = np.empty(flat.shape[0])
+    if flat.shape[0]:
+        _ik.logsumexp_rows.for_size(flat.size * 4)(flat, res)
+    return _finish_reduction(res, batch, a.dtype, out, shape if keepdims else None)
+
+
+# --------------------------------------------------------------------------- #
+# Discrete distributions
+# --------------------------------------------------------------------------- #
+def _one_distribution(p, axis, normalize, name="p"):
+    p = as_float_array(p, name)
+    if p.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (a distribution is a vector), got a scalar.")
+    ax = _check_axis(axis, p.ndim, name)
+    return p, ax, _distribution_scale(p, name, ax, normalize)
+
+
+def _two_distributions(p, q, axis, normalize, names=("p", "q")):
+    dtype = weak_float_dtype(p, q)
+    p = as_float_array(p, names[0])
+    q = as_float_array(q, names[1])
+    for a, n in ((p, names[0]), (q, names[1])):
+        if a.ndim == 0:
+            raise ValueError(f"{n} must have at least one dimension (a distribution is a vector), got a scalar.")
+    pb, qb = _broadcast(names, (p, q))
+    ax = _check_axis(axis, pb.ndim, names[0])
+    sp = _distribution_scale(pb, names[0], ax, normalize)
+    sq = _distribution_scale(qb, names[1], ax, normalize)
+    return pb, qb, ax, sp, sq, dtype
+
+
+def entropy(p, axis=-1, *, normalize=False, base=None, out=None):
+    """Shannon entropy H(p) = -Σ pᵢ log pᵢ of discrete distributions.
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities along ``axis`` (non-negative, finite, summing to 1 within
+        sqrt(eps) of the dtype); other axes are a batch.
+    axis : int, default -1
+    normalize : bool, default False
+        Divide each distribution by its sum first (for counts or unnormalised
+        weights).  Without it, a distribution that does not sum to 1 is an error
+        (never silently renormalised, unlike ``scipy.stats.entropy``).
+    base : float, optional
+        Logarithm base (2 for bits); natural log (nats) by default.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray or scalar
+        One entropy per distribution (``p``'s shape without ``axis``), with
+        0 log 0 = 0.
+
+    Raises
+    ------
+    ValueError
+        Negative, NaN or infinite probabilities, a sum off 1 (without
+        ``normalize``), an all-zero distribution (with ``normalize``), a bad
+        ``axis`` or ``base``.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> float(fastprob.entropy([0.5, 0.5], base=2))
+    1.0
+    >>> float(fastprob.entropy([3, 1], normalize=True))  # counts
+    0.5623351446188083
+    """
+    p, ax, scale = _one_distribution(p, axis, normalize)
+    div = _log_base(base)
+    rows, batch = _as_rows(p, ax)
+    _check_reduction_out(out, batch, p.dtype)
+    res = np.empty(rows.shape[0])
+    if rows.shape[0]:
+        _ik.entropy_rows.for_size(rows.size * 20)(rows, np.ascontiguousarray(scale, dtype=np.float64).reshape(-1), res)
+    return _finish_reduction(res / div if div != 1.0 else res, batch, p.dtype, out)
+
+
+def _log_base(base):
+    if base is None:
+        return 1.0
+    if isinstance(base, (bool, np.bool_)) or not isinstance(base, numbers.Real) or not (base > 0) \
+            or base == 1 or not np.isfinite(base):
+        raise ValueError(f"base must be a finite number > 0 other than 1 (e.g. 2 for bits), got {base!r}.")
+    return float(np.log(base))
+
+
+def _pairwise(kernel, p, q, axis, normalize, base, out, names=("p", "q")):
+    pb, qb, ax, sp, sq, dtype = _two_distributions(p, q, axis, normalize, names)
+    div = _log_base(base)
+    prow, batch = _as_rows(pb, ax)
+    qrow, _ = _as_rows(qb, ax)
+    _check_reduction_out(out, batch, dtype)
+    res = np.empty(prow.shape[0])
+    if prow.shape[0]:
+        kernel.for_size(prow.size * 40)(prow, qrow, np.ascontiguousarray(sp).reshape(-1),
+                                        np.ascontiguousarray(sq).reshape(-1), res)
+    return _finish_reduction(res / div if div != 1.0 else res, batch, dtype, out)
+
+
+def cross_entropy(p, q, axis=-1, *, normalize=False, base=None, out=None):
+    """Cross-entropy H(p, q) = -Σ pᵢ log qᵢ of discrete distributions.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Distributions along ``axis`` (validated as in :func:`entropy`),
+        broadcast against each other.
+    axis : int, default -1
+    normalize : bool, default False
+        Rescale each distribution of ``p`` and ``q`` to sum 1 first.
+    base : float, optional
+        Logarithm base (natural log by default).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray or scalar
+        H(p, q) >= H(p), with equality iff q = p.  Terms with pᵢ = 0 contribute
+        0; qᵢ = 0 where pᵢ > 0 gives +inf.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> float(fastprob.cross_entropy([1.0, 0.0], [0.5, 0.5], base=2))
+    1.0
+    """
+    return _pairwise(_ik.cross_entropy_rows, p, q, axis, normalize, base, out)
+
+
+def kl_divergence(p, q, axis=-1, *, normalize=False, base=None, out=None):
+    """Kullback-Leibler divergence KL(p ‖ q) = Σ pᵢ log(pᵢ / qᵢ) of discrete distributions.
+
+    Parameters
+    ----------
+    p, q : array_like
+        Distributions along ``axis`` (validated as in :func:`entropy`),
+        broadcast against each other.
+    axis : int, default -1
+    normalize : bool, default False
+        Rescale each distribution of ``p`` and ``q`` to sum 1 first.
+    base : float, optional
+        Logarithm base (natural log by default).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray or scalar
+        KL(p ‖ q) = H(p, q) - H(p) >= 0, exactly 0 when p == q.  Computed from
+        the ratios pᵢ/qᵢ (not log pᵢ - log qᵢ), so nearly equal distributions
+        keep their digits; rounding can still leave values of order -1e-17
+        for distributions that are equal up to rounding.  qᵢ = 0 where pᵢ > 0
+        gives +inf.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> float(fastprob.kl_divergence([0.5, 0.5], [0.5, 0.5]))
+    0.0
+    """
+    return _pairwise(_ik.kl_rows, p, q, axis, normalize, base, out)
+
+
+def cross_entropy_with_logits(labels, logits, axis=-1, *, normalize=False, out=None):
+    """Softmax cross-entropy -Σ yᵢ log softmax(z)ᵢ straight from logits.
+
+    Parameters
+    ----------
+    labels : array_like
+        Target distributions along ``axis`` (one-hot for hard labels, or soft
+        labels), validated as in :func:`entropy`.
+    logits : array_like
+        Unnormalised log-probabilities z, broadcast against ``labels``.
+        -inf masks a class (allowed where its label is 0).
+    axis : int, default -1
+        The class axis.
+    normalize : bool, default False
+        Rescale each label distribution to sum 1 first.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray or scalar
+        One loss per distribution: Σ yᵢ ((m - zᵢ) + log Σ exp(z - m)) with
+        m = max z, i.e. no probability is ever formed and rounded to 0 before
+        its log is taken (a logit 1000 below the max costs 1000, not inf).
+        A distribution whose logits contain NaN or +inf, or are all -inf, gives
+        NaN (its softmax is undefined).
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> float(fastprob.cross_entropy_with_logits([0.0, 1.0], [1000.0, 0.0]))
+    1000.0
+    """
+    dtype = weak_float_dtype(labels, logits)
+    y = as_float_array(labels, "labels")
+    z = as_float_array(logits, "logits")
+    for a, n in ((y, "labels"), (z, "logits")):
+        if a.ndim == 0:
+            raise ValueError(f"{n} must have at least one dimension (the class axis), got a scalar.")
+    yb, zb = _broadcast(("labels", "logits"), (y, z))
+    ax = _check_axis(axis, yb.ndim, "labels")
+    scale = _distribution_scale(yb, "labels", ax, normalize)
+    yrow, batch = _as_rows(yb, ax)
+    zrow, _ = _as_rows(zb, ax)
+    _check_reduction_out(out, batch, dtype)
+    res = np.empty(yrow.shape[0])
+    if yrow.shape[0]:
+        _ik.softmax_cross_entropy_rows.for_size(yrow.size * 30)(
+            yrow, zrow, np.ascontiguousarray(scale).reshape(-1), res)
+    return _finish_reduction(res, batch, dtype, out)
+
+
+def binary_cross_entropy_with_logits(y, z, *, out=None):
+    """Binary cross-entropy -[y log σ(z) + (1 - y) log(1 - σ(z))] from logits, elementwise.
+
+    Parameters
+    ----------
+    y : array_like
+        Targets in [0, 1] (0/1 labels or soft targets).
+    z : array_like
+        Logits, broadcast against ``y``.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray or scalar
+        max(z, 0) - z y + log(1 + e^-|z|), evaluated as w|z| + log1p(e^-|z|)
+        (w = 1 - y for z >= 0, y for z < 0) so both terms are >= 0 and z = ±inf
+        gives the limit (0 for a correct confident prediction, inf otherwise).
+        Elementwise, like ``torch``'s ``reduction='none'``: take ``.mean()`` for
+        the usual loss.  NaN in ``z`` gives NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` has values outside [0, 1] or NaN, or the shapes do not broadcast.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> float(fastprob.binary_cross_entropy_with_logits(1.0, 800.0))
+    0.0
+    """
+    dtype = weak_float_dtype(y, z)
+    y = as_float_array(y, "y", dtype=dtype)
+    z = as_float_array(z, "z", dtype=dtype)
+    check_finite(y, "y", "Targets must be in [0, 1].")
+    bad = (y < 0) | (y > 1)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"y must be in [0, 1] (targets/probabilities); y[{', '.join(map(str, idx))}] = {y[idx].item()!r}."
+            if idx else f"y must be in [0, 1] (targets/probabilities), got {y.item()!r}."
+        )
+    try:
+        shape = np.broadcast_shapes(y.shape, z.shape)
+    except ValueError:
+        raise ValueError(f"y and z do not broadcast together: shapes {y.shape} and {z.shape}.") from None
+    if out is not None:
+        check_out(out, shape, dtype)
+    f32 = dtype == np.float32
+    kernel = _ek.bce_with_logits32 if f32 else _ek.bce_with_logits64
+    return run_elementwise(kernel, [y, z], shape, dtype, out, WORK["exp+log32" if f32 else "exp+log"])
+
+
+# --------------------------------------------------------------------------- #
+# Gaussians
+# --------------------------------------------------------------------------- #
+def _factors(cov, name):
+    if isinstance(cov, CholeskyFactors):
+        return cov
+    try:
+        return cholesky(cov)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+
+
+def _gaussian_mean(mean, name, d_from, factors):
+    mean = as_float_array(mean, name)
+    check_ndim(mean, name, (1, 2), "(d,) or (K, d)")
+    check_finite(mean, name)
+    if mean.shape[-1] != factors.n_features:
+        raise ValueError(
+            f"{name} has shape {mean.shape} but {d_from} has shape {factors.L.shape}: "
+            "they must agree on the number of features d."
+        )
+    return mean
+
+
+def gaussian_kl(mean_p, cov_p, mean_q, cov_q):
+    """KL(N(mean_p, cov_p) ‖ N(mean_q, cov_q)) in closed form, batched over components.
+
+    Parameters
+    ----------
+    mean_p, mean_q : array_like, shape (d,) or (K, d)
+    cov_p, cov_q : array_like, shape (d, d) or (K, d, d), or CholeskyFactors
+        Symmetric positive-definite covariances (or their factors from
+        :func:`fastprob.cholesky`).  Any of the four may be batched; the
+        unbatched ones are shared by all K pairs.
+
+    Returns
+    -------
+    scalar or ndarray, shape (K,)
+        ½ [tr(Σ_q⁻¹ Σ_p) + (μ_q - μ_p)ᵀ Σ_q⁻¹ (μ_q - μ_p) - d + log|Σ_q| - log|Σ_p|],
+        computed with Cholesky factors (no inverse is formed); exactly 0 for
+        identical Gaussians.  float32 if every input is float32, else float64
+        (computed in float64).
+
+    Raises
+    ------
+    ValueError
+        Non-finite means, covariances that are not symmetric positive definite
+        (naming the argument and component), or mismatched d or K.
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> float(fastprob.gaussian_kl(np.zeros(2), np.eye(2), np.ones(2), np.eye(2)))  # ½‖μ_p - μ_q‖²
+    1.0
+    """
+    fp = _factors(cov_p, "cov_p")
+    fq = _factors(cov_q, "cov_q")
+    if fp.n_features != fq.n_features:
+        raise ValueError(
+            f"cov_p has shape {fp.L.shape} but cov_q has shape {fq.L.shape}: both Gaussians "
+            "must have the same dimension d."
+        )
+    mp = _gaussian_mean(mean_p, "mean_p", "cov_p", fp)
+    mq = _gaussian_mean(mean_q, "mean_q", "cov_q", fq)
+    dtype = result_float_dtype(mp, mq, fp.L, fq.L)
+    d = fp.n_features
+    parts = {"mean_p": mp.reshape(-1, d), "cov_p": fp._L64, "mean_q": mq.reshape(-1, d), "cov_q": fq._L64}
+    counts = {n: a.shape[0] for n, a in parts.items()}
+    batched = mp.ndim == 2 or mq.ndim == 2 or fp.batched or fq.batched
+    K = max(counts.values())
+    bad = [n for n, c in counts.items() if c not in (1, K)]
+    if bad:
+        raise ValueError(
+            "mean_p, cov_p, mean_q and cov_q describe different numbers of components "
+            f"({', '.join(f'{n}: {c}' for n, c in counts.items())}); each must have K or 1."
+        )
+    out = np.empty(K)
+    _ik.gaussian_kl.for_size(K * d**3)(
+        np.ascontiguousarray(parts["mean_p"], dtype=np.float64), fp._L64, fp._logdet64.reshape(-1),
+        np.ascontiguousarray(parts["mean_q"], dtype=np.float64), fq._L64, fq._logdet64.reshape(-1), out)
+    out = out.astype(dtype)
+    return out if batched else out[0]
+
+
+def gaussian_entropy(cov):
+    """Differential entropy of multivariate normals, ½ (d (1 + log 2π) + log|Σ|).
+
+    Parameters
+    ----------
+    cov : array_like, shape (d, d) or (K, d, d), or CholeskyFactors
+        Symmetric positive-definite covariances (or their factors).
+
+    Returns
+    -------
+    scalar or ndarray, shape (K,)
+        In nats, in cov's float dtype (log|Σ| from the Cholesky factor,
+        2 Σ log Lᵢᵢ, in float64).  Does not depend on the mean.
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> round(float(fastprob.gaussian_entropy(np.eye(1))), 6)  # ½ log(2πe)
+    1.418939
+    """
+    f = _factors(cov, "cov")
+    d = f.n_features
+    h = 0.5 * (d * (1.0 + LOG_2PI) + f._logdet64.reshape(-1))
+    h = h.astype(f.L.dtype)
+    return h if f.batched else h[0]
