@@ -402,8 +402,94 @@ def _mixture_comparisons():
     return reg
 
 
+# --------------------------------------------------------------------------- #
+# Activations and logsumexp
+# --------------------------------------------------------------------------- #
+def _activation_inputs(n, dtype, rng):
+    # Logits of a typical spread, including both tails (|z| up to ~25).
+    return ((rng.standard_normal(n) * 5.0).astype(dtype),)
+
+
+#: logsumexp rows of this length (a batch of softmax-like reductions).
+LSE_ROW = 100
+
+
+def _lse_inputs(n, dtype, rng):
+    return ((rng.standard_normal((max(n // LSE_ROW, 1), LSE_ROW)) * 10.0).astype(dtype),)
+
+
+def _numpy_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _scipy_expit(z):
+    from scipy.special import expit
+
+    return expit(z)
+
+
+def _scipy_log_expit(z):
+    from scipy.special import log_expit
+
+    return log_expit(z)
+
+
+def _numpy_log_sigmoid(z):
+    return -np.logaddexp(0, -z)
+
+
+def _numpy_softplus(z):
+    return np.logaddexp(0, z)
+
+
+def _scipy_softplus(z):
+    from scipy.special import softplus
+
+    return softplus(z)
+
+
+def _numpy_logsumexp(a):
+    m = a.max(axis=-1, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[:, 0]
+
+
+def _scipy_logsumexp(a):
+    from scipy.special import logsumexp
+
+    return logsumexp(a, axis=-1)
+
+
+def _activation_comparisons():
+    from . import activations as _a
+    from . import information as _i
+
+    sizes = {"test": 20_000, "bench": 10_000_000}
+    reg = []
+    for dtype in (np.float64, np.float32):
+        tag = np.dtype(dtype).name
+        # Tolerances: fastprob is within 1-2 ULP of the exact result; the
+        # references' own errors (a few ULP for the composed numpy
+        # expressions, numpy's float32 SIMD exp/tanh ~1-2 ULP) set the bound.
+        ulp = float(np.finfo(dtype).eps)
+        entries = [
+            ("sigmoid", _a.sigmoid, {"numpy": _numpy_sigmoid, "scipy": _scipy_expit}, 4 * ulp),
+            ("log_sigmoid", _a.log_sigmoid, {"numpy": _numpy_log_sigmoid, "scipy": _scipy_log_expit}, 4 * ulp),
+            ("softplus", _a.softplus, {"numpy": _numpy_softplus, "scipy": _scipy_softplus}, 4 * ulp),
+            ("tanh", _a.tanh, {"numpy": np.tanh}, 4 * ulp),
+        ]
+        for name, fn, refs, rtol in entries:
+            reg.append(Comparison(
+                name=f"{name}-{tag}", make_inputs=_activation_inputs, fastprob=fn, references=refs,
+                sizes=sizes, dtype=dtype, rtol=rtol))
+        reg.append(Comparison(
+            name=f"logsumexp-rows{LSE_ROW}-{tag}", make_inputs=_lse_inputs, fastprob=_i.logsumexp,
+            references={"numpy": _numpy_logsumexp, "scipy": _scipy_logsumexp},
+            sizes=sizes, dtype=dtype, rtol=3 * ulp, flops_per_row=LSE_ROW))
+    return reg
+
+
 #: Every comparison, in a stable order.
-REGISTRY = _build_registry() + tuple(_mixture_comparisons())
+REGISTRY = _build_registry() + tuple(_mixture_comparisons()) + tuple(_activation_comparisons())
 
 
 def comparisons(prefix=""):
