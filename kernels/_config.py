@@ -9,7 +9,9 @@ Environment overrides (read at import):
 ``FASTPROB_NUMBA_CACHE=0``
     disable Numba's on-disk compile cache (default on).
 """
+import hashlib
 import os
+import pathlib
 import types
 
 import numba
@@ -28,6 +30,33 @@ FASTMATH_STRICT = {"contract"}
 FASTMATH_REDUCE = {"contract", "reassoc", "nsz"}
 
 _COMMON = dict(nogil=True, cache=CACHE, error_model="numpy")
+
+
+def _drop_stale_cache():
+    """Delete cached machine code when any kernel source file has changed.
+
+    Numba's cache only notices changes to the file that defines a function, yet
+    kernels call (and inline) kernels from other files: after editing one module
+    its callers would load stale code from the cache.  A digest of all kernel
+    sources, kept beside the cache, catches that.
+    """
+    here = pathlib.Path(__file__).resolve().parent
+    try:
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
+        cache = here / "__pycache__"
+        stamp = cache / "fastprob-kernels.sha256"
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
+            f.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # read-only install: Numba then caches elsewhere, keyed on these files' stamps
+        pass
+
+
+if CACHE:
+    _drop_stale_cache()
 
 
 def serial(fn=None, *, reduce=False):

@@ -9,7 +9,7 @@ from numba import prange
 
 from ._config import serial, serial_and_parallel
 from .gaussian import fix_infinite_rows, tile_log_prob
-from .moments import merge_moments, tile_moments
+from .moments import accumulate_tile, load_weights
 from .tiles import load_tile
 
 
@@ -129,7 +129,6 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
     N, d = X.shape
     K = means.shape[0]
     n_blocks = W_out.shape[0]
-    weighted = sw.size > 0
     dd = M2_out.shape[3]
     for b in prange(n_blocks):
         r0 = b * block
@@ -154,25 +153,17 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
             load_tile(X, t0, nt, C)
             tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
             tile_logsumexp(LP, nt, lse, maha, True)
-            if weighted:
-                for r in range(nt):
-                    base[r] = sw[t0 + r]
-            else:
-                base[:nt] = 1.0
+            load_weights(sw, t0, nt, base)
             for r in range(nt):
                 loglik += base[r] * lse[r]
                 if base[r] > 0.0 and lse[r] < worst_ll:
                     worst_ll = lse[r]
                     worst = t0 + r
             for k in range(K):
-                Wt = 0.0
                 for r in range(nt):
                     rk[r] = base[r] * LP[k, r]
-                    Wt += rk[r]
-                if Wt <= 0.0:
-                    continue
-                tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z)
-                W_out[b, k] = merge_moments(W_out[b, k], mean_out[b, k], M2_out[b, k], Wt, mean_t, M2_t)
+                W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
+                                              mean_t, M2_t, Z)
         loglik_out[b] = loglik
         worst_out[b] = worst
         worst_loglik_out[b] = worst_ll

@@ -66,6 +66,31 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
                 M2_t[i, j] = s
 
 
+@serial
+def load_weights(sw, t0, nt, base):
+    """base[:nt] = the tile's sample weights (ones when ``sw`` is empty)."""
+    if sw.size > 0:
+        for r in range(nt):
+            base[r] = sw[t0 + r]
+    else:
+        base[:nt] = 1.0
+
+
+@serial(reduce=True)
+def accumulate_tile(C, nt, rk, W, mean, M2, mean_t, M2_t, Z):
+    """Add the tile's rows, weighted by rk, to accumulators (W, mean, M2); return the new W.
+
+    ``mean_t``, ``M2_t`` and ``Z`` are scratch.  A tile with no weight changes nothing.
+    """
+    Wt = 0.0
+    for r in range(nt):
+        Wt += rk[r]
+    if Wt <= 0.0:
+        return W
+    tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z)
+    return merge_moments(W, mean, M2, Wt, mean_t, M2_t)
+
+
 @serial_and_parallel(reduce=True)
 def group_moments(X, sw, labels, resp, block, tile, W_out, mean_out, M2_out):
     """Per-block weighted moments of K groups of rows.
@@ -88,7 +113,6 @@ def group_moments(X, sw, labels, resp, block, tile, W_out, mean_out, M2_out):
     """
     N, d = X.shape
     n_blocks, K = W_out.shape
-    weighted = sw.size > 0
     hard = labels.size > 0
     soft = resp.size > 0
     dd = M2_out.shape[3]
@@ -107,11 +131,7 @@ def group_moments(X, sw, labels, resp, block, tile, W_out, mean_out, M2_out):
         for t0 in range(r0, r1, tile):
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
-            if weighted:
-                for r in range(nt):
-                    base[r] = sw[t0 + r]
-            else:
-                base[:nt] = 1.0
+            load_weights(sw, t0, nt, base)
             for k in range(K):
                 if soft:
                     for r in range(nt):
@@ -121,13 +141,8 @@ def group_moments(X, sw, labels, resp, block, tile, W_out, mean_out, M2_out):
                         rk[r] = base[r] if labels[t0 + r] == k else 0.0
                 else:
                     rk[:nt] = base[:nt]
-                Wt = 0.0
-                for r in range(nt):
-                    Wt += rk[r]
-                if Wt <= 0.0:
-                    continue
-                tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z)
-                W_out[b, k] = merge_moments(W_out[b, k], mean_out[b, k], M2_out[b, k], Wt, mean_t, M2_t)
+                W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
+                                              mean_t, M2_t, Z)
 
 
 @serial
