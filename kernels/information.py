@@ -6,44 +6,106 @@ value per row into ``out``.  Rows are independent and are what ``prange``
 splits across threads; each row's sum runs in one fixed order inside one
 thread, so results are bit-for-bit identical on any number of threads.
 Everything is accumulated in float64 (also for float32 data).
+
+The row kernels are compiled with FASTMATH_REDUCE (reassociation lets LLVM
+vectorise the sums).  Reassociation would also be allowed to rewrite the
+formulas around the sums, e.g. m + log1p(s + (c - 1)) into
+m + log1p((s + c) - 1), which loses exactly the digits the formula is there
+to keep; so every per-element term and every final combination lives in a
+small strictly compiled helper (``_term_*``, ``_lse_finish``), whose
+instructions keep their strict flags when inlined, and only the ``+=`` of
+the sums is reassociable.
 """
 import numpy as np
 from numba import prange
 
 from . import mathfn as M
-from ._config import serial_and_parallel
+from ._config import serial, serial_and_parallel
+
+
+@serial
+def row_max(a, r):
+    """max of row r of a 2-D array, ignoring NaN (-inf for an empty or all-NaN row).
+
+    Four independent running maxima: a single one is a chain of dependent
+    compare-selects (~3 cycles per element) that LLVM does not vectorise
+    without the (forbidden) no-NaNs fast-math flag.
+    """
+    n = a.shape[1]
+    m0 = -np.inf
+    m1 = -np.inf
+    m2 = -np.inf
+    m3 = -np.inf
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        v0 = np.float64(a[r, i])
+        v1 = np.float64(a[r, i + 1])
+        v2 = np.float64(a[r, i + 2])
+        v3 = np.float64(a[r, i + 3])
+        m0 = v0 if v0 > m0 else m0
+        m1 = v1 if v1 > m1 else m1
+        m2 = v2 if v2 > m2 else m2
+        m3 = v3 if v3 > m3 else m3
+    for i in range(n4, n):
+        v = np.float64(a[r, i])
+        m0 = v if v > m0 else m0
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    return m2 if m2 > m0 else m0
+
+
+@serial
+def row_has_nan(a, r):
+    """Whether row r of a 2-D array holds a NaN."""
+    for i in range(a.shape[1]):
+        if a[r, i] != a[r, i]:
+            return True
+    return False
+
+
+@serial(reduce=True)
+def row_lse_shifted(a, r, m):
+    """log Σ exp(a[r] - m) = log1p(rest) >= 0 for a finite row maximum m.
+
+    scipy's refinement: the max term is left out of the sum instead of being
+    added as 1, so a small remainder keeps its digits.  Every entry equal to m
+    is skipped and all but one of them added back as (count - 1): the same
+    value as skipping only the first, but without a sequential search, so the
+    loop vectorises.  A NaN makes the sum (and the result) NaN.
+    """
+    s = 0.0
+    for i in range(a.shape[1]):
+        v = np.float64(a[r, i])
+        t = M.exp(v - m)
+        s += 0.0 if v == m else t
+    # Counted in a loop of its own: two select-reductions on the same
+    # condition in one loop are not recognised by LLVM's vectoriser.
+    ties = 0
+    for i in range(a.shape[1]):
+        ties += 1 if np.float64(a[r, i]) == m else 0
+    return _lse_finish(s, ties)
+
+
+@serial
+def _lse_finish(s, ties):
+    """log1p(s + (ties - 1)), strictly (see the module notes)."""
+    return M.log1p(s + np.float64(ties - 1))
 
 
 @serial_and_parallel(reduce=True)
 def logsumexp_rows(a, out):
-    """out[r] = log Σ_i exp(a[r, i]), stable and ±inf/NaN-safe.
+    """out[r] = log Σ_i exp(a[r, i]), stable and ±inf/NaN-safe (scipy's semantics).
 
-    m + log1p(Σ_{i != argmax} exp(a_i - m)) (scipy's refinement: the max term
-    is left out of the sum instead of being added as 1, so a small remainder
-    keeps its digits).  All -inf gives -inf, any +inf gives +inf, any NaN NaN;
-    an empty row gives -inf (log of an empty sum).
+    All -inf gives -inf, any +inf gives +inf, any NaN NaN; an empty row gives
+    -inf (log of an empty sum).
     """
-    rows, n = a.shape
-    for r in prange(rows):
-        m = -np.inf
-        j = 0
-        has_nan = False
-        for i in range(n):
-            v = np.float64(a[r, i])
-            if v > m:
-                m = v
-                j = i
-            has_nan = has_nan | (v != v)
-        if has_nan:
-            out[r] = np.nan
-        elif np.isinf(m):
-            out[r] = m
+    for r in prange(a.shape[0]):
+        m = row_max(a, r)
+        if np.isinf(m):
+            # ±inf max (or an empty/all-NaN row): the result is m unless a NaN is present.
+            out[r] = np.nan if row_has_nan(a, r) else m
         else:
-            s = 0.0
-            for i in range(n):
-                t = M.exp(np.float64(a[r, i]) - m)
-                s += 0.0 if i == j else t
-            out[r] = m + M.log1p(s)
+            out[r] = _plus(m, row_lse_shifted(a, r, m))
 
 
 @serial_and_parallel(reduce=True)
@@ -57,8 +119,7 @@ def entropy_rows(p, scale, out):
         c = scale[r]
         s = 0.0
         for i in range(n):
-            q = np.float64(p[r, i]) * c
-            s += 0.0 if q == 0.0 else q * M.log(q)
+            s += _term_xlogy(np.float64(p[r, i]) * c, np.float64(p[r, i]) * c)
         out[r] = -s
 
 
@@ -74,34 +135,20 @@ def cross_entropy_rows(p, q, sp, sq, out):
         cq = sq[r]
         s = 0.0
         for i in range(n):
-            pi = np.float64(p[r, i]) * cp
-            qi = np.float64(q[r, i]) * cq
-            s += 0.0 if pi == 0.0 else pi * M.log(qi)
+            s += _term_xlogy(np.float64(p[r, i]) * cp, np.float64(q[r, i]) * cq)
         out[r] = -s
 
 
 @serial_and_parallel(reduce=True)
 def kl_rows(p, q, sp, sq, out):
-    """out[r] = Σ_i p_i log(p_i / q_i) with p = p[r] * sp[r], q = q[r] * sq[r].
-
-    log(p/q) rather than log p - log q: exact 0 where p_i == q_i, and a ratio
-    near 1 keeps its digits.  Where the ratio under/overflows (p and q of very
-    different magnitude) the difference of logs is used instead.
-    Terms with p_i == 0 are 0; q_i == 0 < p_i gives +inf.
-    """
+    """out[r] = Σ_i p_i log(p_i / q_i) with p = p[r] * sp[r], q = q[r] * sq[r] (see _term_kl)."""
     rows, n = p.shape
     for r in prange(rows):
         cp = sp[r]
         cq = sq[r]
         s = 0.0
         for i in range(n):
-            pi = np.float64(p[r, i]) * cp
-            qi = np.float64(q[r, i]) * cq
-            ratio = pi / qi
-            ok = (ratio > 1e-300) & (ratio < 1e300)
-            lg = M.log(ratio if ok else pi) - (0.0 if ok else M.log(qi))
-            # q_i == 0 < p_i: ratio = inf, log pi - log 0 = +inf either way.
-            s += 0.0 if pi == 0.0 else pi * lg
+            s += _term_kl(np.float64(p[r, i]) * cp, np.float64(q[r, i]) * cq)
         out[r] = s
 
 
@@ -116,29 +163,51 @@ def softmax_cross_entropy_rows(labels, logits, scale, out):
     """
     rows, n = logits.shape
     for r in prange(rows):
-        m = -np.inf
-        j = 0
-        bad = False
-        for i in range(n):
-            v = np.float64(logits[r, i])
-            if v > m:
-                m = v
-                j = i
-            bad = bad | (v != v)
-        if bad or np.isinf(m):
-            out[r] = np.nan
+        m = row_max(logits, r)
+        if np.isinf(m):
+            out[r] = np.nan  # +inf logits, or all -inf/NaN: the softmax is undefined
             continue
-        s = 0.0
-        for i in range(n):
-            t = M.exp(np.float64(logits[r, i]) - m)
-            s += 0.0 if i == j else t
-        lse = M.log1p(s)
+        # log Σ exp(z - m); NaN anywhere makes it NaN.
+        lse = row_lse_shifted(logits, r, m)
         c = scale[r]
         acc = 0.0
         for i in range(n):
-            y = np.float64(labels[r, i]) * c
-            acc += 0.0 if y == 0.0 else y * ((m - np.float64(logits[r, i])) + lse)
+            acc += _term_softmax_xent(np.float64(labels[r, i]) * c, m, np.float64(logits[r, i]), lse)
         out[r] = acc
+
+
+# --------------------------------------------------------------------------- #
+# Strict per-element terms (see the module notes)
+# --------------------------------------------------------------------------- #
+@serial
+def _term_xlogy(x, y):
+    """x log y, with 0 log y = 0 for any y (0 log 0 = 0)."""
+    return 0.0 if x == 0.0 else x * M.log(y)
+
+
+@serial
+def _term_kl(p, q):
+    """p log(p / q): 0 for p == 0, +inf for q == 0 < p.
+
+    log(p/q) rather than log p - log q: exact 0 where p == q, and a ratio
+    near 1 keeps its digits.  Where the ratio under/overflows (p and q of
+    very different magnitudes) the difference of logs is used instead.
+    """
+    ratio = p / q
+    ok = (ratio > 1e-300) & (ratio < 1e300)
+    lg = M.log(ratio if ok else p) - (0.0 if ok else M.log(q))
+    return 0.0 if p == 0.0 else p * lg
+
+
+@serial
+def _term_softmax_xent(y, m, z, lse):
+    """y ((m - z) + lse): both parts >= 0, so nothing cancels; 0 where y == 0."""
+    return 0.0 if y == 0.0 else y * ((m - z) + lse)
+
+
+@serial
+def _plus(a, b):
+    return a + b
 
 
 @serial_and_parallel

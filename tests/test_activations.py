@@ -54,9 +54,28 @@ def test_ulp_error_against_mpmath(name, dtype):
     errs = np.array([ulp_error(g, activation_mp(name, v), dtype) for g, v in zip(got, z)])
     worst = int(np.argmax(errs))
     # float64: the issue's bound is 2 ULP (measured worst over dense sweeps:
-    # 1.2); float32 is computed in float64 and rounded once: 1 ULP.
-    bound = 2.0 if dtype == np.float64 else 1.0
+    # 1.2); float32 is computed in float64 and rounded once (1 ULP), except
+    # tanh, computed in float32 arithmetic (1.41 ULP, exhaustively).
+    bound = 2.0 if dtype == np.float64 else (1.41 if name == "tanh" else 1.0)
     assert errs[worst] <= bound, f"{name}({z[worst]!r}) = {got[worst]!r}: {errs[worst]:.3f} ULP"
+
+
+def test_float32_tanh_dense_sweep():
+    """Every 2048th float32 bit pattern (all binades, ~1M values) against the float64 kernel.
+
+    The float32 tanh runs in float32 arithmetic; the same comparison over all
+    2**31 non-negative float32 values (offline, ~1 min) gives a worst case of
+    1.405 ULP at z = 0.6541371, just above the switch to the exp branch.
+    """
+    bits = np.arange(0, 0x7F800000, 2048, dtype=np.uint32)
+    z = np.concatenate([bits.view(np.float32), np.float32(0.6541371)[None]])
+    got = fastprob.tanh(z)
+    ref = fastprob.tanh(z.astype(np.float64))
+    _, e = np.frexp(ref)
+    ulp = np.ldexp(1.0, np.maximum(e - 24, -149))
+    err = np.abs(got - ref) / ulp
+    assert err.max() <= 1.41
+    np.testing.assert_array_equal(fastprob.tanh(-z), -got)  # odd, exactly
 
 
 def test_logit_accuracy():

@@ -214,6 +214,9 @@ def test_softmax_cross_entropy_with_logits():
     z = np.array([[1000.0, 0.0, -1000.0], [0.0, 1.0, 2.0]])
     np.testing.assert_allclose(fastprob.cross_entropy_with_logits(onehot, z),
                                [2000.0, -sp.log_softmax(z[1])[0]], rtol=1e-15)
+    # A confident correct prediction keeps its tiny loss (no 1 + tiny - 1).
+    assert fastprob.cross_entropy_with_logits([1.0, 0.0], [1050.0, 1000.0]) == pytest.approx(
+        np.log1p(np.exp(-50.0)), rel=1e-15)
     # Class axis first.
     np.testing.assert_allclose(fastprob.cross_entropy_with_logits(labels.T, logits.T, axis=0), got, rtol=0)
 
