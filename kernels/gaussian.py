@@ -77,20 +77,64 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, mah
                 mu = means[k, i]
                 for r in range(nt):
                     Z[i, r] = C[i, r] - mu
-            for i in range(d):
-                for j in range(i):
-                    lij = chol[ck, i, j]
-                    for r in range(nt):
-                        Z[i, r] -= lij * Z[j, r]
-                lii = chol[ck, i, i]
-                for r in range(nt):
-                    zi = Z[i, r] / lii
-                    Z[i, r] = zi
-                    maha[r] += zi * zi
+            forward_substitution(chol[ck], Z, nt, maha)
             ld = logdet[ck]
         c = log_weights[k] - 0.5 * (d * LOG_2PI + ld)
         for r in range(nt):
             LP[k, r] = c - 0.5 * maha[r]
+
+
+@serial
+def forward_substitution(L, Z, nt, maha):
+    """Solve L z = Z[:, r] in place for the nt columns of Z; add ‖z‖² to maha.
+
+    Rows are solved four at a time: the update from each block of four
+    finished rows is a 4 x 4 rank update held in registers (16 fused
+    multiply-adds per 8 loads, where the row-by-row loop is load-bound), then
+    the 4 x 4 diagonal block is solved directly.  The innermost loops run
+    across the tile's rows, so they vectorise.
+    """
+    d = Z.shape[0]
+    d4 = d - d % 4
+    for i0 in range(0, d4, 4):
+        for j0 in range(0, i0, 4):
+            l00, l01, l02, l03 = L[i0, j0], L[i0, j0 + 1], L[i0, j0 + 2], L[i0, j0 + 3]
+            l10, l11, l12, l13 = L[i0 + 1, j0], L[i0 + 1, j0 + 1], L[i0 + 1, j0 + 2], L[i0 + 1, j0 + 3]
+            l20, l21, l22, l23 = L[i0 + 2, j0], L[i0 + 2, j0 + 1], L[i0 + 2, j0 + 2], L[i0 + 2, j0 + 3]
+            l30, l31, l32, l33 = L[i0 + 3, j0], L[i0 + 3, j0 + 1], L[i0 + 3, j0 + 2], L[i0 + 3, j0 + 3]
+            for r in range(nt):
+                y0 = Z[j0, r]
+                y1 = Z[j0 + 1, r]
+                y2 = Z[j0 + 2, r]
+                y3 = Z[j0 + 3, r]
+                Z[i0, r] -= l00 * y0 + l01 * y1 + l02 * y2 + l03 * y3
+                Z[i0 + 1, r] -= l10 * y0 + l11 * y1 + l12 * y2 + l13 * y3
+                Z[i0 + 2, r] -= l20 * y0 + l21 * y1 + l22 * y2 + l23 * y3
+                Z[i0 + 3, r] -= l30 * y0 + l31 * y1 + l32 * y2 + l33 * y3
+        d0, d1, d2, d3 = L[i0, i0], L[i0 + 1, i0 + 1], L[i0 + 2, i0 + 2], L[i0 + 3, i0 + 3]
+        m10 = L[i0 + 1, i0]
+        m20, m21 = L[i0 + 2, i0], L[i0 + 2, i0 + 1]
+        m30, m31, m32 = L[i0 + 3, i0], L[i0 + 3, i0 + 1], L[i0 + 3, i0 + 2]
+        for r in range(nt):
+            z0 = Z[i0, r] / d0
+            z1 = (Z[i0 + 1, r] - m10 * z0) / d1
+            z2 = (Z[i0 + 2, r] - m20 * z0 - m21 * z1) / d2
+            z3 = (Z[i0 + 3, r] - m30 * z0 - m31 * z1 - m32 * z2) / d3
+            Z[i0, r] = z0
+            Z[i0 + 1, r] = z1
+            Z[i0 + 2, r] = z2
+            Z[i0 + 3, r] = z3
+            maha[r] += z0 * z0 + z1 * z1 + z2 * z2 + z3 * z3
+    for i in range(d4, d):  # the last d % 4 rows, one at a time
+        for j in range(i):
+            lij = L[i, j]
+            for r in range(nt):
+                Z[i, r] -= lij * Z[j, r]
+        lii = L[i, i]
+        for r in range(nt):
+            zi = Z[i, r] / lii
+            Z[i, r] = zi
+            maha[r] += zi * zi
 
 
 @serial
