@@ -9,6 +9,7 @@ from numba import prange
 
 from ._config import serial, serial_and_parallel
 from .gaussian import fix_infinite_rows, tile_log_prob
+from .mathfn import exp, log
 from .moments import accumulate_tile, load_weights
 from .tiles import load_tile
 
@@ -21,7 +22,8 @@ def tile_logsumexp(LP, nt, lse, s, normalise):
     exp(LP - m) / Σ exp(LP - m), so each row sums to 1 within a few ulps even
     where |lse| is large.  A row of all -inf gives -inf (responsibilities NaN:
     undefined); NaN anywhere in a row gives NaN.  ``s`` is (tile,) scratch.
-    Loops run over rows innermost so they vectorise.
+    Loops run over rows innermost and use :mod:`.mathfn`'s exp/log (libm's are
+    scalar calls that would keep the loops from vectorising).
     """
     K = LP.shape[0]
     for r in range(nt):
@@ -36,11 +38,11 @@ def tile_logsumexp(LP, nt, lse, s, normalise):
         s[r] = 0.0
     for k in range(K):
         for r in range(nt):
-            e = np.exp(LP[k, r] - lse[r])
+            e = exp(LP[k, r] - lse[r])
             LP[k, r] = e
             s[r] += e
     for r in range(nt):
-        lse[r] += np.log(s[r])
+        lse[r] += log(s[r])
     if normalise:
         for r in range(nt):
             s[r] = 1.0 / s[r]
