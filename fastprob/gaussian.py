@@ -167,14 +167,10 @@ def cholesky(cov):
     batched = cov.ndim == 3
     cov3 = as_contiguous(cov.reshape((-1,) + cov.shape[-2:]))
     check_finite(cov, "cov", "Covariance matrices must be finite.")
-    _check_symmetric(cov3, batched)
-    K, d = cov3.shape[0], cov3.shape[-1]
-    L = np.zeros((K, d, d))
-    logdet = np.empty(K)
-    failed = np.empty(K, dtype=np.int64)
-    n_failed = _lk.cholesky.for_size(K * d**3 // 3)(cov3, L, logdet, failed)
-    if n_failed:
-        bad = np.flatnonzero(failed >= 0)
+    check_symmetric(cov3, "cov", batched)
+    L, logdet, failed = factor_stack(cov3)
+    bad = np.flatnonzero(failed >= 0)
+    if bad.size:
         which = (
             f"components {bad.tolist()} of cov are" if batched and len(bad) > 1
             else f"component {bad[0]} of cov is" if batched else "cov is"
@@ -188,17 +184,32 @@ def cholesky(cov):
     return CholeskyFactors._from_float64(L, logdet, cov.dtype, batched)
 
 
-def _check_symmetric(cov3, batched):
+def check_symmetric(cov3, name, batched):
+    """Raise ValueError if a (K, d, d) stack is asymmetric beyond √eps of its largest entry."""
     scale = np.abs(cov3).max(axis=(1, 2))
     asym = np.abs(cov3 - cov3.transpose(0, 2, 1)).max(axis=(1, 2))
     bad = np.flatnonzero(asym > _symmetry_tolerance(cov3.dtype) * scale)
     if bad.size:
         k = int(bad[0])
-        where = f"component {k} of cov" if batched else "cov"
+        where = f"component {k} of {name}" if batched else name
         raise ValueError(
-            f"{where} is not symmetric (largest |cov - cov.T| = {asym[k]:.3g}, relative "
-            f"{asym[k] / scale[k]:.3g}). Pass a symmetric matrix, e.g. (cov + cov.T) / 2."
+            f"{where} is not symmetric (largest |{name} - {name}.T| = {asym[k]:.3g}, relative "
+            f"{asym[k] / scale[k]:.3g}). Pass a symmetric matrix, e.g. (c + c.T) / 2."
         )
+
+
+def factor_stack(cov3):
+    """Float64 Cholesky factors of a C-contiguous (K, d, d) stack (lower triangle read).
+
+    Returns (L, logdet, failed_pivot): ``failed_pivot[k]`` is -1 where component
+    k is positive definite, else the pivot where the factorisation failed.
+    """
+    K, d = cov3.shape[0], cov3.shape[-1]
+    L = np.zeros((K, d, d))
+    logdet = np.empty(K)
+    failed = np.empty(K, dtype=np.int64)
+    _lk.cholesky.for_size(K * d**3 // 3)(cov3, L, logdet, failed)
+    return L, logdet, failed
 
 
 def _as_factors(cov, name="cov"):

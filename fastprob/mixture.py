@@ -14,8 +14,8 @@ The estimator (:class:`fastprob.GaussianMixture`) builds on the same pieces.
 """
 import numpy as np
 
-from .kernels import linalg as _lk
 from .kernels import mixture as _mixk
+from .gaussian import check_symmetric, factor_stack
 from .kernels.tiles import rows_per_tile
 from ._validation import (
     as_float_array,
@@ -99,12 +99,7 @@ def factorise(covariances, covariance_type, d):
         definite (for 'tied', [0]); their factors are meaningless.
     """
     if covariance_type in ("full", "tied"):
-        cov3 = np.ascontiguousarray(covariances.reshape((-1, d, d)))
-        K = cov3.shape[0]
-        chol = np.zeros((K, d, d))
-        logdet = np.empty(K)
-        pivots = np.empty(K, dtype=np.int64)
-        _lk.cholesky.for_size(K * d**3 // 3)(cov3, chol, logdet, pivots)
+        chol, logdet, pivots = factor_stack(np.ascontiguousarray(covariances.reshape((-1, d, d))))
         return chol, np.empty((0, 0)), logdet, np.flatnonzero(pivots >= 0).tolist()
     if covariance_type == "diag":
         var = np.ascontiguousarray(covariances)
@@ -153,13 +148,7 @@ def validate_mixture(weights, means, covariances, covariance_type, *, weights_to
                          f"means of shape {means.shape} needs shape {expected}.")
     check_finite(covs, "covs")
     if covariance_type in ("full", "tied"):
-        cov3 = covs.reshape((-1, d, d))
-        scale = np.abs(cov3).max(axis=(1, 2))
-        asym = np.abs(cov3 - cov3.transpose(0, 2, 1)).max(axis=(1, 2))
-        bad = np.flatnonzero(asym > np.sqrt(np.finfo(np.float64).eps) * scale)
-        if bad.size:
-            raise ValueError(f"covs{'[%d]' % bad[0] if covariance_type == 'full' else ''} is not symmetric; "
-                             "pass (c + c.T) / 2.")
+        check_symmetric(covs.reshape((-1, d, d)), "covs", covariance_type == "full")
     comps, failed = make_components(weights, means, np.ascontiguousarray(covs), covariance_type)
     if failed:
         what = {"full": "covariance matrices", "tied": "tied covariance matrix",

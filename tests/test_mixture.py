@@ -96,7 +96,7 @@ def test_sampling_is_ancestral_and_matches_parameters(covariance_type):
     (dict(weights=[1.0]), r"weights has shape \(1,\) but means has shape \(2, 2\)"),
     (dict(covs=np.ones((2, 2))), r"covs has shape \(2, 2\), but covariance_type='full' .* needs shape \(2, 2, 2\)"),
     (dict(covs=np.stack([np.eye(2), -np.eye(2)])), r"component\(s\) \[1\] must be positive definite"),
-    (dict(covs=np.stack([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])), r"covs\[1\] is not symmetric"),
+    (dict(covs=np.stack([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])), r"component 1 of covs is not symmetric"),
     (dict(covariance_type="ful"), r"covariance_type must be one of 'full', 'tied', 'diag', 'spherical'; got 'ful'"),
     (dict(means=[[0.0, np.nan], [1.0, 1.0]]), r"means contains 1 non-finite"),
     (dict(X=np.zeros((3, 3))), r"X has shape \(3, 3\) but means has shape \(2, 2\)"),
