@@ -25,6 +25,10 @@ ILL_DEFINED = (
 #: its points and is re-seeded.
 EMPTY_SHARE = 1e-8
 
+#: Above this many rows, 'kmeans' and 'k-means++' initialise on a random sample
+#: of this many rows ('kmeans' then labels every row by its nearest centre).
+INIT_SAMPLE_MAX = 100_000
+
 #: Rows per chunk when the 'random' initialisation draws responsibilities.
 RANDOM_INIT_CHUNK = 65536
 
@@ -68,7 +72,8 @@ def init_statistics(X, sw, method, n_components, random_state, diagonal):
     """Moments of the initial hard/soft assignment, as sklearn's initialisations.
 
     'kmeans': labels from sklearn's KMeans (n_init=1); 'k-means++': the seeds
-    of sklearn's kmeans_plusplus, one point per component; 'random_from_data':
+    of sklearn's kmeans_plusplus, one point per component (both on a random
+    sample of :data:`INIT_SAMPLE_MAX` rows when there are more); 'random_from_data':
     K distinct random rows; 'random': uniform random responsibilities, drawn
     in chunks of rows so that no N x K array is held (the random stream is the
     same as sklearn's single draw).
@@ -86,15 +91,24 @@ def init_statistics(X, sw, method, n_components, random_state, diagonal):
         W_b, mean_b, M2_b = (np.concatenate(p, axis=0) for p in zip(*partials))
         return Statistics(*reduce_partials(W_b, mean_b, M2_b, diagonal))
     labels = np.full(N, -1, dtype=np.int64)
+    if method in ("kmeans", "k-means++") and N > INIT_SAMPLE_MAX:
+        # k-means on a bounded random sample of rows: sklearn's KMeans copies X
+        # and k-means++ holds (2 + log K) distances per row, which on millions
+        # of rows would cost more memory than the whole EM.
+        rows = np.sort(random_state.choice(N, size=INIT_SAMPLE_MAX, replace=False))
+        X_init, sw_init = X[rows], None if sw is None else sw[rows]
+    else:
+        rows, X_init, sw_init = None, X, sw
     if method == "kmeans":
         from sklearn.cluster import KMeans
 
-        labels[:] = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X, sample_weight=sw).labels_
+        km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
+        labels[:] = km.labels_ if rows is None else km.predict(X)
     elif method == "k-means++":
         from sklearn.cluster import kmeans_plusplus
 
-        _, indices = kmeans_plusplus(X, K, random_state=random_state, sample_weight=sw)
-        labels[indices] = np.arange(K)
+        _, indices = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
+        labels[indices if rows is None else rows[indices]] = np.arange(K)
     else:  # random_from_data
         labels[random_state.choice(N, size=K, replace=False)] = np.arange(K)
     return Statistics(*group_moments(X, sw, labels=labels, n_groups=K, diagonal=diagonal))

@@ -48,7 +48,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_init : int, default=1
         Number of initialisations; the best lower bound is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-        'kmeans' and 'k-means++' use scikit-learn's own KMeans / kmeans_plusplus.
+        'kmeans' and 'k-means++' use scikit-learn's own KMeans / kmeans_plusplus,
+        on all rows up to 100 000 rows (exactly as scikit-learn), on a random
+        sample of 100 000 rows above that (bounded memory; 'kmeans' then labels
+        every row by its nearest centre).
     weights_init, means_init, precisions_init : array-like, optional
         User-provided initial parameters (shapes as in scikit-learn).
     random_state : int, RandomState instance or None, default=None
@@ -75,7 +78,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     Notes
     -----
     Differences from scikit-learn, all deliberate: ``fit(X, sample_weight=...)``;
-    empty components are re-seeded (see ``reseeded_``); ``save``/``load``; the
+    empty components are re-seeded (see ``reseeded_``); ``save``/``load``;
+    k-means initialisation on a bounded sample of rows for large data; the
     'random' initialisation draws the same numbers as scikit-learn but in chunks
     of rows; float32 data keeps float32 attributes while the arithmetic is float64.
     """

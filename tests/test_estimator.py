@@ -292,3 +292,35 @@ def test_save_errors(tmp_path):
 @parametrize_with_checks([GaussianMixture()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_large_data_initialises_on_a_bounded_sample(monkeypatch, init_params):
+    from fastprob import _em
+
+    monkeypatch.setattr(_em, "INIT_SAMPLE_MAX", 500)
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((3000, 2)) + np.array([[0, 0], [20, 0], [0, 20]])[rng.integers(0, 3, 3000)]
+    seen = []
+    import sklearn.cluster
+
+    real_kmeans, real_pp = sklearn.cluster.KMeans.fit, sklearn.cluster.kmeans_plusplus
+
+    def spy_fit(self, X, *a, **k):
+        seen.append(len(X))
+        return real_kmeans(self, X, *a, **k)
+
+    def spy_pp(X, *a, **k):
+        seen.append(len(X))
+        return real_pp(X, *a, **k)
+
+    monkeypatch.setattr(sklearn.cluster.KMeans, "fit", spy_fit)
+    monkeypatch.setattr(sklearn.cluster, "kmeans_plusplus", spy_pp)
+    gm = GaussianMixture(3, init_params=init_params, random_state=0).fit(X)
+    assert seen and max(seen) == 500
+    full = GaussianMixture(3, init_params=init_params, random_state=0)
+    monkeypatch.setattr(_em, "INIT_SAMPLE_MAX", 10**9)
+    full.fit(X)
+    # Same clusters found either way on well-separated data.
+    order = np.lexsort(gm.means_.T), np.lexsort(full.means_.T)
+    np.testing.assert_allclose(gm.means_[order[0]], full.means_[order[1]], rtol=1e-6, atol=1e-6)
