@@ -47,6 +47,7 @@ from .information import (  # noqa: E402
 )
 
 from .mixture import gmm_logpdf, gmm_responsibilities, gmm_sample  # noqa: E402
+from .threads import get_num_threads, set_num_threads  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "cholesky",
     "cov_from_factor",
     "gaussian_nll",
+    "get_num_threads",
     "gmm_logpdf",
     "gmm_responsibilities",
     "gmm_sample",
@@ -65,6 +67,7 @@ __all__ = [
     "mvn_sample",
     "normal_fit",
     "normal_logpdf",
+    "set_num_threads",
     # activations and information measures
     "binary_cross_entropy_with_logits",
     "cross_entropy",

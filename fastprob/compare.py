@@ -74,16 +74,12 @@ class Comparison:
 
 
 def _on_one_thread(fn):
-    """``fn`` run with Numba limited to one thread (restored afterwards, even on error)."""
-    import numba
+    """``fn`` run with the kernels limited to one thread (restored afterwards, even on error)."""
+    from .threads import set_num_threads
 
     def run(*args):
-        before = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
+        with set_num_threads(1):
             return fn(*args)
-        finally:
-            numba.set_num_threads(before)
 
     return run
 
