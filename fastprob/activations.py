@@ -292,7 +292,7 @@ def logit(p, out=None):
     Examples
     --------
     >>> import fastprob
-    >>> float(fastprob.logit(fastprob.sigmoid(3.0)))
-    3.0
+    >>> fastprob.logit([0.0, 0.5, 1.0])
+    array([-inf,   0.,  inf])
     """
     return _unary((_ek.logit, _ek.logit), p, out, "exp+log", name="p")
