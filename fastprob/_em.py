@@ -126,7 +126,7 @@ def e_step_statistics(X, sw, comps):
     worst_b = np.empty(n_blocks, dtype=np.int64)
     worst_ll_b = np.empty(n_blocks)
     kernel = _mixk.em_step.for_size(N * K * d * (d + dd + 4))
-    kernel(X, np.empty(0) if sw is None else sw, *comps.kernel_args(), block, tile,
+    kernel(X, np.empty(0) if sw is None else sw, *comps.kernel_args(X.dtype), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)
     loglik = 0.0

@@ -82,11 +82,16 @@ class Components:
     def diagonal(self):
         return self.covariance_type in ("diag", "spherical")
 
-    def kernel_args(self):
-        """(log_weights, means, chol, logdet, var, diagonal) for the mixture kernels."""
+    def kernel_args(self, dtype=np.float64):
+        """(log_weights, means, chol, logdet, var, diagonal) for the mixture kernels.
+
+        ``means``, ``chol`` and ``var`` in ``dtype``, the data's: the kernels'
+        per-row arithmetic runs in the parameters' dtype.
+        """
         with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
             log_weights = np.log(self.weights)
-        return log_weights, self.means, self.chol, self.logdet, self.var, self.diagonal
+        means, chol, var = (np.ascontiguousarray(a, dtype=dtype) for a in (self.means, self.chol, self.var))
+        return log_weights, means, chol, self.logdet, var, self.diagonal
 
 
 def factorise(covariances, covariance_type, d):
@@ -169,7 +174,7 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
     if N:
         d = comps.n_features
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
-        kernel(X, *comps.kernel_args(), rows_per_tile(d), lse_out, resp_out, label_out)
+        kernel(X, *comps.kernel_args(X.dtype), rows_per_tile(d), lse_out, resp_out, label_out)
     return lse_out, resp_out, label_out
 
 

@@ -38,9 +38,13 @@ def normal_logpdf(x, mean, var, out):
 def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP):
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
+    The arithmetic runs in the dtype of the buffers (C, Z, maha, LP) and of the
+    parameter arrays, which the caller makes the same: float64 everywhere except
+    the mixture kernels on float32 data.
+
     Parameters
     ----------
-    C : (d, tile) float64 tile of X (see :mod:`.tiles`).
+    C : (d, tile) tile of X (see :mod:`.tiles`).
     log_weights : (K,) float64 (zeros for plain densities).
     means : (K, d) float64.
     chol : (Kc, d, d) lower Cholesky factors of Σ, Kc in {1, K} (1 = shared,
@@ -79,9 +83,12 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, mah
                     Z[i, r] = C[i, r] - mu
             forward_substitution(chol[ck], Z, nt, maha)
             ld = logdet[ck]
-        c = log_weights[k] - 0.5 * (d * LOG_2PI + ld)
+        # Constants in the buffers' dtype: a float64 literal would turn every
+        # float32 element operation into a float64 one (half the SIMD width).
+        c = LP.dtype.type(log_weights[k] - 0.5 * (d * LOG_2PI + ld))
+        half = LP.dtype.type(0.5)
         for r in range(nt):
-            LP[k, r] = c - 0.5 * maha[r]
+            LP[k, r] = c - half * maha[r]
 
 
 @serial

@@ -3,6 +3,11 @@
 Both work tile by tile (see :mod:`.tiles`): the weighted log-probabilities of
 a tile's rows for all K components live in a (K, tile) buffer, so no N x K
 array is ever allocated unless the caller asks for the responsibilities.
+
+The per-row arithmetic (centring, triangular solve, log-probabilities) runs in
+X's dtype -- float32 data uses float32 SIMD lanes, twice as many -- with the
+parameters passed in that dtype; log-sum-exp, per-block statistics and their
+reduction are accumulated in float64.
 """
 import numpy as np
 from numba import prange
@@ -75,11 +80,12 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
     for b in prange((N + tile - 1) // tile):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
-        C = np.empty((d, nt))
-        Z = np.empty((d, nt))
-        maha = np.empty(nt)
-        LP = np.empty((K, nt))
+        C = np.empty((d, nt), X.dtype)
+        Z = np.empty((d, nt), X.dtype)
+        maha = np.empty(nt, X.dtype)
+        LP = np.empty((K, nt), X.dtype)
         lse = np.empty(nt)
+        s = np.empty(nt)
         load_tile(X, t0, nt, C)
         tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
         fix_infinite_rows(X, t0, nt, LP)
@@ -91,7 +97,7 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
                         best = k
                 label_out[t0 + r] = best
         if want_lse or want_resp:
-            tile_logsumexp(LP, nt, lse, maha, want_resp)
+            tile_logsumexp(LP, nt, lse, s, want_resp)
         if want_lse:
             for r in range(nt):
                 lse_out[t0 + r] = lse[r]
@@ -135,11 +141,12 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
     for b in prange(n_blocks):
         r0 = b * block
         r1 = min(N, r0 + block)
-        C = np.empty((d, tile))
-        Z = np.empty((d, tile))
-        maha = np.empty(tile)
-        LP = np.empty((K, tile))
+        C = np.empty((d, tile), X.dtype)
+        Z = np.empty((d, tile), X.dtype)
+        maha = np.empty(tile, X.dtype)
+        LP = np.empty((K, tile), X.dtype)
         lse = np.empty(tile)
+        s = np.empty(tile)
         base = np.empty(tile)
         rk = np.empty(tile)
         mean_t = np.empty(d)
@@ -154,7 +161,7 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
             tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
-            tile_logsumexp(LP, nt, lse, maha, True)
+            tile_logsumexp(LP, nt, lse, s, True)
             load_weights(sw, t0, nt, base)
             for r in range(nt):
                 loglik += base[r] * lse[r]

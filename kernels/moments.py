@@ -53,11 +53,12 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     for r in range(nt):
         rk[r] = np.sqrt(rk[r])
     for i in range(d):
+        m = C.dtype.type(mean_t[i])
         for r in range(nt):
-            Z[i, r] = (C[i, r] - mean_t[i]) * rk[r]
+            Z[i, r] = (C[i, r] - m) * rk[r]
     if M2_t.shape[1] == 1:
         for i in range(d):
-            s = 0.0
+            s = Z.dtype.type(0.0)
             for r in range(nt):
                 s += Z[i, r] * Z[i, r]
             M2_t[i, 0] = s
@@ -76,10 +77,14 @@ def lower_gram(Z, nt, G):
     d4 = d - d % 4
     for i0 in range(0, d4, 4):
         for j0 in range(0, i0 + 1, 4):
-            s00 = s01 = s02 = s03 = 0.0
-            s10 = s11 = s12 = s13 = 0.0
-            s20 = s21 = s22 = s23 = 0.0
-            s30 = s31 = s32 = s33 = 0.0
+            # Accumulators in Z's dtype: a tile's partial sums of float32 data stay
+            # float32 (16 SIMD lanes; a few hundred terms), and are merged into
+            # the float64 block accumulators by the caller.
+            zero = Z.dtype.type(0.0)
+            s00 = s01 = s02 = s03 = zero
+            s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = zero
+            s30 = s31 = s32 = s33 = zero
             for r in range(nt):
                 a0 = Z[i0, r]
                 a1 = Z[i0 + 1, r]
@@ -124,7 +129,7 @@ def lower_gram(Z, nt, G):
                 G[i0 + 2, j0 + 3] = s23
     for i in range(d4, d):  # remaining rows when d is not a multiple of 4
         for j in range(i + 1):
-            s = 0.0
+            s = Z.dtype.type(0.0)
             for r in range(nt):
                 s += Z[i, r] * Z[j, r]
             G[i, j] = s

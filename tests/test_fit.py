@@ -93,7 +93,9 @@ def test_property_against_reference(N, d, seed, offset, scale):
     mean, cov = fastprob.mvn_fit(X)
     ref_mean, ref_cov = weighted_moments_exact(X)
     np.testing.assert_allclose(mean, ref_mean, rtol=1e-14, atol=1e-15 * scale)
-    np.testing.assert_allclose(cov, ref_cov, rtol=1e-9, atol=1e-12 * scale**2)
+    # Off-diagonal entries can be ~0: judge them on the scale of their variances.
+    bound = 1e-9 * np.sqrt(np.outer(np.diag(ref_cov), np.diag(ref_cov))) + 1e-12 * scale**2
+    assert np.all(np.abs(cov - ref_cov) <= bound), np.abs(cov - ref_cov) / bound
 
 
 @pytest.mark.parametrize("call, match", [
