@@ -1,44 +1,526 @@
-"""Command-line interface: ``fastprob demo`` (more sub-commands come with later features)."""
+"""Command-line interface: ``fastprob demo``, ``fastprob fit`` and ``fastprob bench``.
+
+Exit status: 0 on success, 1 when the work fails (unreadable or invalid data, a
+fit that fails), 2 for usage errors (bad options).  Errors are one line on
+stderr, ``fastprob: error: ...``, never a traceback.
+"""
 import argparse
+import csv
+import math
+import pathlib
 import sys
 import time
+import warnings
 
 import numpy as np
 
+EXIT_STATUS = "exit status: 0 success, 1 failure (unreadable or invalid data, failed fit), 2 usage error"
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 
+
+class CLIError(Exception):
+    """A user-facing error: its message goes to stderr as ``fastprob: error: ...``, then exit ``status``."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
+
+
+def _out_dir(args):
+    out = pathlib.Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a directory", 2)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _matrix(a, indent="    "):
+    return "\n".join((indent + line).rstrip() for line in np.array2string(np.asarray(a), precision=4,
+                                                                   suppress_small=True).splitlines())
+
+
+def _set_threads(n):
+    if n is None:
+        return
+    import numba
+
+    top = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= n <= top:
+        raise CLIError(f"--threads must be between 1 and {top} (NUMBA_NUM_THREADS); got {n}", 2)
+    numba.set_num_threads(n)
+
+
+# --------------------------------------------------------------------------- #
+# fastprob demo
+# --------------------------------------------------------------------------- #
 def _demo(args):
     import fastprob
 
     t0 = time.perf_counter()
+    out = _out_dir(args)
     X = fastprob.load_faithful()
+    n, d = X.shape
+    print(f"Old Faithful geyser data (bundled): {n} eruptions x [eruptions (min), waiting (min)]")
     mean, cov = fastprob.mvn_fit(X)
-    loglik = fastprob.mvn_logpdf(X, mean, cov)
-    elapsed = time.perf_counter() - t0
-    np.set_printoptions(precision=4, suppress=True)
-    print("Old Faithful geyser data (bundled): 272 eruptions x [eruptions (min), waiting (min)]")
-    print("Single Gaussian, maximum-likelihood fit (fastprob.mvn_fit):")
-    print(f"  mean       = {mean}")
-    print("  covariance =\n" + "\n".join("    " + line for line in str(cov).splitlines()))
-    print(f"  average log-likelihood = {loglik.mean():.6f}  (total {loglik.sum():.3f})")
-    print(f"done in {elapsed:.2f} s (first run includes compiling the kernels; later runs load them from the cache)")
+    ll1 = float(fastprob.mvn_logpdf(X, mean, cov).sum())
+    bic1 = -2 * ll1 + (d + d * (d + 1) // 2) * math.log(n)
+    print("\nK = 1: a single Gaussian (closed-form maximum likelihood, fastprob.mvn_fit)")
+    print("  weights     = [1.]")
+    print(f"  means       =\n{_matrix(mean[None])}")
+    print(f"  covariances =\n{_matrix(cov[None])}")
+    print(f"  log-likelihood = {ll1:.3f}  (average log-likelihood = {ll1 / n:.6f})")
+    print(f"  BIC = {bic1:.2f}")
+
+    gm = fastprob.GaussianMixture(2, covariance_type="full", random_state=0).fit(X)
+    ll2 = float(gm.score(X) * n)
+    bic2 = gm.bic(X)
+    print(f"\nK = 2: Gaussian mixture, full covariances (fastprob.GaussianMixture, EM, "
+          f"{gm.n_iter_} iterations, {'converged' if gm.converged_ else 'not converged'})")
+    print(f"  weights     = {np.array2string(gm.weights_, precision=4)}")
+    print(f"  means       =\n{_matrix(gm.means_)}")
+    print(f"  covariances =\n{_matrix(gm.covariances_)}")
+    print(f"  log-likelihood = {ll2:.3f}  (average log-likelihood = {ll2 / n:.6f})")
+    print(f"  BIC = {bic2:.2f}")
+    best = 1 if bic1 <= bic2 else 2
+    print(f"\nchosen by BIC (lower is better): K = {best}  ({min(bic1, bic2):.2f} vs {max(bic1, bic2):.2f})")
+
+    if args.no_figure:
+        print("figure: not written (--no-figure)")
+    else:
+        from . import plot
+
+        path = out / "faithful.png"
+        try:
+            plot.faithful_figure(X, single=(mean, cov), mixture=gm, path=path)
+        except ImportError as exc:
+            print(f"figure: not written; {exc}")
+        else:
+            print(f"figure: {path.resolve()}")
+    print(f"done in {time.perf_counter() - t0:.2f} s (the first run compiles the kernels; later runs load "
+          "them from the cache)")
     return 0
+
+
+# --------------------------------------------------------------------------- #
+# fastprob fit
+# --------------------------------------------------------------------------- #
+def _where(items, limit=10):
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _is_number(field):
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return field.strip().lower() in MISSING
+
+
+def read_csv(path, columns=None):
+    """Numeric matrix from a CSV file with an optional header row.
+
+    ``columns`` (the --columns text) selects columns before they are parsed.
+
+    Returns
+    -------
+    X : ndarray (N, d) float64 (missing fields 'NA', '', 'nan', ... are NaN)
+    names : list of str or None
+        Column names if the first row is a header.
+    lines : ndarray of int
+        The file line (1-based) of each row of X.
+
+    Raises
+    ------
+    CLIError
+        Ragged rows, non-numeric columns (named, with the first offending line).
+    """
+    try:
+        with open(path, newline="") as fh:
+            sample = fh.read(65536)
+            fh.seek(0)
+            try:
+                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t ")
+            except csv.Error:
+                dialect = csv.excel
+            rows = [(i, [f.strip() for f in row]) for i, row in enumerate(csv.reader(fh, dialect), start=1)
+                    if row and any(f.strip() for f in row)]
+    except UnicodeDecodeError:
+        raise CLIError(f"{path}: not a text CSV file (use .npy for binary arrays)") from None
+    if not rows:
+        raise CLIError(f"{path}: no data")
+    names = None
+    if not all(_is_number(f) for f in rows[0][1]) or all(f.strip().lower() in MISSING for f in rows[0][1]):
+        names = rows[0][1]
+        rows = rows[1:]
+    width = len(names) if names is not None else len(rows[0][1]) if rows else 0
+    for line, row in rows:
+        if len(row) != width:
+            raise CLIError(f"{path}: line {line} has {len(row)} fields, expected {width}")
+    picks = _select_columns(width, names, columns, path) if columns else list(range(width))
+    X = np.empty((len(rows), len(picks)))
+    for c, j in enumerate(picks):
+        for r, (line, row) in enumerate(rows):
+            field = row[j]
+            try:
+                X[r, c] = float(field)
+            except ValueError:
+                if field.lower() in MISSING:
+                    X[r, c] = np.nan
+                    continue
+                label = f"column {j + 1}" + (f" ({names[j]!r})" if names else "")
+                raise CLIError(f"{path}: {label} is not numeric (line {line}: {field!r}); fit needs numeric "
+                               "columns only: drop it, or select columns with --columns") from None
+    names = [names[j] for j in picks] if names else None
+    return X, names, np.array([line for line, _ in rows], dtype=np.int64)
+
+
+def _select_columns(width, names, spec, path):
+    """Columns of X picked by --columns (comma-separated 1-based numbers or header names)."""
+    picks = []
+    for item in spec.split(","):
+        item = item.strip()
+        if item.isdigit():
+            j = int(item) - 1
+            if not 0 <= j < width:
+                raise CLIError(f"--columns: column {item} does not exist ({path} has {width} columns)", 2)
+        elif names is not None and item in names:
+            j = names.index(item)
+        else:
+            known = f"; the header has {', '.join(map(repr, names))}" if names else " (the file has no header)"
+            raise CLIError(f"--columns: no column named {item!r}{known}", 2)
+        picks.append(j)
+    return picks
+
+
+def load_data(path, columns=None):
+    """Read FILE (CSV or .npy) for ``fastprob fit``; returns (X float64 (N, d), column names or None).
+
+    Raises CLIError with the file, the problem and where it is: a missing file,
+    non-numeric columns, rows with NaN / missing or infinite values (how many
+    and which lines/rows).
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise CLIError(f"{path}: no such file")
+    if path.is_dir():
+        raise CLIError(f"{path}: is a directory, expected a CSV or .npy file")
+    if path.suffix.lower() == ".npy":
+        try:
+            X = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise CLIError(f"{path}: cannot read as .npy ({exc})") from None
+        if X.dtype.names or X.dtype.kind not in "biuf":
+            raise CLIError(f"{path}: array of dtype {X.dtype} is not numeric")
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2:
+            raise CLIError(f"{path}: expected a 2-D array (samples x features), got shape {X.shape}")
+        X = X.astype(np.float64)
+        names, where, unit = None, np.arange(len(X)), "rows (0-based)"
+        if columns:
+            X = X[:, _select_columns(X.shape[1], None, columns, path)]
+    else:
+        X, names, where = read_csv(path, columns)
+        unit = "lines"
+    for bad, what in ((np.isnan(X).any(axis=1), "NaN or missing values"),
+                      (np.isinf(X).any(axis=1), "infinite values")):
+        if bad.any():
+            idx = where[bad].tolist()
+            raise CLIError(f"{path}: {len(idx)} row{'s' * (len(idx) != 1)} with {what} ({unit} {_where(idx)}); "
+                           "remove or impute them first")
+    return X, names
+
+
+def parse_components(text):
+    """``K`` or a range ``A-B`` (inclusive) -> list of component counts."""
+    try:
+        if "-" in text:
+            a, b = (int(s) for s in text.split("-", 1))
+        else:
+            a = b = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K or a range A-B of positive integers, got {text!r}") from None
+    if a < 1 or b < a:
+        raise argparse.ArgumentTypeError(f"expected 1 <= A <= B, got {text!r}")
+    return list(range(a, b + 1))
+
+
+class _Progress:
+    """EM progress (iteration, lower bound, Δ, time) on stderr for long fits.
+
+    Lines start once a fit has run ``after`` seconds (always with
+    ``--verbose``) and then come at most every ``every`` seconds.
+    """
+
+    def __init__(self, verbose, quiet, after=1.0, every=0.5):
+        self.verbose, self.quiet, self.after, self.every = verbose, quiet, after, every
+        self.header = False
+
+    def start(self, K, init):
+        self.K, self.init = K, init
+        self.t0 = self.last = time.perf_counter()
+
+    def iteration(self, n_iter, lower_bound, change):
+        now = time.perf_counter()
+        if self.quiet or not (self.verbose or (now - self.t0 >= self.after and now - self.last >= self.every)):
+            return
+        self.last = now
+        if not self.header:
+            print(f"{'K':>3} {'init':>4} {'iter':>5} {'lower bound':>14} {'Δ':>11} {'time':>8}", file=sys.stderr)
+            self.header = True
+        lb = "" if lower_bound is None else f"{lower_bound:14.6f}"
+        print(f"{self.K:>3} {self.init:>4} {n_iter:>5} {lb:>14} {change:11.3e} {now - self.t0:7.2f}s",
+              file=sys.stderr, flush=True)
+
+
+def _estimator(progress, **params):
+    """A fastprob.GaussianMixture that reports each EM iteration to ``progress``."""
+    from .estimator import GaussianMixture
+
+    class _Reporting(GaussianMixture):
+        # The estimator's verbose hooks (private) give the iteration and the change
+        # of the lower bound; the bound itself is read from the caller's frame.
+        def _verbose_init_begin(self, init):
+            progress.start(self.n_components, init)
+
+        def _verbose_iter_end(self, n_iter, change):
+            lower_bound = sys._getframe(1).f_locals.get("lower_bound")
+            progress.iteration(n_iter, lower_bound if isinstance(lower_bound, float) else None, change)
+
+        def _verbose_init_end(self, lower_bound, converged):
+            pass
+
+    return _Reporting(**params)
+
+
+def _fit(args):
+    t_start = time.perf_counter()
+    ks = args.n_components
+    _set_threads(args.threads)
+    out = _out_dir(args)
+    X, names = load_data(args.file, args.columns)
+    n, d = X.shape
+    if n < max(2, ks[-1]):
+        need = max(2, ks[-1])
+        raise CLIError(f"{args.file}: too few rows: {n} row{'s' * (n != 1)}, but fitting "
+                       f"{ks[-1]} component{'s' * (ks[-1] != 1)} needs at least {need}")
+    X = X.astype(args.dtype)
+    print(f"data: {args.file}: {n} rows x {d} columns"
+          + (f" ({', '.join(names)})" if names else "") + f", {args.dtype}")
+    progress = _Progress(args.verbose, args.quiet)
+    fits = []
+    for K in ks:
+        gm = _estimator(progress, n_components=K, covariance_type=args.covariance_type, max_iter=args.max_iter,
+                        tol=args.tol, n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
+                        random_state=args.random_state, verbose=1, verbose_interval=1)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                gm.fit(X)
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                raise CLIError(f"fit with {K} component{'s' * (K != 1)} failed: {exc}") from None
+        elapsed = time.perf_counter() - t0
+        for w in caught:
+            print(f"fastprob: warning: K={K}: {w.message}", file=sys.stderr)
+        loglik = float(gm.score(X)) * n
+        fits.append((K, gm, loglik, gm.bic(X), elapsed))
+
+    if len(fits) > 1:
+        print(f"\n{'K':>3} {'log-likelihood':>15} {'BIC':>12} {'iterations':>10} {'converged':>9} {'time':>8}")
+        for K, gm, ll, bic, el in fits:
+            print(f"{K:>3} {ll:15.3f} {bic:12.2f} {gm.n_iter_:>10} {str(gm.converged_):>9} {el:7.2f}s")
+    K, gm, loglik, bic, elapsed = min(fits, key=lambda f: f[3])
+    choice = f" (chosen by BIC among K = {ks[0]}..{ks[-1]})" if len(fits) > 1 else ""
+    print(f"\nGaussian mixture, K = {K}{choice}, covariance_type = {args.covariance_type!r}")
+    print(f"  EM: {gm.n_iter_} iterations, {'converged' if gm.converged_ else 'NOT converged'} "
+          f"(tol {args.tol:g}), n_init {args.n_init}, {elapsed:.2f} s")
+    print(f"  weights     = {np.array2string(gm.weights_, precision=4)}")
+    print(f"  means       =\n{_matrix(gm.means_)}")
+    if d <= 4:
+        print(f"  covariances =\n{_matrix(gm.covariances_)}")
+    print(f"  total log-likelihood = {loglik:.4f}  (per sample {loglik / n:.6f})")
+    print(f"  BIC = {bic:.4f}  AIC = {gm.aic(X):.4f}")
+
+    stem = pathlib.Path(args.file).stem
+    model_path = out / (args.model or f"{stem}.gmm.npz")
+    try:
+        gm.save(model_path)
+        written = [("model", model_path)]
+        if args.labels or args.responsibilities:
+            resp = gm.predict_proba(X)
+            cols = []
+            header = []
+            if args.labels:
+                cols.append(gm.predict(X)[:, None].astype(np.float64))
+                header.append("label")
+            if args.responsibilities:
+                cols.append(resp)
+                header += [f"p{k}" for k in range(K)]
+            pred_path = out / f"{stem}.labels.csv"
+            fmt = (["%d"] if args.labels else []) + (["%.6g"] * K if args.responsibilities else [])
+            np.savetxt(pred_path, np.hstack(cols), delimiter=",", header=",".join(header), comments="", fmt=fmt)
+            written.append(("labels" if not args.responsibilities else
+                            "labels and responsibilities" if args.labels else "responsibilities", pred_path))
+    except OSError as exc:
+        raise CLIError(f"cannot write the output: {exc}") from None
+    for what, path in written:
+        print(f"{what}: {path}")
+    print(f"done in {time.perf_counter() - t_start:.2f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# fastprob bench
+# --------------------------------------------------------------------------- #
+def _bench(args):
+    from . import bench
+    from .compare import REGISTRY
+
+    if args.list:
+        for c in REGISTRY:
+            print(f"{c.name:32s} test N={c.sizes['test']:<8,} bench N={c.sizes['bench']:,}")
+        return 0
+    _set_threads(args.threads)
+    selected = bench.select(args.filter)
+    if not selected:
+        raise CLIError(f"--filter {' '.join(args.filter)}: matches no comparison; "
+                       f"`fastprob bench --list` shows them", 2)
+    out = _out_dir(args)
+    report = bench.run(selected, quick=args.quick, plot=not args.no_plot, rounds=args.rounds,
+                       progress=None if args.quiet else sys.stderr)
+    md, png = bench.write(report, out)
+    print(f"report: {md}")
+    print(f"plot: {png}" if png else f"plot: not written; {report['plot_note']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# Parser
+# --------------------------------------------------------------------------- #
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _add_common(p, threads=True):
+    p.add_argument("--out", metavar="DIR", default=".", help="directory for the outputs (default: the current one)")
+    if threads:
+        p.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="number of Numba threads (default: all, NUMBA_NUM_THREADS)")
 
 
 def build_parser():
     """The argparse parser of the ``fastprob`` command."""
+    fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="fastprob",
+        prog="fastprob", formatter_class=fmt,
         description="Fast Gaussian and Gaussian-mixture probability kernels.",
+        epilog="Run `fastprob COMMAND --help` for the options of each command.\n" + EXIT_STATUS,
     )
+    parser.add_argument("--version", action="version", version=f"fastprob {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     demo = sub.add_parser(
-        "demo",
-        help="fit a Gaussian to the bundled Old Faithful data and print the result",
-        description="Fit a single Gaussian by maximum likelihood to the bundled Old Faithful "
-        "data and print its mean, covariance and average log-likelihood.",
+        "demo", formatter_class=fmt,
+        help="fit 1- and 2-component Gaussian mixtures to Old Faithful and draw them",
+        description="Fit a single Gaussian and a 2-component full-covariance Gaussian mixture to the "
+        "bundled Old Faithful data, print their parameters, log-likelihood and BIC and the model BIC "
+        "chooses, and write the figure faithful.png (needs matplotlib: pip install 'fastprob[plot]').",
+        epilog="example: fastprob demo --out figures/\n" + EXIT_STATUS,
     )
+    _add_common(demo, threads=False)
+    demo.add_argument("--no-figure", action="store_true", help="do not write faithful.png")
     demo.set_defaults(func=_demo)
+
+    fit = sub.add_parser(
+        "fit", formatter_class=fmt,
+        help="fit a Gaussian mixture to a CSV or .npy file",
+        description="Fit a Gaussian mixture by EM to the rows of FILE (CSV with an optional header row, "
+        "or a 2-D .npy array), print a summary with the total log-likelihood and BIC, and write the model "
+        "(FILE-stem.gmm.npz, load it with fastprob.GaussianMixture.load).  With a range of component "
+        "counts every K is fitted and the lowest BIC wins.  Long fits show their progress on stderr.",
+        epilog="examples:\n  fastprob fit data.csv --n-components 3\n"
+        "  fastprob fit data.npy --n-components 1-6 --covariance-type diag --labels --out results/\n"
+        + EXIT_STATUS,
+    )
+    fit.add_argument("file", metavar="FILE", help="CSV (header optional) or .npy file, one sample per row")
+    fit.add_argument("-k", "--n-components", type=parse_components, default=[1], metavar="K|A-B",
+                     help="number of components, or an inclusive range A-B to choose from by BIC (default: 1)")
+    fit.add_argument("--covariance-type", choices=COVARIANCE_TYPES, default="full",
+                     help="covariance parameterisation (default: full)")
+    fit.add_argument("--max-iter", type=_positive_int, default=100, metavar="N",
+                     help="maximum EM iterations per initialisation (default: 100)")
+    fit.add_argument("--tol", type=_non_negative_float, default=1e-3,
+                     help="convergence threshold on the change of the mean log-likelihood (default: 1e-3)")
+    fit.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
+                     help="initialisations; the best is kept (default: 1)")
+    fit.add_argument("--init", choices=("kmeans", "k-means++", "random", "random_from_data"), default="kmeans",
+                     help="initialisation (default: kmeans)")
+    fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,
+                     help="added to covariance diagonals (default: 1e-6)")
+    fit.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                     help="seed of the initialisation (default: 0, so runs are reproducible)")
+    fit.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                     help="precision of the data during the fit (default: float64)")
+    fit.add_argument("--columns", metavar="LIST",
+                     help="comma-separated columns to use: 1-based numbers or header names (default: all)")
+    fit.add_argument("--model", metavar="NAME", help="file name of the model in --out (default: FILE-stem.gmm.npz)")
+    fit.add_argument("--labels", action="store_true",
+                     help="also write the most probable component of each row to FILE-stem.labels.csv")
+    fit.add_argument("--responsibilities", action="store_true",
+                     help="also write P(component | row) to FILE-stem.labels.csv")
+    _add_common(fit)
+    noise = fit.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="store_true", help="show every EM iteration")
+    noise.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    fit.set_defaults(func=_fit)
+
+    bench = sub.add_parser(
+        "bench", formatter_class=fmt,
+        help="time fastprob against numpy / scipy / sklearn and write a report",
+        description="Run the benchmark registry (fastprob.compare, the cases of benchmarks/) and write "
+        "bench.md (per operation: median time, IQR, speed-up, accuracy vs the reference, compile time; "
+        "a header with CPU, threads and versions), bench.json and bench.png (time vs N). "
+        "The whole registry at the README sizes takes about 15 minutes on 2 cores: --filter selects "
+        "comparisons, --quick uses the small test sizes (seconds).",
+        epilog="examples:\n  fastprob bench --quick\n  fastprob bench --filter gmm_logpdf --filter em_iteration\n"
+        + EXIT_STATUS,
+    )
+    bench.add_argument("--quick", action="store_true", help="small 'test' sizes: seconds, not minutes")
+    bench.add_argument("--filter", action="append", default=[], metavar="PREFIX",
+                       help="only comparisons whose name starts with PREFIX (repeatable)")
+    bench.add_argument("--rounds", type=_positive_int, metavar="N",
+                       help="timed rounds per implementation (default: each comparison's own)")
+    bench.add_argument("--no-plot", action="store_true", help="skip the time-vs-N runs and bench.png")
+    bench.add_argument("--list", action="store_true", help="list the comparisons and exit")
+    bench.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    _add_common(bench)
+    bench.set_defaults(func=_bench)
     return parser
+
+
+def _version():
+    from . import __version__
+
+    return __version__
 
 
 def main(argv=None):
@@ -50,6 +532,12 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
+    except CLIError as exc:
+        print(f"fastprob: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("fastprob: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `fastprob demo | head`: stop quietly like other CLIs
         sys.stderr.close()
         return 0

@@ -71,11 +71,16 @@ def _run(args, cwd):
 def test_demo_runs_and_prints_the_fit(tmp_path, where):
     # From the repository root `python -m` finds the source checkout first.
     cwd = tmp_path if where == "elsewhere" else pathlib.Path(__file__).resolve().parents[1]
-    out = _run(["-m", "fastprob", "demo"], cwd)
+    out = _run(["-m", "fastprob", "demo", "--out", str(tmp_path)], cwd)
     X = fastprob.load_faithful()
     assert f"{X.mean(axis=0)[1]:.4f}" in out
     avg = np.mean(fastprob.mvn_logpdf(X, X.mean(axis=0), np.cov(X.T, bias=True)))
     assert f"average log-likelihood = {avg:.6f}" in out
+    # the known 2-component MLE, and BIC picks it
+    assert "log-likelihood = -1130.264" in out and "BIC = 2322.19" in out
+    assert "chosen by BIC (lower is better): K = 2" in out
+    figure = tmp_path / "faithful.png"
+    assert f"figure: {figure.resolve()}" in out and figure.stat().st_size > 0
 
 
 def test_cli_help_and_usage_errors():

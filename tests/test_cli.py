@@ -1,0 +1,177 @@
+"""The command line: `fastprob demo`, `fastprob fit` (bench: tests/test_bench.py)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastprob
+from fastprob.cli import main
+
+WEIGHTS = [0.3, 0.3, 0.4]
+MEANS = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+COVS = np.stack([np.eye(2), [[1.0, 0.5], [0.5, 1.0]], [[0.5, 0.0], [0.0, 2.0]]])
+
+
+@pytest.fixture(scope="module")
+def three_clusters():
+    return fastprob.gmm_sample(WEIGHTS, MEANS, COVS, 900, random_state=3)
+
+
+@pytest.fixture
+def csv_file(tmp_path, three_clusters):
+    X, _ = three_clusters
+    path = tmp_path / "data.csv"
+    np.savetxt(path, X, delimiter=",", header="x,y", comments="")
+    return path
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_python_m_help_subprocess(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "fastprob", "--help"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0
+    for command in ("demo", "fit", "bench"):
+        assert command in proc.stdout
+    assert "exit status" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["demo", "fit", "bench"])
+def test_every_subcommand_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "--out DIR" in capsys.readouterr().out
+
+
+def test_demo_without_matplotlib_still_fits(tmp_path, capsys, monkeypatch):
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status, out, _ = run(capsys, "demo", "--out", tmp_path)
+    assert status == 0
+    assert "BIC = 2322.19" in out and "K = 2" in out
+    assert "figure: not written; fastprob.plot needs matplotlib: pip install 'fastprob[plot]'" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_recovers_the_components_and_saves_a_loadable_model(tmp_path, capsys, csv_file, three_clusters):
+    X, labels = three_clusters
+    status, out, err = run(capsys, "fit", csv_file, "--n-components", 3, "--out", tmp_path, "--labels",
+                           "--responsibilities", "-q")
+    assert status == 0, err
+    model_path = tmp_path / "data.gmm.npz"
+    gm = fastprob.GaussianMixture.load(model_path)
+    order = np.argsort(gm.means_[:, 0] + 2 * gm.means_[:, 1])  # true order: (0,0), (8,0), (0,8)
+    np.testing.assert_allclose(gm.means_[order], MEANS, atol=0.25)
+    np.testing.assert_allclose(gm.weights_[order], WEIGHTS, atol=0.05)
+    np.testing.assert_allclose(gm.covariances_[order], COVS, atol=0.3)
+    loglik = gm.score(X) * len(X)
+    assert f"total log-likelihood = {loglik:.4f}" in out
+    assert f"BIC = {gm.bic(X):.4f}" in out
+    assert f"model: {model_path}" in out
+    saved = np.loadtxt(tmp_path / "data.labels.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(saved[:, 0], gm.predict(X))
+    np.testing.assert_allclose(saved[:, 1:], gm.predict_proba(X), atol=1e-5)
+    # the labels agree with the generating components up to a permutation
+    assert (order[gm.predict(X)] == labels).mean() > 0.99 or len(set(zip(gm.predict(X), labels))) == 3
+
+
+def test_fit_picks_k_by_bic(tmp_path, capsys, csv_file):
+    status, out, err = run(capsys, "fit", csv_file, "--n-components", "1-4", "--out", tmp_path, "-q")
+    assert status == 0, err
+    assert "K = 3 (chosen by BIC among K = 1..4)" in out
+    table = [line.split() for line in out.splitlines() if line[:3].strip() in {"1", "2", "3", "4"}]
+    assert [int(row[0]) for row in table] == [1, 2, 3, 4]
+    bics = [float(row[2]) for row in table]
+    assert int(np.argmin(bics)) == 2
+    assert fastprob.GaussianMixture.load(tmp_path / "data.gmm.npz").n_components == 3
+
+
+def test_fit_npy_float32_and_progress(tmp_path, capsys, three_clusters):
+    path = tmp_path / "x.npy"
+    np.save(path, three_clusters[0])
+    status, out, err = run(capsys, "fit", path, "-k", 2, "--dtype", "float32", "--max-iter", 3, "--tol", 0,
+                           "--verbose", "--threads", 1, "--out", tmp_path / "res", "--model", "m.npz")
+    assert status == 0
+    assert "float32" in out
+    assert "lower bound" in err and "Δ" in err
+    progress = [line.split() for line in err.splitlines() if line.strip().startswith("2 ")]
+    assert [int(row[2]) for row in progress] == [1, 2, 3]
+    assert "did not converge" in err
+    assert fastprob.GaussianMixture.load(tmp_path / "res" / "m.npz").means_.dtype == np.float32
+
+
+def test_fit_column_selection(tmp_path, capsys, three_clusters):
+    X = three_clusters[0]
+    path = tmp_path / "d.csv"
+    with open(path, "w") as fh:
+        fh.write("name,x,y\n")
+        for i, (a, b) in enumerate(X):
+            fh.write(f"p{i},{a},{b}\n")
+    status, _, err = run(capsys, "fit", path, "--out", tmp_path)
+    assert status == 1
+    assert "column 1 ('name') is not numeric (line 2: 'p0')" in err
+    status, out, err = run(capsys, "fit", path, "--columns", "x,3", "--out", tmp_path, "-k", 3, "-q")
+    assert status == 0, err
+    assert "(x, y)" in out
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b,c\n1,2,x\n3,4,y\n", "bad.csv: column 3 ('c') is not numeric (line 2: 'x')"),
+    ("1,2\n3,oops\n", "bad.csv: column 2 is not numeric (line 2: 'oops')"),
+    ("a,b\n1,2\n,3\n4,5\n6,nan\n7,8\n", "bad.csv: 2 rows with NaN or missing values (lines 3, 5)"),
+    ("a,b\n1,2\n3,inf\n", "bad.csv: 1 row with infinite values (lines 3)"),
+    ("a,b\n1,2\n3\n", "bad.csv: line 3 has 1 fields, expected 2"),
+    ("a,b\n1,2\n", "bad.csv: too few rows: 1 row, but fitting 1 component needs at least 2"),
+    ("a,b\n1,2\n3,4\n5,6\n", "bad.csv: too few rows: 3 rows, but fitting 4 components needs at least 4"),
+])
+def test_fit_bad_data_is_a_clear_error(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    k = "4" if "4 components" in message else "1"
+    status, out, err = run(capsys, "fit", path, "-k", k, "--out", tmp_path)
+    assert status == 1
+    assert err.startswith("fastprob: error: ") and message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "bad.gmm.npz").exists()
+
+
+def test_fit_missing_file_and_nan_rows_in_npy(tmp_path, capsys):
+    status, _, err = run(capsys, "fit", tmp_path / "nope.csv", "--out", tmp_path)
+    assert status == 1 and f"fastprob: error: {tmp_path / 'nope.csv'}: no such file" in err
+    X = np.ones((20, 2))
+    X[[4, 11], 1] = np.nan
+    np.save(tmp_path / "n.npy", X)
+    status, _, err = run(capsys, "fit", tmp_path / "n.npy", "--out", tmp_path)
+    assert status == 1 and "2 rows with NaN or missing values (rows (0-based) 4, 11)" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-k", "0"], "expected 1 <= A <= B"),
+    (["-k", "3-2"], "expected 1 <= A <= B"),
+    (["-k", "two"], "expected K or a range A-B"),
+    (["--covariance-type", "banana"], "invalid choice"),
+    (["--tol", "-1"], "expected a finite number >= 0"),
+])
+def test_fit_usage_errors_exit_2(tmp_path, capsys, csv_file, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(csv_file), *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_runtime_usage_errors_exit_2(tmp_path, capsys, csv_file):
+    status, _, err = run(capsys, "fit", csv_file, "--threads", 10_000, "--out", tmp_path)
+    assert status == 2 and "--threads must be between 1 and" in err
+    status, _, err = run(capsys, "fit", csv_file, "--columns", "zzz", "--out", tmp_path)
+    assert status == 2 and "no column named 'zzz'" in err
+    (tmp_path / "file").write_text("")
+    status, _, err = run(capsys, "fit", csv_file, "--out", tmp_path / "file")
+    assert status == 2 and "is not a directory" in err
