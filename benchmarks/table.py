@@ -16,7 +16,7 @@ def table(report):
     extra = {}
     memory = {}
     for b in report["benchmarks"]:
-        if b["group"] == "compile":
+        if b["group"] in ("compile", "startup"):
             extra.update(b["extra_info"])
             continue
         if b["group"].startswith("memory-"):
@@ -39,7 +39,7 @@ def table(report):
     text = (f"Machine: {cpu.get('brand_raw', info.get('processor'))}, {cpu.get('count', '?')} logical CPUs; "
             f"Python {info['python_version']}; {report['datetime'][:10]}.")
     if extra:
-        text += " Cold compile (s): " + ", ".join(f"{k} {v:.2f}" for k, v in extra.items()) + "."
+        text += " Start-up (s): " + ", ".join(f"{k} {v:.2f}" for k, v in extra.items()) + "."
     if memory:
         x_mb = next(iter(memory.values()))["X_MB"]
         text += (" Peak memory of fit (W2, X = %.0f MB) above X: " % x_mb
