@@ -21,7 +21,8 @@ def test_registry(benchmark, comparison, impl):
     args = comparison.inputs(size)
     fn = comparison.implementations()[impl]
     benchmark.group = comparison.name
-    benchmark.extra_info.update(n=comparison.sizes[size], implementation=impl)
+    benchmark.extra_info.update(n=comparison.sizes[size], implementation=impl,
+                                flops_per_row=comparison.flops_per_row)
     # Warm-up outside the timing: compiles (or loads from the cache) every
     # kernel build this input size uses, and touches the input pages.
     fn(*args)

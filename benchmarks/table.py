@@ -15,17 +15,19 @@ def table(report):
     groups = defaultdict(dict)
     extra = {}
     memory = {}
+    flops = {}
     for b in report["benchmarks"]:
-        if b["group"] in ("compile", "startup"):
+        if b["group"] in ("compile", "startup", "peak"):
             extra.update(b["extra_info"])
             continue
         if b["group"].startswith("memory-"):
             memory[b["extra_info"]["implementation"]] = b["extra_info"]
             continue
         groups[b["group"]][b["extra_info"]["implementation"]] = (b["stats"]["median"], b["extra_info"]["n"])
+        flops[b["group"]] = b["extra_info"].get("flops_per_row", 0.0)
     refs = sorted({impl for impls in groups.values() for impl in impls} - set(OURS))
     head = ["comparison", "N", *OURS, *refs, *(f"speed-up vs {r}" for r in refs),
-            *(f"1-thread vs {r}" for r in refs)]
+            *(f"1-thread vs {r}" for r in refs), "threads speed-up", "GFLOP/s (% of GEMM)"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, impls in groups.items():
         fp, n = impls["fastprob"]
@@ -33,13 +35,21 @@ def table(report):
         times = [_ms(impls.get(i, (None,))[0]) for i in (*OURS, *refs)]
         ratios = [f"{impls[r][0] / fp:.1f}×" if r in impls else "–" for r in refs]
         ratios1 = [f"{impls[r][0] / one:.1f}×" if r in impls else "–" for r in refs]
-        lines.append("| " + " | ".join([name, f"{n:,}", *times, *ratios, *ratios1]) + " |")
+        rate = "–"
+        if flops.get(name):
+            gflops = n * flops[name] / fp / 1e9
+            peak = extra.get("gemm_float32_gflops" if "float32" in name else "gemm_float64_gflops")
+            rate = f"{gflops:.1f}" + (f" ({100 * gflops / peak:.0f}%)" if peak else "")
+        lines.append("| " + " | ".join([name, f"{n:,}", *times, *ratios, *ratios1, f"{one / fp:.2f}×", rate]) + " |")
     info = report["machine_info"]
     cpu = info.get("cpu", {})
     text = (f"Machine: {cpu.get('brand_raw', info.get('processor'))}, {cpu.get('count', '?')} logical CPUs; "
-            f"Python {info['python_version']}; {report['datetime'][:10]}.")
+            f"Python {info['python_version']}; {extra.pop('versions', '')}; "
+            f"{extra.pop('threads', '?')} threads, threading layer {extra.pop('threading_layer', '?')}; "
+            f"{report['datetime'][:10]}.")
     if extra:
-        text += " Start-up (s): " + ", ".join(f"{k} {v:.2f}" for k, v in extra.items()) + "."
+        text += " Start-up and peak rates: " + ", ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in extra.items()) + "."
     if memory:
         x_mb = next(iter(memory.values()))["X_MB"]
         text += (" Peak memory of fit (W2, X = %.0f MB) above X: " % x_mb
