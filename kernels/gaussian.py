@@ -118,15 +118,18 @@ def forward_substitution(L, Z, nt, maha):
                 Z[i0 + 1, r] -= l10 * y0 + l11 * y1 + l12 * y2 + l13 * y3
                 Z[i0 + 2, r] -= l20 * y0 + l21 * y1 + l22 * y2 + l23 * y3
                 Z[i0 + 3, r] -= l30 * y0 + l31 * y1 + l32 * y2 + l33 * y3
-        d0, d1, d2, d3 = L[i0, i0], L[i0 + 1, i0 + 1], L[i0 + 2, i0 + 2], L[i0 + 3, i0 + 3]
+        # Multiplying by reciprocals: a division per element would cost as much
+        # as the rest of a small-d solve; the result differs by at most an ulp.
+        one = L.dtype.type(1.0)
+        d0, d1, d2, d3 = one / L[i0, i0], one / L[i0 + 1, i0 + 1], one / L[i0 + 2, i0 + 2], one / L[i0 + 3, i0 + 3]
         m10 = L[i0 + 1, i0]
         m20, m21 = L[i0 + 2, i0], L[i0 + 2, i0 + 1]
         m30, m31, m32 = L[i0 + 3, i0], L[i0 + 3, i0 + 1], L[i0 + 3, i0 + 2]
         for r in range(nt):
-            z0 = Z[i0, r] / d0
-            z1 = (Z[i0 + 1, r] - m10 * z0) / d1
-            z2 = (Z[i0 + 2, r] - m20 * z0 - m21 * z1) / d2
-            z3 = (Z[i0 + 3, r] - m30 * z0 - m31 * z1 - m32 * z2) / d3
+            z0 = Z[i0, r] * d0
+            z1 = (Z[i0 + 1, r] - m10 * z0) * d1
+            z2 = (Z[i0 + 2, r] - m20 * z0 - m21 * z1) * d2
+            z3 = (Z[i0 + 3, r] - m30 * z0 - m31 * z1 - m32 * z2) * d3
             Z[i0, r] = z0
             Z[i0 + 1, r] = z1
             Z[i0 + 2, r] = z2
@@ -137,9 +140,9 @@ def forward_substitution(L, Z, nt, maha):
             lij = L[i, j]
             for r in range(nt):
                 Z[i, r] -= lij * Z[j, r]
-        lii = L[i, i]
+        inv = L.dtype.type(1.0) / L[i, i]
         for r in range(nt):
-            zi = Z[i, r] / lii
+            zi = Z[i, r] * inv
             Z[i, r] = zi
             maha[r] += zi * zi
 
