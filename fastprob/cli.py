@@ -280,14 +280,13 @@ def _estimator(progress, **params):
     from .estimator import GaussianMixture
 
     class _Reporting(GaussianMixture):
-        # The estimator's verbose hooks (private) give the iteration and the change
-        # of the lower bound; the bound itself is read from the caller's frame.
+        # The estimator's progress hooks give the iteration, the change of the
+        # lower bound and the bound itself.
         def _verbose_init_begin(self, init):
             progress.start(self.n_components, init)
 
-        def _verbose_iter_end(self, n_iter, change):
-            lower_bound = sys._getframe(1).f_locals.get("lower_bound")
-            progress.iteration(n_iter, lower_bound if isinstance(lower_bound, float) else None, change)
+        def _verbose_iter_end(self, n_iter, change, lower_bound):
+            progress.iteration(n_iter, lower_bound, change)
 
         def _verbose_init_end(self, lower_bound, converged):
             pass

@@ -173,7 +173,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 lower_bound = stats.loglik / total_weight
                 lower_bounds.append(lower_bound)
                 change = lower_bound - prev
-                self._verbose_iter_end(n_iter, change)
+                self._verbose_iter_end(n_iter, change, lower_bound)
                 if abs(change) < self.tol:
                     converged = True
                     break
@@ -413,14 +413,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return model
 
     # ------------------------------------------------------------------ #
-    # Progress messages (same format as scikit-learn)
+    # Progress messages (same format as scikit-learn).  The CLI overrides these
+    # three hooks to report progress its own way.
     # ------------------------------------------------------------------ #
     def _verbose_init_begin(self, init):
         if self.verbose >= 1:
             print(f"Initialization {init}")
             self._init_prev_time = self._iter_prev_time = time.time()
 
-    def _verbose_iter_end(self, n_iter, change):
+    def _verbose_iter_end(self, n_iter, change, lower_bound):
         if self.verbose >= 1 and n_iter % self.verbose_interval == 0:
             if self.verbose == 1:
                 print(f"  Iteration {n_iter}")

@@ -324,3 +324,11 @@ def test_large_data_initialises_on_a_bounded_sample(monkeypatch, init_params):
     # Same clusters found either way on well-separated data.
     order = np.lexsort(gm.means_.T), np.lexsort(full.means_.T)
     np.testing.assert_allclose(gm.means_[order[0]], full.means_[order[1]], rtol=1e-6, atol=1e-6)
+
+
+def test_verbose_output_like_sklearn(capsys, faithful):
+    GaussianMixture(2, random_state=0, verbose=2, verbose_interval=1).fit(faithful)
+    out = capsys.readouterr().out
+    assert "Initialization 0" in out
+    assert "  Iteration 1\t time lapse" in out and "ll change" in out
+    assert "Initialization converged. time lapse" in out and "lower bound" in out
