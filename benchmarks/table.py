@@ -9,6 +9,8 @@ import sys
 from collections import defaultdict
 
 OURS = ("fastprob", "fastprob-1thread")
+#: Operations whose flop count N·K·d(d+1) is the useful work compared with GEMM.
+RATE_OPS = ("mvn_logpdf", "gmm_logpdf", "em_iteration", "fit")
 
 
 def table(report):
@@ -36,7 +38,7 @@ def table(report):
         ratios = [f"{impls[r][0] / fp:.1f}×" if r in impls else "–" for r in refs]
         ratios1 = [f"{impls[r][0] / one:.1f}×" if r in impls else "–" for r in refs]
         rate = "–"
-        if flops.get(name):
+        if flops.get(name) and name.startswith(RATE_OPS):
             gflops = n * flops[name] / fp / 1e9
             peak = extra.get("gemm_float32_gflops" if "float32" in name else "gemm_float64_gflops")
             rate = f"{gflops:.1f}" + (f" ({100 * gflops / peak:.0f}%)" if peak else "")
