@@ -148,7 +148,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         random_state = check_random_state(self.random_state)
         best = None
         max_lower_bound = -np.inf
-        self.converged_ = False
         reseeded = []
         for init in range(n_init):
             self._verbose_init_begin(init)
@@ -292,7 +291,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _components(self):
         """Kernel-ready float64 mixture from the fitted attributes."""
-        check_is_fitted(self)
+        check_is_fitted(self, _FITTED_ARRAYS)
         comps, failed = make_components(
             self.weights_.astype(np.float64), self.means_.astype(np.float64),
             np.ascontiguousarray(self.covariances_, dtype=np.float64), self.covariance_type)
@@ -302,7 +301,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return comps
 
     def _validate_X(self, X):
-        check_is_fitted(self)
+        check_is_fitted(self, _FITTED_ARRAYS)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return np.ascontiguousarray(X)
 
@@ -336,7 +335,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X : ndarray of shape (n_samples, n_features), float64
         y : ndarray of int64, shape (n_samples,), the component of each sample
         """
-        check_is_fitted(self)
+        check_is_fitted(self, _FITTED_ARRAYS)
         if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
                              "least one sample.")
@@ -366,7 +365,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         A ``random_state`` that is a RandomState instance cannot be stored: it is
         saved as None, with a warning.
         """
-        check_is_fitted(self)
+        check_is_fitted(self, _FITTED_ARRAYS)
         params = {k: v for k, v in self.get_params().items() if k not in _INIT_ARRAYS}
         if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
             warnings.warn("random_state is a RandomState instance, which cannot be saved portably; "

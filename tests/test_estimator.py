@@ -332,3 +332,14 @@ def test_verbose_output_like_sklearn(capsys, faithful):
     assert "Initialization 0" in out
     assert "  Iteration 1\t time lapse" in out and "ll change" in out
     assert "Initialization converged. time lapse" in out and "lower bound" in out
+
+
+def test_failed_fit_leaves_no_half_fitted_state():
+    X = np.vstack([np.zeros((10, 2)), np.ones((10, 2))])  # two collapsed clusters
+    gm = GaussianMixture(2, reg_covar=0.0, random_state=0, warm_start=True)
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        gm.fit(X)
+    with pytest.raises(NotFittedError):
+        gm.predict(X)
+    gm.set_params(reg_covar=1e-6)
+    assert gm.fit(X).converged_  # warm_start on a failed model starts afresh
