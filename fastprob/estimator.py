@@ -8,8 +8,10 @@ number of threads, and ``fit`` accepts ``sample_weight``.
 import json
 import math
 import numbers
+import os
 import time
 import warnings
+import zipfile
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -139,11 +141,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"n_components = {self.n_components}, n_samples = {n_samples}"
             )
         sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight")
+        if sw is not None:
+            # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
+            # 10·eps added to each Nₖ negligible whatever their magnitude.
+            sw = sw / sw.mean()
         inits = self._check_initial_parameters(n_features)
         total_weight = float(n_samples if sw is None else sw.sum())
         eps = 10 * np.finfo(X.dtype).eps
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            self._check_warm_start(n_features)
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
         best = None
@@ -213,6 +221,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     # Validation
     # ------------------------------------------------------------------ #
+    def _check_warm_start(self, n_features):
+        """warm_start continues from fitted parameters: they must fit X and the settings."""
+        K = self.n_components
+        expected = covariance_shape(self.covariance_type, K, n_features)
+        if self.means_.shape != (K, n_features) or self.covariances_.shape != expected:
+            raise ValueError(
+                f"warm_start=True continues from the fitted model (means_ {self.means_.shape}, covariances_ "
+                f"{self.covariances_.shape}), which does not match n_components={K}, covariance_type="
+                f"{self.covariance_type!r} and X with {n_features} features (covariances of shape {expected}). "
+                "Set warm_start=False to start a new fit.")
+
     def _validate_params(self):
         def bad(name, expected):
             value = getattr(self, name)
@@ -362,11 +381,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Write the model to one portable ``.npz`` file (arrays and JSON, no pickled code).
 
         ``GaussianMixture.load(path)`` restores it exactly (bit-for-bit arrays).
+        ``path`` is used as given (no extension is added); a writable binary
+        file object works too.
         A ``random_state`` that is a RandomState instance cannot be stored: it is
         saved as None, with a warning.
         """
         check_is_fitted(self, _FITTED_ARRAYS)
-        params = {k: v for k, v in self.get_params().items() if k not in _INIT_ARRAYS}
+        params = {k: v.item() if isinstance(v, np.generic) else v
+                  for k, v in self.get_params().items() if k not in _INIT_ARRAYS}
         if not (params["random_state"] is None or isinstance(params["random_state"], numbers.Integral)):
             warnings.warn("random_state is a RandomState instance, which cannot be saved portably; "
                           "it is saved as None.", UserWarning, stacklevel=2)
@@ -384,12 +406,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_in_"] = np.asarray(self.feature_names_in_, dtype=str)
         header = {"format": _FORMAT, "version": _FORMAT_VERSION, "params": params, "fitted": fitted}
-        np.savez(path, header=np.array(json.dumps(header)), **arrays)
+        if isinstance(path, (str, os.PathLike)):
+            # Written to exactly this path (np.savez would append '.npz' to other names).
+            with open(path, "wb") as fh:
+                np.savez(fh, header=np.array(json.dumps(header)), **arrays)
+        else:
+            np.savez(path, header=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path!s} is not a fastprob GaussianMixture file ({exc}).") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (a plain .npy array).")
+        with data:
             try:
                 header = json.loads(str(data["header"]))
             except KeyError:

@@ -164,6 +164,8 @@ def cholesky(cov):
     cov = as_float_array(cov, "cov")
     check_ndim(cov, "cov", (2, 3), "(d, d) or (K, d, d)")
     _check_square(cov, "cov")
+    if cov.shape[-1] == 0 or cov.size == 0 and cov.ndim == 3:
+        raise ValueError(f"cov has shape {cov.shape}: at least one component and one feature are needed.")
     batched = cov.ndim == 3
     cov3 = as_contiguous(cov.reshape((-1,) + cov.shape[-2:]))
     check_finite(cov, "cov", "Covariance matrices must be finite.")
@@ -321,6 +323,8 @@ def mvn_logpdf(X, mean, cov):
     check_ndim(mean, "mean", (1, 2), "(d,) or (K, d)")
     check_finite(mean, "mean")
     d = mean.shape[-1]
+    if d == 0 or mean.size == 0:
+        raise ValueError(f"mean has shape {mean.shape}: at least one component and one feature are needed.")
     if factors.n_features != d:
         raise ValueError(
             f"mean has shape {mean.shape} but cov has shape {factors.L.shape}: "

@@ -85,13 +85,14 @@ class Components:
     def kernel_args(self, dtype=np.float64):
         """(log_weights, means, chol, logdet, var, diagonal) for the mixture kernels.
 
-        ``means``, ``chol`` and ``var`` in ``dtype``, the data's: the kernels'
-        per-row arithmetic runs in the parameters' dtype.
+        ``chol`` and ``var`` in ``dtype``, the data's: the kernels' per-row
+        arithmetic after centring runs in the factors' dtype.  ``means`` stay
+        float64 (centring is done in float64).
         """
         with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
             log_weights = np.log(self.weights)
-        means, chol, var = (np.ascontiguousarray(a, dtype=dtype) for a in (self.means, self.chol, self.var))
-        return log_weights, means, chol, self.logdet, var, self.diagonal
+        chol, var = (np.ascontiguousarray(a, dtype=dtype) for a in (self.chol, self.var))
+        return log_weights, self.means, chol, self.logdet, var, self.diagonal
 
 
 def factorise(covariances, covariance_type, d):

@@ -38,13 +38,14 @@ def normal_logpdf(x, mean, var, out):
 def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP):
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
-    The arithmetic runs in the dtype of the buffers (C, Z, maha, LP) and of the
-    parameter arrays, which the caller makes the same: float64 everywhere except
+    C and ``means`` are float64, so x - mu is computed in float64 (no digits lost
+    to a large mean); the rest of the arithmetic runs in the dtype of Z, maha, LP
+    and the factors, which the caller makes the same: float64 everywhere except
     the mixture kernels on float32 data.
 
     Parameters
     ----------
-    C : (d, tile) tile of X (see :mod:`.tiles`).
+    C : (d, tile) float64 tile of X (see :mod:`.tiles`).
     log_weights : (K,) float64 (zeros for plain densities).
     means : (K, d) float64.
     chol : (Kc, d, d) lower Cholesky factors of Σ, Kc in {1, K} (1 = shared,
@@ -72,7 +73,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, mah
                 mu = means[k, i]
                 v = var[k, i]
                 for r in range(nt):
-                    z = C[i, r] - mu
+                    z = Z.dtype.type(C[i, r] - mu)
                     maha[r] += z * z / v
             ld = logdet[k]
         else:
@@ -155,8 +156,13 @@ def fix_infinite_rows(X, t0, nt, LP):
     log-density is -inf.
     """
     d = X.shape[1]
+    K = LP.shape[0]
     for r in range(nt):
-        if np.isnan(LP[0, r]):
+        any_nan = False
+        for k in range(K):  # any component: which one hits 0 * inf depends on its factor
+            if np.isnan(LP[k, r]):
+                any_nan = True
+        if any_nan:
             row_has_nan = False
             for i in range(d):
                 if np.isnan(X[t0 + r, i]):

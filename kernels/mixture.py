@@ -4,10 +4,10 @@ Both work tile by tile (see :mod:`.tiles`): the weighted log-probabilities of
 a tile's rows for all K components live in a (K, tile) buffer, so no N x K
 array is ever allocated unless the caller asks for the responsibilities.
 
-The per-row arithmetic (centring, triangular solve, log-probabilities) runs in
-X's dtype -- float32 data uses float32 SIMD lanes, twice as many -- with the
-parameters passed in that dtype; log-sum-exp, per-block statistics and their
-reduction are accumulated in float64.
+Rows are centred in float64 (x - mu), then the triangular solve and the
+log-probabilities run in X's dtype -- float32 data uses float32 SIMD lanes,
+twice as many -- with the factors passed in that dtype; log-sum-exp,
+per-block statistics and their reduction are accumulated in float64.
 """
 import numpy as np
 from numba import prange
@@ -80,7 +80,7 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
     for b in prange((N + tile - 1) // tile):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
-        C = np.empty((d, nt), X.dtype)
+        C = np.empty((d, nt))
         Z = np.empty((d, nt), X.dtype)
         maha = np.empty(nt, X.dtype)
         LP = np.empty((K, nt), X.dtype)
@@ -141,7 +141,7 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
     for b in prange(n_blocks):
         r0 = b * block
         r1 = min(N, r0 + block)
-        C = np.empty((d, tile), X.dtype)
+        C = np.empty((d, tile))
         Z = np.empty((d, tile), X.dtype)
         maha = np.empty(tile, X.dtype)
         LP = np.empty((K, tile), X.dtype)

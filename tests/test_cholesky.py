@@ -98,3 +98,10 @@ def test_cov_from_factor_rank_deficient_is_an_error(rng):
         fastprob.cov_from_factor(B, jitter=-1.0)
     with pytest.raises(ValueError, match=r"B contains 1 non-finite"):
         fastprob.cov_from_factor(np.array([[1.0, np.nan]]))
+
+
+def test_zero_features_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"cov has shape \(0, 0\): at least one component and one feature"):
+        fastprob.cholesky(np.empty((0, 0)))
+    with pytest.raises(ValueError, match=r"at least one component and one feature"):
+        fastprob.mvn_logpdf(np.empty((3, 0)), np.empty(0), np.eye(1))

@@ -343,3 +343,36 @@ def test_failed_fit_leaves_no_half_fitted_state():
         gm.predict(X)
     gm.set_params(reg_covar=1e-6)
     assert gm.fit(X).converged_  # warm_start on a failed model starts afresh
+
+
+def test_warm_start_must_match_the_data_and_settings():
+    rng = np.random.default_rng(0)
+    gm = GaussianMixture(2, warm_start=True, random_state=0).fit(rng.standard_normal((40, 2)))
+    with pytest.raises(ValueError, match=r"warm_start=True continues from the fitted model.*3 features"):
+        gm.fit(rng.standard_normal((40, 3)))
+    gm = GaussianMixture(2, warm_start=True, random_state=0).fit(rng.standard_normal((40, 2)))
+    gm.set_params(covariance_type="diag")
+    with pytest.raises(ValueError, match=r"covariance_type='diag'.*Set warm_start=False"):
+        gm.fit(rng.standard_normal((40, 2)))
+
+
+def test_sample_weight_scale_does_not_matter(faithful):
+    kw = dict(n_components=2, random_state=0, tol=1e-10, max_iter=500)
+    base = GaussianMixture(**kw).fit(faithful, sample_weight=np.ones(len(faithful)))
+    for scale in (1e-16, 1e16):
+        gm = GaussianMixture(**kw).fit(faithful, sample_weight=np.full(len(faithful), scale))
+        np.testing.assert_allclose(gm.means_, base.means_, rtol=1e-12)
+        assert gm.lower_bound_ == pytest.approx(base.lower_bound_, rel=1e-12)
+
+
+def test_save_exact_path_numpy_scalars_and_bad_files(tmp_path, faithful):
+    gm = GaussianMixture(np.int64(2), tol=np.float32(1e-3), random_state=np.int64(0)).fit(faithful)
+    gm.save(tmp_path / "model")  # no extension added
+    assert (tmp_path / "model").is_file() and not (tmp_path / "model.npz").exists()
+    back = GaussianMixture.load(tmp_path / "model")
+    assert back.n_components == 2 and back.random_state == 0
+    np.save(tmp_path / "arr.npy", np.zeros(3))
+    (tmp_path / "junk.bin").write_bytes(b"not a model")
+    for bad in ("arr.npy", "junk.bin"):
+        with pytest.raises(ValueError, match="is not a fastprob GaussianMixture file"):
+            GaussianMixture.load(tmp_path / bad)

@@ -115,3 +115,20 @@ def test_diag_and_spherical_positivity_errors():
         fastprob.gmm_logpdf(np.zeros((1, 2)), [1.0], [[0.0, 0.0]], [[1.0, 0.0]], "diag")
     with pytest.raises(ValueError, match=r"variances of component\(s\) \[1\] must be positive"):
         fastprob.gmm_sample([0.5, 0.5], [[0.0], [1.0]], [1.0, -1.0], 3, covariance_type="spherical")
+
+
+def test_inf_row_is_minus_inf_whatever_the_component_order():
+    X = np.array([[np.inf, 0.0], [0.0, -np.inf]])
+    covs = np.stack([[[1.0, 0.5], [0.5, 1.0]], np.eye(2)])
+    for c in (covs, covs[::-1]):
+        assert (fastprob.mvn_logpdf(X, np.zeros((2, 2)), c) == -np.inf).all()
+        assert (fastprob.gmm_logpdf(X, [0.5, 0.5], np.zeros((2, 2)), c) == -np.inf).all()
+
+
+def test_float32_data_far_from_zero_is_centred_in_float64(rng):
+    m = np.array([0.0213, 0.0157]) + 1e4
+    C = np.array([[1.0, 0.3], [0.3, 2.0]])
+    X = (rng.standard_normal((50, 2)) + 1e4).astype(np.float32)
+    got = fastprob.gmm_logpdf(X, [1.0], m[None], C[None])
+    want = fastprob.mvn_logpdf(X.astype(np.float64), m, C)
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps)
