@@ -157,12 +157,14 @@ def fix_infinite_rows(X, t0, nt, LP):
     """
     d = X.shape[1]
     K = LP.shape[0]
+    # The row sum over components is NaN iff some component is (no log-density
+    # is +inf), and summing vectorises across rows where a per-row search would not.
+    total = np.zeros(nt)
+    for k in range(K):
+        for r in range(nt):
+            total[r] += LP[k, r]
     for r in range(nt):
-        any_nan = False
-        for k in range(K):  # any component: which one hits 0 * inf depends on its factor
-            if np.isnan(LP[k, r]):
-                any_nan = True
-        if any_nan:
+        if np.isnan(total[r]):
             row_has_nan = False
             for i in range(d):
                 if np.isnan(X[t0 + r, i]):
