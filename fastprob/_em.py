@@ -34,12 +34,45 @@ RANDOM_INIT_CHUNK = 65536
 
 
 class Statistics:
-    """Reduced sufficient statistics of one pass: per component W, mean, scatter M2."""
+    """Reduced sufficient statistics of one pass: per component W, mean, scatter M2.
 
-    __slots__ = ("W", "mean", "M2", "loglik", "worst_row")
+    ``loglik`` is Σ w log p(x) over the rows, ``worst_row`` the (global) index
+    of the row with the lowest log-likelihood and ``worst_ll`` its value.
+    """
 
-    def __init__(self, W, mean, M2, loglik=np.nan, worst_row=-1):
-        self.W, self.mean, self.M2, self.loglik, self.worst_row = W, mean, M2, loglik, worst_row
+    __slots__ = ("W", "mean", "M2", "loglik", "worst_row", "worst_ll")
+
+    def __init__(self, W, mean, M2, loglik=np.nan, worst_row=-1, worst_ll=np.inf):
+        self.W, self.mean, self.M2 = W, mean, M2
+        self.loglik, self.worst_row, self.worst_ll = loglik, worst_row, worst_ll
+
+    def shifted(self, offset):
+        """The same statistics with ``worst_row`` counted from ``offset`` (a chunk's first row)."""
+        if self.worst_row >= 0:
+            self.worst_row += offset
+        return self
+
+
+def merge_statistics(a, b):
+    """Statistics of the union of two disjoint sets of rows (Chan et al.'s pairwise update).
+
+    ``a`` may be None (nothing yet).  M2 is (K, d, d) or, for diagonal
+    covariances, (K, d).
+    """
+    if a is None:
+        return b
+    W = a.W + b.W
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share_b = np.where(W > 0, b.W / W, 0.0)
+    delta = b.mean - a.mean
+    mean = a.mean + delta * share_b[:, None]
+    cross = a.W * share_b  # Wa·Wb / W
+    if a.M2.ndim == 3:
+        M2 = a.M2 + b.M2 + cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+    else:
+        M2 = a.M2 + b.M2 + cross[:, None] * delta * delta
+    worst = b if b.worst_ll < a.worst_ll else a
+    return Statistics(W, mean, M2, a.loglik + b.loglik, worst.worst_row, worst.worst_ll)
 
 
 def is_diagonal(covariance_type):
@@ -68,54 +101,35 @@ def estimate_parameters(stats, covariance_type, reg_covar, eps):
     return nk, means, covs
 
 
-def init_statistics(X, sw, method, n_components, random_state, diagonal):
-    """Moments of the initial hard/soft assignment, as sklearn's initialisations.
+# ---------------------------------------------------------------------- #
+# Per-chunk statistics: what every chunk of rows (an array, a memmap chunk,
+# a dask block) turns into.  Sources merge them in row order.
+# ---------------------------------------------------------------------- #
+def random_chunk_statistics(X, sw, n_components, random_state, diagonal):
+    """Moments under uniform random responsibilities, drawn row-chunk by row-chunk.
 
-    'kmeans': labels from sklearn's KMeans (n_init=1); 'k-means++': the seeds
-    of sklearn's kmeans_plusplus, one point per component (both on a random
-    sample of :data:`INIT_SAMPLE_MAX` rows when there are more); 'random_from_data':
-    K distinct random rows; 'random': uniform random responsibilities, drawn
-    in chunks of rows so that no N x K array is held (the random stream is the
-    same as sklearn's single draw).
+    Consecutive draws of (n, K) uniforms continue one stream, so a pass over
+    the chunks in row order draws the same numbers as sklearn's single
+    (N, K) draw, without holding an N x K array.
     """
-    N = X.shape[0]
-    K = n_components
-    if method == "random":
-        partials = []
-        for c0 in range(0, N, RANDOM_INIT_CHUNK):
-            c1 = min(N, c0 + RANDOM_INIT_CHUNK)
-            resp = random_state.uniform(size=(c1 - c0, K))
-            resp /= resp.sum(axis=1)[:, None]
-            partials.append(group_partials(X[c0:c1], None if sw is None else sw[c0:c1], resp=resp,
-                                           n_groups=K, diagonal=diagonal))
-        W_b, mean_b, M2_b = (np.concatenate(p, axis=0) for p in zip(*partials))
-        return Statistics(*reduce_partials(W_b, mean_b, M2_b, diagonal))
-    labels = np.full(N, -1, dtype=np.int64)
-    if method in ("kmeans", "k-means++") and N > INIT_SAMPLE_MAX:
-        # k-means on a bounded random sample of rows: sklearn's KMeans copies X
-        # and k-means++ holds (2 + log K) distances per row, which on millions
-        # of rows would cost more memory than the whole EM.
-        rows = np.sort(random_state.choice(N, size=INIT_SAMPLE_MAX, replace=False))
-        X_init, sw_init = X[rows], None if sw is None else sw[rows]
-    else:
-        rows, X_init, sw_init = None, X, sw
-    if method == "kmeans":
-        from sklearn.cluster import KMeans
+    partials = []
+    for c0 in range(0, X.shape[0], RANDOM_INIT_CHUNK):
+        c1 = min(X.shape[0], c0 + RANDOM_INIT_CHUNK)
+        resp = random_state.uniform(size=(c1 - c0, n_components))
+        resp /= resp.sum(axis=1)[:, None]
+        partials.append(group_partials(X[c0:c1], None if sw is None else sw[c0:c1], resp=resp,
+                                       n_groups=n_components, diagonal=diagonal))
+    W_b, mean_b, M2_b = (np.concatenate(p, axis=0) for p in zip(*partials))
+    return Statistics(*reduce_partials(W_b, mean_b, M2_b, diagonal))
 
-        km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
-        labels[:] = km.labels_ if rows is None else km.predict(X)
-    elif method == "k-means++":
-        from sklearn.cluster import kmeans_plusplus
 
-        _, indices = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
-        labels[indices if rows is None else rows[indices]] = np.arange(K)
-    else:  # random_from_data
-        labels[random_state.choice(N, size=K, replace=False)] = np.arange(K)
-    return Statistics(*group_moments(X, sw, labels=labels, n_groups=K, diagonal=diagonal))
+def labelled_chunk_statistics(X, sw, labels, n_components, diagonal):
+    """Moments of the rows of each label (rows labelled -1 belong to no component)."""
+    return Statistics(*group_moments(X, sw, labels=labels, n_groups=n_components, diagonal=diagonal))
 
 
 def e_step_statistics(X, sw, comps):
-    """One fused E-step + statistics pass (the expensive part of an EM iteration)."""
+    """One fused E-step + statistics pass over an array (the expensive part of an EM iteration)."""
     N, d = X.shape
     K = comps.n_components
     diagonal = comps.diagonal
@@ -132,8 +146,89 @@ def e_step_statistics(X, sw, comps):
     loglik = 0.0
     for value in loglik_b:  # block order: reproducible on any thread count
         loglik += value
-    worst_row = int(worst_b[int(np.argmin(worst_ll_b))]) if n_blocks else -1
-    return Statistics(W, mean, M2, loglik, worst_row)
+    if n_blocks == 0:
+        return Statistics(W, mean, M2, loglik)
+    worst = int(np.argmin(worst_ll_b))
+    return Statistics(W, mean, M2, loglik, int(worst_b[worst]), float(worst_ll_b[worst]))
+
+
+# ---------------------------------------------------------------------- #
+# Passes over a source (see fastprob._sources; the dask source has its own).
+# ---------------------------------------------------------------------- #
+def pass_statistics(source, chunk_statistics):
+    """Merge ``chunk_statistics(X_chunk, w_chunk)`` over the source's chunks, in row order."""
+    total = None
+    for offset, Xc, swc in source.chunks():
+        total = merge_statistics(total, chunk_statistics(Xc, swc).shifted(offset))
+    return total
+
+
+def source_statistics(source, comps):
+    """E-step statistics of all rows of a source under the mixture ``comps``."""
+    if hasattr(source, "e_step_statistics"):
+        return source.e_step_statistics(comps)
+    return pass_statistics(source, lambda Xc, swc: e_step_statistics(Xc, swc, comps))
+
+
+def init_statistics(source, method, n_components, random_state, diagonal):
+    """Moments of the initial hard/soft assignment, as sklearn's initialisations.
+
+    'kmeans': labels from sklearn's KMeans (n_init=1); 'k-means++': the seeds
+    of sklearn's kmeans_plusplus, one point per component (both on a random
+    sample of :data:`INIT_SAMPLE_MAX` rows when there are more, so that
+    initialisation never loads all the data); 'random_from_data': K distinct
+    random rows; 'random': uniform random responsibilities, drawn chunk by
+    chunk (the same random stream as sklearn's single draw).
+
+    ``source`` is any row source; one that is not in memory but has at most
+    :data:`INIT_SAMPLE_MAX` rows is first gathered into memory, so that the
+    initialisation is the in-memory one exactly.
+    """
+    from ._sources import ArraySource
+
+    N = source.n_rows
+    K = n_components
+    if N <= INIT_SAMPLE_MAX and type(source) is not ArraySource:
+        source = ArraySource(*source.take(np.arange(N)))
+    if method == "random":
+        if hasattr(source, "random_statistics"):
+            return source.random_statistics(K, random_state, diagonal)
+        return pass_statistics(source, lambda Xc, swc: random_chunk_statistics(Xc, swc, K, random_state, diagonal))
+    if method == "random_from_data":
+        return _seed_statistics(source, random_state.choice(N, size=K, replace=False), diagonal)
+    if N > INIT_SAMPLE_MAX:
+        # k-means on a bounded random sample of rows: sklearn's KMeans copies X
+        # and k-means++ holds (2 + log K) distances per row, which on millions
+        # of rows would cost more memory than the whole EM.
+        rows = np.sort(random_state.choice(N, size=INIT_SAMPLE_MAX, replace=False))
+        X_init, sw_init = source.take(rows)
+    else:
+        rows = None
+        X_init, sw_init = source.X, source.sw
+    if method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
+        if N <= INIT_SAMPLE_MAX:
+            return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
+        # Every row takes the label of its nearest centre.
+        if hasattr(source, "labelled_statistics"):
+            return source.labelled_statistics(km, K, diagonal)
+        return pass_statistics(source, lambda Xc, swc: labelled_chunk_statistics(
+            Xc, swc, km.predict(Xc).astype(np.int64), K, diagonal))
+    from sklearn.cluster import kmeans_plusplus  # k-means++
+
+    _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
+    return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
+
+
+def _seed_statistics(source, seeds, diagonal):
+    """Moments with one row per component (the row itself, M2 = 0): component k at row seeds[k]."""
+    order = np.argsort(seeds)
+    X_seed, sw_seed = source.take(seeds[order])
+    labels = np.empty(len(seeds), dtype=np.int64)
+    labels[:] = order  # the j-th row taken (in row order) seeds component order[j]
+    return labelled_chunk_statistics(np.ascontiguousarray(X_seed), sw_seed, labels, len(seeds), diagonal)
 
 
 def m_step(stats, covariance_type, reg_covar, eps):
@@ -154,7 +249,7 @@ def factorise_or_raise(weights, means, covs, covariance_type, dtype, when):
     return comps
 
 
-def reseed_empty(weights, means, covs, stats, covariance_type, X, rng):
+def reseed_empty(weights, means, covs, stats, covariance_type, source, rng):
     """Re-seed components that lost all their points; return their indices.
 
     The first empty component moves to the worst-explained sample (lowest
@@ -167,14 +262,19 @@ def reseed_empty(weights, means, covs, stats, covariance_type, X, rng):
     if empty.size == 0 or empty.size == len(weights):
         return []
     live = np.setdiff1d(np.arange(len(weights)), empty)
+    N = source.n_rows
     rows = [stats.worst_row] if stats.worst_row >= 0 else []
-    others = rng.choice(X.shape[0], size=min(X.shape[0], empty.size + 1), replace=False)
+    others = rng.choice(N, size=min(N, empty.size + 1), replace=False)
     rows += [int(r) for r in others if int(r) not in rows]
+    rows = rows[:empty.size]
+    order = np.argsort(rows)
+    X_rows = np.empty((len(rows), means.shape[1]))
+    X_rows[order] = source.take(np.asarray(rows, dtype=np.int64)[order])[0]
     share = weights[live] / weights[live].sum()
-    for k, row in zip(empty, rows):
-        means[k] = X[row]
+    for k, x in zip(empty, X_rows):
+        means[k] = x
         if covariance_type != "tied":
             covs[k] = np.tensordot(share, covs[live], axes=1)
-        weights[k] = 1.0 / X.shape[0]
+        weights[k] = 1.0 / N
     weights /= weights.sum()
     return empty.tolist()

@@ -19,7 +19,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _em
+from . import _dask, _em
+from ._sources import ArraySource, ChunkSource, MemmapSource, check_memmap, is_chunk_stream
 from ._validation import check_weights
 from .mixture import COVARIANCE_TYPES, covariance_shape, make_components, sample_components, score
 
@@ -113,10 +114,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), numpy.memmap, dask array, or chunks
+            The data.  Besides anything scikit-learn accepts:
+
+            * a ``numpy.memmap`` is read in chunks of ~64 MiB on every pass, so
+              memory stays about one chunk plus O(K·d²) whatever its size;
+            * a function returning an iterable of chunks (called once per pass),
+              or a re-iterable of chunks such as a list of arrays: each chunk is
+              an (n_i, n_features) array-like or a pair (X_i, sample_weight_i);
+            * a ``dask.array`` chunked by rows: each iteration maps the fused
+              statistics kernel over the blocks and tree-reduces the statistics;
+              only the parameters travel (needs ``fastprob[dask]``).
+
+            Initialisation reads at most 100 000 random rows (plus one pass
+            labelling rows for 'kmeans'); from the same initial parameters the
+            fitted model equals the in-memory fit to rounding (~1e-12).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights: the fit maximises Σ w_n log p(x_n).
+            Non-negative weights: the fit maximises Σ w_n log p(x_n).  For chunks,
+            give (X_i, sample_weight_i) pairs instead.
 
         Returns
         -------
@@ -126,28 +142,109 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the most probable component of each sample (equal to ``fit(X).predict(X)``)."""
-        X = self._fit(X, sample_weight)
-        return score(X, self._components(), labels=True)[2]
+        """Fit, then return the most probable component of each sample (equal to ``fit(X).predict(X)``).
+
+        A dask array gives a lazy dask array; chunks give one concatenated array.
+        """
+        source = self._fit(X, sample_weight)
+        if _dask.is_dask_array(X):
+            return self.predict(source.X)
+        if isinstance(source, ArraySource):
+            return score(source.X, self._components(), labels=True)[2]
+        comps = self._components()
+        return np.concatenate([score(Xc, comps, labels=True)[2] for _, Xc, _ in source.chunks()])
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One incremental EM step on a chunk of rows (for streams that do not fit in memory).
+
+        The E-step statistics of the chunk, under the current parameters, are
+        added to the statistics of all chunks seen so far, and the parameters
+        become the M-step of the sums (incremental EM, Neal & Hinton 1998): the
+        model is usable after every call.  The first call (on an unfitted
+        model, or after ``fit``) initialises from the chunk as ``fit`` would
+        (``init_params`` or the ``*_init`` parameters; a single initialisation)
+        or continues from the fitted parameters.  A call on all of X from
+        given initial parameters equals one EM iteration of ``fit``.
+
+        To fit a fixed dataset that does not fit in memory, prefer ``fit`` on a
+        memmap or chunks: it runs exact EM passes to convergence.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        After each call: ``n_iter_`` counts the calls since the statistics were
+        started, ``n_samples_seen_`` the rows, ``lower_bound_`` is the mean
+        log-likelihood of this chunk under the parameters before the update
+        (``lower_bounds_`` one per call) and ``converged_`` is False (there is
+        no convergence test on a stream).
+        """
+        self._validate_params()
+        first = not hasattr(self, "_partial_stats")
+        fitted = hasattr(self, "converged_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not fitted, ensure_min_samples=1)
+        X = np.ascontiguousarray(X)
+        n_samples, n_features = X.shape
+        sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight")
+        eps = 10 * np.finfo(X.dtype).eps
+        random_state = check_random_state(self.random_state)
+        if fitted:
+            self._check_warm_start(n_features)
+        if not fitted:
+            inits = self._check_initial_parameters(n_features)
+            if n_samples < self.n_components and any(p is None for p in inits):
+                raise ValueError(
+                    "Expected n_samples >= n_components in the first chunk (initialisation) but got "
+                    f"n_components = {self.n_components}, n_samples = {n_samples}")
+            source = ArraySource(X, sw)
+            params = self._initial_parameters(source, inits, random_state, eps)
+            comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
+        else:
+            comps = self._components()
+        if first or not fitted:
+            self._partial_stats = None
+            self.n_iter_, self.n_samples_seen_, self.lower_bounds_, self.reseeded_ = 0, 0, [], []
+        stats = _em.e_step_statistics(X, sw, comps)
+        total = _em.merge_statistics(self._partial_stats, stats)
+        weights, means, covs = _em.m_step(total, self.covariance_type, self.reg_covar, eps)
+        # Components empty in the accumulated statistics are re-seeded in this chunk
+        # (at its worst-explained row): earlier chunks are no longer at hand.
+        probe = _em.Statistics(total.W, total.mean, total.M2, worst_row=stats.worst_row)
+        emptied = _em.reseed_empty(weights, means, covs, probe, self.covariance_type, ArraySource(X, sw),
+                                   random_state)
+        comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, X.dtype,
+                                       f"after partial_fit call {self.n_iter_ + 1}")
+        self._partial_stats = total
+        self.n_iter_ += 1
+        self.n_samples_seen_ += n_samples
+        self.lower_bound_ = stats.loglik / float(n_samples if sw is None else sw.sum())
+        self.lower_bounds_.append(self.lower_bound_)
+        self.reseeded_ += [(0, self.n_iter_, k) for k in emptied]
+        self.converged_ = False
+        self._set_fitted(comps, X.dtype)
+        return self
 
     def _fit(self, X, sample_weight):
         self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = np.ascontiguousarray(X)
-        n_samples, n_features = X.shape
-        if n_samples < self.n_components:
+        source = self._source(X, sample_weight)
+        if source.n_rows < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}"
+                f"n_components = {self.n_components}, n_samples = {source.n_rows}"
             )
-        sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight")
-        if sw is not None:
-            # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
-            # 10·eps added to each Nₖ negligible whatever their magnitude.
-            sw = sw / sw.mean()
+        n_features = source.n_features
+        dtype = source.dtype
         inits = self._check_initial_parameters(n_features)
-        total_weight = float(n_samples if sw is None else sw.sum())
-        eps = 10 * np.finfo(X.dtype).eps
+        total_weight = source.total_weight
+        eps = 10 * np.finfo(dtype).eps
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
@@ -160,22 +257,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init in range(n_init):
             self._verbose_init_begin(init)
             if do_init:
-                params = self._initial_parameters(X, sw, inits, random_state, total_weight, eps)
+                params = self._initial_parameters(source, inits, random_state, eps)
             else:
                 params = (self.weights_.astype(np.float64), self.means_.astype(np.float64),
                           self.covariances_.astype(np.float64))
-            comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
+            comps = _em.factorise_or_raise(*params, self.covariance_type, dtype, "at initialisation")
             lower_bound = -np.inf if do_init else self.lower_bound_
             lower_bounds = []
             n_iter = 0
             converged = False
             for n_iter in range(1, self.max_iter + 1):
                 prev = lower_bound
-                stats = _em.e_step_statistics(X, sw, comps)
+                stats = _em.source_statistics(source, comps)
                 weights, means, covs = _em.m_step(stats, self.covariance_type, self.reg_covar, eps)
-                emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, X, random_state)
+                emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, source, random_state)
                 reseeded += [(init, n_iter, k) for k in emptied]
-                comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, X.dtype,
+                comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, dtype,
                                                f"after iteration {n_iter}")
                 lower_bound = stats.loglik / total_weight
                 lower_bounds.append(lower_bound)
@@ -192,6 +289,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         comps, self.n_iter_, self.lower_bounds_, self.converged_ = best
         self.lower_bound_ = max_lower_bound
         self.reseeded_ = reseeded
+        if hasattr(self, "_partial_stats"):
+            del self._partial_stats  # a new fit: partial_fit starts new statistics from it
         if reseeded:
             warnings.warn(
                 f"{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
@@ -201,17 +300,47 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             warnings.warn("Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate data.",
                           ConvergenceWarning, stacklevel=3)
-        self._set_fitted(comps, X.dtype)
-        return X
+        self._set_fitted(comps, dtype)
+        return source
 
-    def _initial_parameters(self, X, sw, inits, random_state, total_weight, eps):
+    def _source(self, X, sample_weight):
+        """Validate X (any supported kind) and wrap it as a row source for EM; sets n_features_in_."""
+        if _dask.is_dask_array(X):
+            source = _dask.DaskSource(X, sample_weight)
+        elif isinstance(X, np.memmap):
+            source = MemmapSource(check_memmap(X), None)
+            if sample_weight is not None:
+                source.sw = check_weights(sample_weight, source.n_rows, "sample_weight")
+            source.check_finite()
+        elif is_chunk_stream(X):
+            if sample_weight is not None:
+                raise ValueError("sample_weight cannot be given with chunks of rows: make each chunk a pair "
+                                 "(X_chunk, sample_weight_chunk) instead.")
+            source = ChunkSource(X)
+        else:
+            X = np.ascontiguousarray(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
+            sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
+            source = ArraySource(X, sw)
+        if type(source) is not ArraySource:
+            if source.n_rows < 2:
+                raise ValueError(f"Found {source.n_rows} sample(s) while a minimum of 2 is required by "
+                                 "GaussianMixture.")
+            self.n_features_in_ = source.n_features
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
+        # 10·eps added to each Nₖ negligible whatever their magnitude.
+        source.scale_weights()
+        return source
+
+    def _initial_parameters(self, source, inits, random_state, eps):
         """(weights, means, covariances) in float64 to start EM from (sklearn's _initialize)."""
         weights_init, means_init, covs_init = inits
         if weights_init is None or means_init is None or covs_init is None:
-            stats = _em.init_statistics(X, sw, self.init_params, self.n_components, random_state,
+            stats = _em.init_statistics(source, self.init_params, self.n_components, random_state,
                                         _em.is_diagonal(self.covariance_type))
             nk, means, covs = _em.estimate_parameters(stats, self.covariance_type, self.reg_covar, eps)
-            weights = nk / total_weight
+            weights = nk / source.total_weight
         else:
             weights = means = covs = None
         return (weights if weights_init is None else weights_init,
@@ -328,23 +457,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # Inference
     # ------------------------------------------------------------------ #
     def score_samples(self, X):
-        """Log-likelihood log p(x) of each sample, shape (n_samples,)."""
-        X = self._validate_X(X)
-        return score(X, self._components(), lse=True)[0]
+        """Log-likelihood log p(x) of each sample, shape (n_samples,).
+
+        A dask array gives a lazy dask array (one task per row block).
+        """
+        return self._scores(X, "lse")
 
     def score(self, X, y=None):
-        """Mean log-likelihood of X."""
-        return float(np.mean(self.score_samples(X), dtype=np.float64))
+        """Mean log-likelihood of X (a float, also for a dask array: computed)."""
+        values = self.score_samples(X)
+        if _dask.is_dask_array(values):
+            return float(values.mean(dtype=np.float64).compute())
+        return float(np.mean(values, dtype=np.float64))
 
     def predict(self, X):
-        """Most probable component of each sample, shape (n_samples,)."""
-        X = self._validate_X(X)
-        return score(X, self._components(), labels=True)[2]
+        """Most probable component of each sample, shape (n_samples,); lazy for a dask array."""
+        return self._scores(X, "labels")
 
     def predict_proba(self, X):
-        """Responsibilities P(component | x), shape (n_samples, n_components)."""
+        """Responsibilities P(component | x), shape (n_samples, n_components); lazy for a dask array."""
+        return self._scores(X, "resp")
+
+    def _scores(self, X, what):
+        if _dask.is_dask_array(X):
+            check_is_fitted(self, _FITTED_ARRAYS)
+            comps = self._components()
+            params = (comps.weights, comps.means, comps.covariances, comps.covariance_type)
+            return _dask.lazy_scores(X, params, what, self.n_features_in_)
         X = self._validate_X(X)
-        return score(X, self._components(), resp=True)[1]
+        lse, resp, labels = score(X, self._components(), lse=what == "lse", resp=what == "resp",
+                                  labels=what == "labels")
+        return {"lse": lse, "resp": resp, "labels": labels}[what]
 
     def sample(self, n_samples=1):
         """Draw samples by ancestral sampling.

@@ -8,10 +8,21 @@ Environment overrides (read at import):
 
 ``FASTPROB_NUMBA_CACHE=0``
     disable Numba's on-disk compile cache (default on).
+
+Threading layer (the library Numba runs parallel kernels on): Numba's own
+choice, TBB, else OpenMP, else its built-in workqueue (``NUMBA_THREADING_LAYER``
+overrides it), made safe where the layer is not:
+
+* workqueue aborts the process when two Python threads launch parallel
+  kernels at once: fastprob lets one thread at a time run a parallel build and
+  gives concurrent callers the serial build (same results);
+* GNU OpenMP aborts a process forked after it was used (``multiprocessing``
+  with 'fork'): in such a child fastprob runs the serial builds.
 """
 import hashlib
 import os
 import pathlib
+import threading
 import types
 
 import numba
@@ -93,8 +104,52 @@ class KernelPair:
         self.__name__ = fn.__name__
 
     def for_size(self, work):
-        """The build to call for about ``work`` floating-point operations."""
-        return self.parallel if work >= self.PARALLEL_MIN_WORK else self.serial
+        """The build to call for about ``work`` floating-point operations (see the module docstring)."""
+        if work < self.PARALLEL_MIN_WORK:
+            return self.serial
+        mode = parallel_mode()
+        if mode == "parallel":
+            return self.parallel
+        return self.serial if mode == "serial" else self._one_thread_at_a_time
+
+    def _one_thread_at_a_time(self, *args):
+        if not _PARALLEL_LOCK.acquire(blocking=False):
+            return self.serial(*args)
+        try:
+            return self.parallel(*args)
+        finally:
+            _PARALLEL_LOCK.release()
+
+
+#: Held while a parallel build runs, when the threading layer is not thread-safe.
+_PARALLEL_LOCK = threading.Lock()
+_layer = {"name": None, "forked": False}
+
+
+def threading_layer():
+    """Name of the threading layer Numba runs the parallel kernels on (starts it if needed)."""
+    if _layer["name"] is None:
+        numba.get_num_threads()  # launches the thread pool, which picks the layer
+        _layer["name"] = numba.threading_layer()
+    return _layer["name"]
+
+
+def parallel_mode():
+    """'parallel', 'serial' (a fork of a process that used GNU OpenMP) or 'exclusive' (workqueue)."""
+    layer = threading_layer()
+    if layer == "omp" and _layer["forked"]:
+        return "serial"
+    return "exclusive" if layer == "workqueue" else "parallel"
+
+
+def _after_fork_in_child():
+    # Only a layer already started in the parent matters: a child that starts
+    # its own pool is safe.
+    if _layer["name"] is not None:
+        _layer["forked"] = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def serial_and_parallel(fn=None, *, reduce=False):

@@ -1,0 +1,233 @@
+"""EM and inference on dask arrays (optional: ``pip install fastprob[dask]``).
+
+Every EM iteration is one ``map_blocks`` of the fused statistics kernel (each
+row block becomes a small vector of sufficient statistics: Nₖ, means, scatter
+matrices, Σ log p) followed by a tree reduction that merges them in block
+order; only the mixture parameters go to the workers and only the reduced
+statistics come back.  The M-step and the convergence test run on the client
+(:mod:`fastprob.estimator`, the same code as for in-memory data).
+
+Threads.  Numba's parallel kernels run inside dask tasks, several at a time
+per worker.  Each task uses ``OMP_NUM_THREADS`` threads when that is set in
+the worker's environment (dask's nanny sets it to 1 by default: dask itself
+runs one task per worker thread), else the cores divided by the worker's (or
+the threaded scheduler's) concurrent tasks.  The threading layer is chosen
+thread-safe by :mod:`fastprob.kernels._config`.
+"""
+import os
+import threading
+
+import numpy as np
+
+from . import _em
+from ._sources import check_chunk_finite
+from .mixture import make_components, score
+from .threads import set_num_threads
+
+#: Row blocks merged per node of the reduction tree.
+SPLIT_EVERY = 8
+
+
+def is_dask_array(X):
+    """True for a ``dask.array.Array`` (without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks") and hasattr(X, "chunks")
+
+
+def _dask_array():
+    try:
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - the dask extra is installed in the tests
+        raise ImportError("Fitting a dask array needs dask: pip install 'fastprob[dask]'.") from exc
+    return da
+
+
+def task_threads():
+    """How many threads one dask task's kernels may use (see the module docstring)."""
+    import numba
+
+    cores = numba.config.NUMBA_NUM_THREADS
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return min(cores, int(env))
+    try:
+        from distributed import get_worker
+
+        concurrent = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        # Local schedulers: the synchronous one runs tasks in the calling
+        # thread, the threaded one in a pool of about one thread per core.
+        concurrent = 1 if threading.current_thread() is threading.main_thread() else os.cpu_count() or 1
+    return max(1, cores // max(1, concurrent))
+
+
+def as_rows(X, n_features=None):
+    """A dask array X of shape (n, d) with one column chunk and a float dtype, checked."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D dask array of shape (n_samples, n_features), got shape {X.shape}.")
+    if np.dtype(X.dtype).kind not in "fiub":
+        raise ValueError(f"The dask array has dtype {X.dtype}; it must hold real numbers.")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but GaussianMixture is expecting {n_features} "
+                         "features as input.")
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return X
+
+
+class DaskSource:
+    """A dask array (and optional dask/numpy sample weights) as a row source for EM."""
+
+    def __init__(self, X, sample_weight=None):
+        da = _dask_array()
+        import dask
+
+        self.X = as_rows(X)
+        self.n_rows, self.n_features = self.X.shape
+        self.dtype = np.dtype(self.X.dtype)
+        self.blocks = self.X.chunks[0]
+        if sample_weight is None:
+            self.sw = None
+            finite = dask.compute(da.isfinite(self.X).all())[0]
+        else:
+            sw = da.asarray(sample_weight).astype(np.float64)
+            if sw.shape != (self.n_rows,):
+                raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
+                                 f"got shape {sw.shape}.")
+            self.sw = sw.rechunk((self.blocks,))
+            finite, w_finite, w_min, w_sum = dask.compute(
+                da.isfinite(self.X).all(), da.isfinite(self.sw).all(), self.sw.min(), self.sw.sum())
+            if not w_finite or w_min < 0 or not w_sum > 0:
+                raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
+        if not finite:
+            raise ValueError("Input X contains NaN or infinity.")
+        self.total_weight = float(self.n_rows)
+        if self.sw is not None:
+            self._weight_scale = self.n_rows / float(w_sum)
+
+    def scale_weights(self):
+        """Sample weights to mean 1 (only their ratios matter), as for in-memory data."""
+        if self.sw is not None:
+            self.sw = self.sw * self._weight_scale
+            self.total_weight = float(self.n_rows)
+
+    def _map_reduce(self, block_statistics, diagonal, K, **kwargs):
+        """Statistics merged over all blocks: map_blocks, then a tree reduction in block order."""
+        da = _dask_array()
+        d = self.n_features
+        length = packed_length(K, d, diagonal)
+        args = [self.X] if self.sw is None else [self.X, self.sw[:, None]]
+        packed = da.map_blocks(_block_task, *args, block_statistics=block_statistics, weighted=self.sw is not None,
+                               K=K, diagonal=diagonal, dtype=np.float64,
+                               chunks=((1,) * len(self.blocks), (length,)), **kwargs)
+        merged = da.reduction(packed, chunk=_keep, combine=_merge_packed, aggregate=_merge_packed, axis=0,
+                              keepdims=True, split_every=SPLIT_EVERY, dtype=np.float64, concatenate=True,
+                              meta=np.empty((0, 0)))
+        return unpack(merged.compute()[0])
+
+    def e_step_statistics(self, comps):
+        return self._map_reduce(_e_step_block, comps.diagonal, comps.n_components, comps=comps)
+
+    def random_statistics(self, K, random_state, diagonal):
+        # One seed per block, drawn on the client: reproducible for a given
+        # random_state and chunking (not the numbers of the in-memory 'random').
+        seeds = random_state.randint(0, 2**31 - 1, size=len(self.blocks))
+        return self._map_reduce(_random_block, diagonal, K, seeds=seeds)
+
+    def labelled_statistics(self, kmeans, K, diagonal):
+        return self._map_reduce(_labelled_block, diagonal, K, kmeans=kmeans)
+
+    def take(self, rows):
+        import dask
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.sw is None:
+            return np.ascontiguousarray(self.X[rows].compute()), None
+        X_rows, sw_rows = dask.compute(self.X[rows], self.sw[rows])
+        return np.ascontiguousarray(X_rows), np.ascontiguousarray(sw_rows)
+
+
+# ---------------------------------------------------------------------- #
+# Block tasks (run on the workers)
+# ---------------------------------------------------------------------- #
+def _block_task(Xb, *rest, block_statistics, weighted, K, diagonal, block_info=None, **kwargs):
+    swb = np.ascontiguousarray(rest[0][:, 0]) if weighted else None
+    Xb = np.ascontiguousarray(Xb)
+    offset = block_info[0]["array-location"][0][0]
+    index = block_info[0]["chunk-location"][0]
+    with set_num_threads(task_threads()):
+        stats = block_statistics(Xb, swb, index=index, K=K, diagonal=diagonal, **kwargs)
+    return pack(stats.shifted(offset))[None, :]
+
+
+def _e_step_block(Xb, swb, *, comps, index, K, diagonal):
+    return _em.e_step_statistics(Xb, swb, comps)
+
+
+def _random_block(Xb, swb, *, seeds, index, K, diagonal):
+    return _em.random_chunk_statistics(Xb, swb, K, np.random.RandomState(seeds[index]), diagonal)
+
+
+def _labelled_block(Xb, swb, *, kmeans, index, K, diagonal):
+    return _em.labelled_chunk_statistics(Xb, swb, kmeans.predict(Xb).astype(np.int64), K, diagonal)
+
+
+def _keep(x, axis=None, keepdims=None):
+    return x
+
+
+def _merge_packed(x, axis=None, keepdims=None):
+    """Merge the packed statistics of consecutive blocks (rows of x), in order."""
+    total = None
+    for row in x:
+        total = _em.merge_statistics(total, unpack(row))
+    return pack(total)[None, :]
+
+
+# Packed layout: [K, d, diagonal, W (K), mean (K d), M2 (K d dd), loglik, worst_row, worst_ll]
+def packed_length(K, d, diagonal):
+    return 3 + K + K * d + K * d * (1 if diagonal else d) + 3
+
+
+def pack(stats):
+    K, d = stats.mean.shape
+    return np.concatenate([[K, d, float(stats.M2.ndim == 2)], stats.W, stats.mean.ravel(), stats.M2.ravel(),
+                           [stats.loglik, stats.worst_row, stats.worst_ll]])
+
+
+def unpack(vec):
+    K, d, diagonal = int(vec[0]), int(vec[1]), bool(vec[2])
+    dd = 1 if diagonal else d
+    i = 3
+    W = vec[i:i + K].copy()
+    i += K
+    mean = vec[i:i + K * d].reshape(K, d).copy()
+    i += K * d
+    M2 = vec[i:i + K * d * dd].reshape((K, d) if diagonal else (K, d, d)).copy()
+    i += K * d * dd
+    return _em.Statistics(W, mean, M2, float(vec[i]), int(vec[i + 1]), float(vec[i + 2]))
+
+
+# ---------------------------------------------------------------------- #
+# Lazy inference
+# ---------------------------------------------------------------------- #
+def lazy_scores(X, params, what, n_features):
+    """score_samples / predict_proba / predict of a fitted mixture as a lazy dask array."""
+    X = as_rows(X, n_features)
+    K = params[1].shape[0]
+    if what == "resp":
+        return X.map_blocks(_score_block, params=params, what=what, dtype=X.dtype, chunks=(X.chunks[0], (K,)))
+    dtype = np.int64 if what == "labels" else X.dtype
+    return X.map_blocks(_score_block, params=params, what=what, dtype=dtype, drop_axis=1)
+
+
+def _score_block(Xb, *, params, what):
+    Xb = np.ascontiguousarray(Xb)
+    check_chunk_finite(Xb)
+    comps, _ = make_components(*params)
+    with set_num_threads(task_threads()):
+        lse, resp, labels = score(Xb, comps, lse=what == "lse", resp=what == "resp", labels=what == "labels")
+    return {"lse": lse, "resp": resp, "labels": labels}[what]
