@@ -168,3 +168,34 @@ def gaussian_kl_naive(mean_p, cov_p, mean_q, cov_q):
     _, ld_q = np.linalg.slogdet(cov_q)
     _, ld_p = np.linalg.slogdet(cov_p)
     return 0.5 * (np.trace(Sq_inv @ cov_p) + diff @ Sq_inv @ diff - d + ld_q - ld_p)
+
+
+# --------------------------------------------------------------------------- #
+# Incremental EM (partial_fit): statistics summed over chunks, M-step on the sums
+# --------------------------------------------------------------------------- #
+def incremental_em_full(chunks, weights, means, covs, reg_covar):
+    """Parameters after one incremental EM step per chunk (full covariances), with scipy densities.
+
+    Each chunk's responsibilities use the parameters current when it arrives;
+    Nₖ, Σ r x and Σ r x xᵀ accumulate over the chunks; after every chunk the
+    parameters are the M-step of the sums (sklearn's formulas, 10·eps on Nₖ).
+    """
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    K, d = means.shape
+    Nk, Sx, Sxx = np.zeros(K), np.zeros((K, d)), np.zeros((K, d, d))
+    eps = 10 * np.finfo(np.float64).eps
+    for X in chunks:
+        logp = np.stack([np.log(weights[k]) + multivariate_normal(means[k], covs[k]).logpdf(X)
+                         for k in range(K)], axis=1)
+        resp = np.exp(logp - logsumexp(logp, axis=1)[:, None])
+        Nk += resp.sum(axis=0)
+        Sx += resp.T @ X
+        Sxx += np.einsum("nk,ni,nj->kij", resp, X, X)
+        nk = Nk + eps
+        means = Sx / nk[:, None]
+        covs = Sxx / nk[:, None, None] - np.einsum("ki,kj->kij", means, means) * (Nk / nk)[:, None, None]
+        covs += reg_covar * np.eye(d)
+        weights = nk / nk.sum()
+    return weights, means, covs
