@@ -1,0 +1,104 @@
+"""Parallel kernels called from several Python threads at once, under every threading layer, and after fork."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastprob
+from fastprob.kernels import _config
+
+SCRIPT_SETUP = """
+import threading, numpy as np, fastprob, numba
+rng = np.random.default_rng(0)
+X = rng.standard_normal((300_000, 4))
+w = np.full(3, 1 / 3); m = rng.standard_normal((3, 4)); c = np.stack([np.eye(4) * (k + 1) for k in range(3)])
+ref = fastprob.gmm_logpdf(X, w, m, c)
+"""
+
+
+def run_script(body, env=None):
+    code = textwrap.dedent(SCRIPT_SETUP) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_concurrent_callers_get_the_sequential_answers():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200_000, 3))
+    w, m = np.full(2, 0.5), rng.standard_normal((2, 3))
+    c = np.stack([np.eye(3), 2 * np.eye(3)])
+    expected = {"gmm": fastprob.gmm_logpdf(X, w, m, c), "mvn": fastprob.mvn_logpdf(X, m[0], c[0]),
+                "fit": fastprob.mvn_fit(X)[1],
+                "em": fastprob.GaussianMixture(2, random_state=0).fit(X[:20_000]).means_}
+    jobs = {"gmm": lambda: fastprob.gmm_logpdf(X, w, m, c), "mvn": lambda: fastprob.mvn_logpdf(X, m[0], c[0]),
+            "fit": lambda: fastprob.mvn_fit(X)[1],
+            "em": lambda: fastprob.GaussianMixture(2, random_state=0).fit(X[:20_000]).means_}
+    results, errors = [], []
+
+    def worker(name):
+        try:
+            for _ in range(3):
+                results.append((name, jobs[name]()))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in list(jobs) * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 24
+    for name, value in results:
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+
+
+def test_workqueue_layer_is_made_safe_for_concurrent_callers():
+    # Numba's workqueue aborts the whole process on concurrent parallel launches;
+    # fastprob runs one parallel call at a time and the others serially.
+    out = run_script("""
+        res = [None] * 6
+        def run(i):
+            for _ in range(4):
+                res[i] = fastprob.gmm_logpdf(X, w, m, c)
+        ts = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(numba.threading_layer(), all(np.array_equal(r, ref) for r in res))
+    """, env={"NUMBA_THREADING_LAYER": "workqueue"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["workqueue", "True"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() exists only on POSIX")
+def test_forked_child_of_an_openmp_process_computes_serially():
+    # GNU OpenMP terminates a forked child that launches a parallel region;
+    # fastprob's kernels run their serial builds there instead.
+    out = run_script("""
+        import multiprocessing as mp
+        def child(q):
+            from fastprob.kernels import _config
+            q.put((_config.parallel_mode(), float(fastprob.gmm_logpdf(X, w, m, c).sum())))
+        if __name__ == "__main__":
+            ctx = mp.get_context("fork"); q = ctx.Queue()
+            p = ctx.Process(target=child, args=(q,)); p.start(); p.join(120)
+            mode, total = q.get(timeout=5)
+            print(numba.threading_layer(), p.exitcode, mode, total == float(ref.sum()))
+    """)
+    assert out.returncode == 0, out.stderr[-2000:]
+    layer, exitcode, mode, same = out.stdout.split()
+    assert exitcode == "0" and same == "True"
+    assert mode == ("serial" if layer == "omp" else "parallel")
+
+
+def test_parallel_mode_follows_the_layer(monkeypatch):
+    monkeypatch.setitem(_config._layer, "name", "workqueue")
+    assert _config.parallel_mode() == "exclusive"
+    monkeypatch.setitem(_config._layer, "name", "omp")
+    monkeypatch.setitem(_config._layer, "forked", True)
+    assert _config.parallel_mode() == "serial"
+    monkeypatch.setitem(_config._layer, "name", "tbb")
+    assert _config.parallel_mode() == "parallel"
