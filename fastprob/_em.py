@@ -9,8 +9,14 @@ give the same fitted parameters.
 """
 import numpy as np
 
+from ._moments import (
+    allocate_partials,
+    block_layout,
+    group_moments,
+    group_partials,
+    reduce_partials,
+)
 from .kernels import mixture as _mixk
-from ._moments import allocate_partials, block_layout, group_moments, group_partials, reduce_partials
 from .mixture import make_components
 
 #: sklearn's message when a covariance cannot be factorised, kept verbatim so

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 #: Target size of one chunk read from a memory map.
-MEMMAP_CHUNK_BYTES = 64 * 2**20
+MEMMAP_CHUNK_BYTES = 32 * 2**20
 
 
 class ArraySource:

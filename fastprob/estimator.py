@@ -20,9 +20,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask, _em
-from ._sources import ArraySource, ChunkSource, MemmapSource, check_memmap, is_chunk_stream
+from ._sources import (
+    ArraySource,
+    ChunkSource,
+    MemmapSource,
+    check_memmap,
+    is_chunk_stream,
+)
 from ._validation import check_weights
-from .mixture import COVARIANCE_TYPES, covariance_shape, make_components, sample_components, score
+from .mixture import (
+    COVARIANCE_TYPES,
+    covariance_shape,
+    make_components,
+    sample_components,
+    score,
+)
 
 __all__ = ["GaussianMixture"]
 
@@ -78,8 +90,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         of the data) and were moved to a poorly explained sample.  scikit-learn
         keeps such components as dead weight; fastprob re-seeds them and warns.
 
+    n_samples_seen_ : int
+        Rows seen by ``partial_fit`` since its statistics were started (only after ``partial_fit``).
+
     Notes
     -----
+    ``fit`` also takes data that do not fit in memory (a ``numpy.memmap``, a
+    function returning chunks of rows, a list of chunks, a ``dask.array``) and
+    ``partial_fit`` runs incremental EM chunk by chunk; see their docstrings.
+
     Differences from scikit-learn, all deliberate: ``fit(X, sample_weight=...)``;
     empty components are re-seeded (see ``reseeded_``); ``save``/``load``;
     k-means initialisation on a bounded sample of rows for large data; the
@@ -117,7 +136,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features), numpy.memmap, dask array, or chunks
             The data.  Besides anything scikit-learn accepts:
 
-            * a ``numpy.memmap`` is read in chunks of ~64 MiB on every pass, so
+            * a ``numpy.memmap`` is read in chunks of ~32 MiB on every pass, so
               memory stays about one chunk plus O(K·d²) whatever its size;
             * a function returning an iterable of chunks (called once per pass),
               or a re-iterable of chunks such as a list of arrays: each chunk is

@@ -7,9 +7,9 @@ import threading
 
 import numpy as np
 import pytest
+from fastprob.kernels import _config
 
 import fastprob
-from fastprob.kernels import _config
 
 SCRIPT_SETUP = """
 import threading, numpy as np, fastprob, numba

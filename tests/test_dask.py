@@ -1,13 +1,12 @@
 """EM and inference on dask arrays, on a real dask.distributed LocalCluster (2 worker processes)."""
-import numpy as np
-import pytest
-
 import dask
 import dask.array as da
+import numpy as np
+import pytest
 from distributed import Client, LocalCluster
+from test_out_of_core import ATTRS, TYPES, assert_same_model, given_start, mixture_data
 
 from fastprob import GaussianMixture, _dask, _em
-from test_out_of_core import ATTRS, TYPES, assert_same_model, given_start, mixture_data
 
 UNEVEN = (700, 1300, 1, 400)
 

@@ -4,12 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
+from reference import incremental_em_full, random_mixture
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGM
 
 import fastprob
 from fastprob import GaussianMixture, _em, _sources
-from reference import incremental_em_full, random_mixture
 
 TYPES = ["full", "tied", "diag", "spherical"]
 INITS = ["kmeans", "k-means++", "random", "random_from_data"]
