@@ -29,8 +29,10 @@ SPLIT_EVERY = 8
 
 
 def is_dask_array(X):
-    """True for a ``dask.array.Array`` (without importing dask)."""
-    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "map_blocks") and hasattr(X, "chunks")
+    """True for a ``dask.array.Array`` or a dask DataFrame (without importing dask)."""
+    if type(X).__module__.split(".")[0] != "dask":
+        return False
+    return (hasattr(X, "map_blocks") and hasattr(X, "chunks")) or hasattr(X, "to_dask_array")
 
 
 def _dask_array():
@@ -61,7 +63,12 @@ def task_threads():
 
 
 def as_rows(X, n_features=None):
-    """A dask array X of shape (n, d) with one column chunk and a float dtype, checked."""
+    """A dask array X of shape (n, d) with one column chunk and a float dtype, checked.
+
+    A dask DataFrame becomes its array of values (partition lengths computed).
+    """
+    if hasattr(X, "to_dask_array"):
+        X = X.to_dask_array(lengths=True)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D dask array of shape (n_samples, n_features), got shape {X.shape}.")
     if np.dtype(X.dtype).kind not in "fiub":

@@ -186,7 +186,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         given initial parameters equals one EM iteration of ``fit``.
 
         To fit a fixed dataset that does not fit in memory, prefer ``fit`` on a
-        memmap or chunks: it runs exact EM passes to convergence.
+        memmap or chunks: it runs exact EM passes to convergence.  The summed
+        statistics live in memory only: ``save``/``load`` keep the parameters,
+        and ``partial_fit`` on a loaded model starts new sums from them.
 
         Parameters
         ----------

@@ -1,6 +1,7 @@
 """EM and inference on dask arrays, on a real dask.distributed LocalCluster (2 worker processes)."""
 import dask
 import dask.array as da
+import dask.dataframe
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
@@ -120,3 +121,14 @@ def test_local_threaded_scheduler_without_a_cluster():
     kw = dict(n_components=3, tol=1e-8, max_iter=300, **given_start("full"))
     with dask.config.set(scheduler="threads"):
         assert_same_model(GaussianMixture(**kw).fit(as_dask(X)), GaussianMixture(**kw).fit(X))
+
+
+def test_dask_dataframe_like_dask_ml(client):
+    import pandas as pd
+
+    X = mixture_data()
+    ddf = dask.dataframe.from_pandas(pd.DataFrame(X, columns=list("abc")), npartitions=3)
+    kw = dict(n_components=3, tol=1e-8, max_iter=300, **given_start("full"))
+    ours = GaussianMixture(**kw).fit(ddf)
+    assert_same_model(ours, GaussianMixture(**kw).fit(X))
+    np.testing.assert_array_equal(ours.predict(ddf).compute(), ours.predict(X))

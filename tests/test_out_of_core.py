@@ -1,4 +1,5 @@
 """EM on data that need not fit in memory: numpy.memmap, chunk streams and partial_fit."""
+import os
 import tracemalloc
 import warnings
 
@@ -113,6 +114,26 @@ def test_memmap_memory_does_not_grow_with_rows(tmp_path, small_chunks):
     assert peaks[1] < peaks[0] + 256 * 1024, peaks
 
 
+def _rss_file_bytes():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc/self/status")
+def test_memmap_pages_are_released_after_each_chunk(tmp_path, monkeypatch):
+    # Without releasing them, every page of the file read during the fit would
+    # stay mapped into the process (RssFile would grow by the file's size).
+    monkeypatch.setattr(_sources, "MEMMAP_CHUNK_BYTES", 2 * 2**20)
+    X = mixture_data(N=1_000_000, d=8)  # 61 MiB
+    mm = write_memmap(tmp_path, X)
+    gm = GaussianMixture(3, max_iter=1, **given_start("full", d=8))
+    before = _rss_file_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(mm)
+    assert _rss_file_bytes() - before < 0.25 * X.nbytes
+
+
 def test_memmap_bad_input(tmp_path):
     X = mixture_data(N=100)
     X[17, 1] = np.nan
@@ -171,7 +192,10 @@ def test_chunk_stream_weights_and_sampled_init_equal_in_memory(monkeypatch, init
 def test_chunk_stream_small_data_is_initialised_in_memory_exactly():
     X = mixture_data(N=900)
     kw = dict(n_components=3, random_state=0, tol=1e-8)
-    assert_same_model(GaussianMixture(**kw).fit(uneven_chunks(X)), GaussianMixture(**kw).fit(X))
+    ours, ref = GaussianMixture(**kw), GaussianMixture(**kw)
+    labels = ours.fit_predict(uneven_chunks(X))
+    assert_same_model(ours, ref.fit(X))
+    np.testing.assert_array_equal(labels, ref.predict(X))
 
 
 def test_chunk_stream_int_and_float32_chunks():
