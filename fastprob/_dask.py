@@ -62,13 +62,23 @@ def task_threads():
     return max(1, cores // max(1, concurrent))
 
 
-def as_rows(X, n_features=None):
+def feature_names(X):
+    """Column names of a dask DataFrame as an object array, or None (arrays, non-string columns)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not all(isinstance(c, str) for c in columns):
+        return None
+    return np.asarray(list(columns), dtype=object)
+
+
+def as_rows(X, n_features=None, sizes=True):
     """A dask array X of shape (n, d) with one column chunk and a float dtype, checked.
 
-    A dask DataFrame becomes its array of values (partition lengths computed).
+    A dask DataFrame becomes its array of values.  With ``sizes``, unknown row
+    chunk sizes are computed (on a new array object: the caller's is left as
+    it was); without, they stay unknown (lazy inference does not need them).
     """
     if hasattr(X, "to_dask_array"):
-        X = X.to_dask_array(lengths=True)
+        X = X.to_dask_array(lengths=True if sizes else None)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D dask array of shape (n_samples, n_features), got shape {X.shape}.")
     if np.dtype(X.dtype).kind not in "fiub":
@@ -76,8 +86,8 @@ def as_rows(X, n_features=None):
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but GaussianMixture is expecting {n_features} "
                          "features as input.")
-    if any(np.isnan(c) for c in X.chunks[0]):
-        X = X.compute_chunk_sizes()
+    if sizes and any(np.isnan(c) for c in X.chunks[0]):
+        X = _known_sizes(X)
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
     if X.dtype not in (np.float32, np.float64):
@@ -85,13 +95,34 @@ def as_rows(X, n_features=None):
     return X
 
 
+def _known_sizes(A):
+    # compute_chunk_sizes() fills in the sizes of the array object it is called
+    # on: call it on a fresh object over the same graph, not the user's.
+    da = _dask_array()
+    return da.Array(A.dask, A.name, A.chunks, meta=A._meta).compute_chunk_sizes()
+
+
+def as_weights(sample_weight):
+    """Sample weights (dask/pandas Series, dask/numpy array, list) as a 1-D float64 dask array."""
+    da = _dask_array()
+    if hasattr(sample_weight, "to_dask_array"):
+        sample_weight = sample_weight.to_dask_array(lengths=True)
+    elif hasattr(sample_weight, "to_numpy"):
+        sample_weight = sample_weight.to_numpy()
+    sw = da.asarray(sample_weight).astype(np.float64)
+    if sw.ndim == 1 and any(np.isnan(c) for c in sw.chunks[0]):
+        sw = _known_sizes(sw)
+    return sw
+
+
 class DaskSource:
-    """A dask array (and optional dask/numpy sample weights) as a row source for EM."""
+    """A dask array or DataFrame (and optional sample weights) as a row source for EM."""
 
     def __init__(self, X, sample_weight=None):
         da = _dask_array()
         import dask
 
+        self.feature_names = feature_names(X)
         self.X = as_rows(X)
         self.n_rows, self.n_features = self.X.shape
         self.dtype = np.dtype(self.X.dtype)
@@ -100,7 +131,7 @@ class DaskSource:
             self.sw = None
             finite = dask.compute(da.isfinite(self.X).all())[0]
         else:
-            sw = da.asarray(sample_weight).astype(np.float64)
+            sw = as_weights(sample_weight)
             if sw.shape != (self.n_rows,):
                 raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
                                  f"got shape {sw.shape}.")
@@ -112,13 +143,15 @@ class DaskSource:
         if not finite:
             raise ValueError("Input X contains NaN or infinity.")
         self.total_weight = float(self.n_rows)
+        self.weight_scale = 1.0
         if self.sw is not None:
-            self._weight_scale = self.n_rows / float(w_sum)
+            self._user_weight_sum = float(w_sum)
 
     def scale_weights(self):
         """Sample weights to mean 1 (only their ratios matter), as for in-memory data."""
         if self.sw is not None:
-            self.sw = self.sw * self._weight_scale
+            self.weight_scale = self.n_rows / self._user_weight_sum
+            self.sw = self.sw * self.weight_scale
             self.total_weight = float(self.n_rows)
 
     def _map_reduce(self, block_statistics, diagonal, K, **kwargs):
@@ -223,7 +256,7 @@ def unpack(vec):
 # ---------------------------------------------------------------------- #
 def lazy_scores(X, params, what, n_features):
     """score_samples / predict_proba / predict of a fitted mixture as a lazy dask array."""
-    X = as_rows(X, n_features)
+    X = as_rows(X, n_features, sizes=False)
     K = params[1].shape[0]
     if what == "resp":
         return X.map_blocks(_score_block, params=params, what=what, dtype=X.dtype, chunks=(X.chunks[0], (K,)))

@@ -35,6 +35,9 @@ EMPTY_SHARE = 1e-8
 #: of this many rows ('kmeans' then labels every row by its nearest centre).
 INIT_SAMPLE_MAX = 100_000
 
+#: ... and at most this many bytes of them (float64), for very wide data.
+INIT_SAMPLE_BYTES = 512 * 2**20
+
 #: Rows per chunk when the 'random' initialisation draws responsibilities.
 RANDOM_INIT_CHUNK = 65536
 
@@ -181,32 +184,34 @@ def init_statistics(source, method, n_components, random_state, diagonal):
 
     'kmeans': labels from sklearn's KMeans (n_init=1); 'k-means++': the seeds
     of sklearn's kmeans_plusplus, one point per component (both on a random
-    sample of :data:`INIT_SAMPLE_MAX` rows when there are more, so that
+    sample of :func:`init_sample_rows` rows (100 000, fewer for very wide
+    data) when there are more, so that
     initialisation never loads all the data); 'random_from_data': K distinct
     random rows; 'random': uniform random responsibilities, drawn chunk by
     chunk (the same random stream as sklearn's single draw).
 
     ``source`` is any row source; one that is not in memory but has at most
-    :data:`INIT_SAMPLE_MAX` rows is first gathered into memory, so that the
+    that many rows is first gathered into memory, so that the
     initialisation is the in-memory one exactly.
     """
     from ._sources import ArraySource
 
     N = source.n_rows
     K = n_components
-    if N <= INIT_SAMPLE_MAX and type(source) is not ArraySource:
+    limit = init_sample_rows(source.n_features)
+    if N <= limit and type(source) is not ArraySource:
         source = ArraySource(*source.take(np.arange(N)))
     if method == "random":
         if hasattr(source, "random_statistics"):
             return source.random_statistics(K, random_state, diagonal)
         return pass_statistics(source, lambda Xc, swc: random_chunk_statistics(Xc, swc, K, random_state, diagonal))
     if method == "random_from_data":
-        return _seed_statistics(source, random_state.choice(N, size=K, replace=False), diagonal)
-    if N > INIT_SAMPLE_MAX:
+        return _seed_statistics(source, sample_rows(random_state, N, K, ordered=False), diagonal)
+    if N > limit:
         # k-means on a bounded random sample of rows: sklearn's KMeans copies X
         # and k-means++ holds (2 + log K) distances per row, which on millions
         # of rows would cost more memory than the whole EM.
-        rows = np.sort(random_state.choice(N, size=INIT_SAMPLE_MAX, replace=False))
+        rows = sample_rows(random_state, N, limit)
         X_init, sw_init = source.take(rows)
     else:
         rows = None
@@ -215,7 +220,7 @@ def init_statistics(source, method, n_components, random_state, diagonal):
         from sklearn.cluster import KMeans
 
         km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
-        if N <= INIT_SAMPLE_MAX:
+        if N <= limit:
             return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
         # Every row takes the label of its nearest centre.
         if hasattr(source, "labelled_statistics"):
@@ -226,6 +231,31 @@ def init_statistics(source, method, n_components, random_state, diagonal):
 
     _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
     return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
+
+
+def init_sample_rows(n_features):
+    """Rows k-means initialises on: :data:`INIT_SAMPLE_MAX`, fewer for very wide data."""
+    return int(min(INIT_SAMPLE_MAX, max(1000, INIT_SAMPLE_BYTES // (8 * max(1, n_features)))))
+
+
+def sample_rows(random_state, N, k, ordered=True):
+    """k distinct random row indices of range(N), in memory O(k) (sorted when ``ordered``).
+
+    For N up to :data:`INIT_SAMPLE_MAX` (and up to 4k) this is numpy's
+    ``choice(N, k, replace=False)``, the draw sklearn makes, which permutes all
+    N indices; above, a permutation would cost 8·N bytes (8 GB for 1e9 rows),
+    so the rows are drawn with replacement until k distinct ones are found and
+    k of those are kept (still a uniformly random k-subset).
+    """
+    if N <= max(INIT_SAMPLE_MAX, 4 * k):
+        rows = random_state.choice(N, size=k, replace=False)
+        return np.sort(rows) if ordered else rows
+    picked = np.empty(0, dtype=np.int64)
+    while picked.size < k:
+        more = random_state.randint(0, N, size=(k - picked.size) * 11 // 10 + 16, dtype=np.int64)
+        picked = np.union1d(picked, more)
+    rows = random_state.choice(picked, size=k, replace=False)
+    return np.sort(rows) if ordered else rows
 
 
 def _seed_statistics(source, seeds, diagonal):
@@ -270,7 +300,7 @@ def reseed_empty(weights, means, covs, stats, covariance_type, source, rng):
     live = np.setdiff1d(np.arange(len(weights)), empty)
     N = source.n_rows
     rows = [stats.worst_row] if stats.worst_row >= 0 else []
-    others = rng.choice(N, size=min(N, empty.size + 1), replace=False)
+    others = sample_rows(rng, N, min(N, empty.size + 1), ordered=False)
     rows += [int(r) for r in others if int(r) not in rows]
     rows = rows[:empty.size]
     order = np.argsort(rows)

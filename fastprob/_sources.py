@@ -32,6 +32,7 @@ class ArraySource:
         self.n_rows, self.n_features = X.shape
         self.dtype = X.dtype
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
+        self.weight_scale = 1.0  # what the user's weights were multiplied by (scale_weights)
 
     def chunks(self):
         """Yield (offset, X_chunk, weights_chunk or None) covering all rows in order."""
@@ -40,6 +41,7 @@ class ArraySource:
     def scale_weights(self):
         """Scale the sample weights to mean 1 (only their ratios matter to the fit)."""
         if self.sw is not None:
+            self.weight_scale = 1.0 / self.sw.mean()
             self.sw = self.sw / self.sw.mean()
             self.total_weight = float(self.sw.sum())
 
@@ -63,6 +65,7 @@ class MemmapSource:
         self.n_rows, self.n_features = X.shape
         self.dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
+        self.weight_scale = 1.0
         self.chunk_rows = max(1, MEMMAP_CHUNK_BYTES // (8 * max(1, self.n_features)))
 
     def chunks(self):
@@ -95,24 +98,39 @@ class ChunkSource:
     def __init__(self, chunks):
         self._chunks = chunks
         self.n_rows = self.n_features = None
+        self.feature_names = None
         self.dtype = None
         self._weighted = None
         self.total_weight = 0.0
-        self._weight_scale = 1.0
+        self.weight_scale = 1.0
         self._scan()
 
     def _open(self):
         it = self._chunks() if callable(self._chunks) else iter(self._chunks)
         if it is self._chunks:
             raise TypeError(single_use_message(self._chunks))
-        return it
+        if callable(self._chunks) and (hasattr(it, "__array__") or sparse.issparse(it)):
+            raise TypeError(f"The function passed as X returned one array ({type(it).__name__} of shape "
+                            f"{getattr(it, 'shape', '?')}); it must return an iterable of 2-D chunks, e.g. "
+                            "`lambda: [X]` or a generator of arrays. To fit an array, pass it directly.")
+        try:
+            return iter(it)
+        except TypeError:
+            raise TypeError(f"The function passed as X returned {type(it).__name__}, which is not an iterable "
+                            "of chunks; it must return e.g. a list or a generator of 2-D arrays.") from None
 
     def _scan(self):
         n_rows, dtypes, weighted = 0, set(), None
         for i, item in enumerate(self._open()):
+            names = _column_names(item)
             Xc, swc = _split_chunk(item, i)
             if self.n_features is None:
                 self.n_features = Xc.shape[1]
+                self.feature_names = names
+            elif names is not None and self.feature_names is not None and list(names) != list(self.feature_names):
+                raise ValueError(f"Chunk {i} has columns {list(names)}, but the first chunk has "
+                                 f"{list(self.feature_names)}: every chunk must have the same columns in the "
+                                 "same order.")
             elif Xc.shape[1] != self.n_features:
                 raise ValueError(f"Chunk {i} has {Xc.shape[1]} features, but the first chunk has "
                                  f"{self.n_features}: every chunk must have the same columns.")
@@ -146,7 +164,7 @@ class ChunkSource:
                                  "weights): the source must deliver the same data on every pass.")
             check_chunk_finite(Xc)
             if swc is not None:
-                swc = _check_chunk_weights(swc, Xc.shape[0], i) * self._weight_scale
+                swc = _check_chunk_weights(swc, Xc.shape[0], i) * self.weight_scale
             yield offset, np.ascontiguousarray(Xc, dtype=self.dtype), swc
             offset += Xc.shape[0]
         if offset != self.n_rows:
@@ -156,7 +174,7 @@ class ChunkSource:
     def scale_weights(self):
         """Scale the sample weights to mean 1 (only their ratios matter to the fit)."""
         if self._weighted:
-            self._weight_scale = self.n_rows / self.total_weight
+            self.weight_scale = self.n_rows / self.total_weight
             self.total_weight = float(self.n_rows)
 
     def take(self, rows):
@@ -187,7 +205,12 @@ def is_chunk_stream(X):
         return True
     if isinstance(X, (list, tuple)):
         # A list of rows (numbers) is one array; a list of 2-D blocks or (X, w) pairs is chunks.
-        return len(X) > 0 and (isinstance(X[0], tuple) or np.ndim(X[0]) == 2)
+        if len(X) == 0:
+            return False
+        first = X[0]
+        if isinstance(first, tuple) or _is_pair(first) or sparse.issparse(first):
+            return True
+        return getattr(first, "ndim", None) == 2
     try:
         iter(X)
     except TypeError:
@@ -203,17 +226,45 @@ def check_chunk_finite(Xc):
         raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
 
 
+def _is_pair(item):
+    """(X_chunk, weights) given as a tuple, or as a list of a 2-D block and a 1-D vector."""
+    if isinstance(item, tuple):
+        return True
+    return (isinstance(item, list) and len(item) == 2 and getattr(item[0], "ndim", None) == 2
+            and np.ndim(item[1]) == 1)
+
+
+def _column_names(item):
+    block = item[0] if _is_pair(item) else item
+    columns = getattr(block, "columns", None)
+    if columns is None or not all(isinstance(c, str) for c in columns):
+        return None
+    return np.asarray(list(columns), dtype=object)
+
+
 def _split_chunk(item, i):
     swc = None
-    if isinstance(item, tuple):
+    if _is_pair(item):
         if len(item) != 2:
             raise ValueError(f"Chunk {i} is a tuple of {len(item)} items; a chunk is an array of rows "
                              "or a pair (X_chunk, sample_weight_chunk).")
         item, swc = item
-    Xc = np.asarray(item)
+    if sparse.issparse(item):
+        raise TypeError(f"Chunk {i} is a sparse matrix; GaussianMixture needs dense rows: convert each chunk "
+                        "with .toarray().")
+    try:
+        Xc = np.asarray(item)
+    except ValueError as exc:
+        raise ValueError(f"Chunk {i} is not an array of rows ({exc}); a chunk is a 2-D array or a pair "
+                         "(X_chunk, sample_weight_chunk).") from None
     if Xc.ndim != 2:
         raise ValueError(f"Chunk {i} has shape {Xc.shape}; every chunk must be 2-D (n_rows, n_features). "
                          "Reshape a single row with x.reshape(1, -1).")
+    if Xc.dtype == object:
+        try:
+            Xc = Xc.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"Chunk {i} holds objects that are not numbers.") from None
     if Xc.dtype.kind not in "fiub":
         raise ValueError(f"Chunk {i} has dtype {Xc.dtype}; chunks must hold real numbers.")
     if Xc.dtype not in (np.float32, np.float64):

@@ -177,18 +177,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """One incremental EM step on a chunk of rows (for streams that do not fit in memory).
 
         The E-step statistics of the chunk, under the current parameters, are
-        added to the statistics of all chunks seen so far, and the parameters
+        added to the statistics of all rows seen so far, and the parameters
         become the M-step of the sums (incremental EM, Neal & Hinton 1998): the
-        model is usable after every call.  The first call (on an unfitted
-        model, or after ``fit``) initialises from the chunk as ``fit`` would
-        (``init_params`` or the ``*_init`` parameters; a single initialisation)
-        or continues from the fitted parameters.  A call on all of X from
-        given initial parameters equals one EM iteration of ``fit``.
+        model is usable after every call.  On an unfitted model the first call
+        initialises from its chunk as ``fit`` would (``init_params`` or the
+        ``*_init`` parameters; a single initialisation).  After ``fit`` the sums
+        start from the statistics of fit's last E-step, so new chunks refine
+        the fitted model rather than replace it (``save``/``load`` keep them).
+        A call on all of X from given initial parameters equals one EM
+        iteration of ``fit``.  A later chunk whose weights are all zero changes
+        nothing.
 
         To fit a fixed dataset that does not fit in memory, prefer ``fit`` on a
-        memmap or chunks: it runs exact EM passes to convergence.  The summed
-        statistics live in memory only: ``save``/``load`` keep the parameters,
-        and ``partial_fit`` on a loaded model starts new sums from them.
+        memmap or chunks: it runs exact EM passes to convergence, while passes
+        of ``partial_fit`` over the same rows approach the optimum slowly (the
+        statistics of earlier passes, from older parameters, stay in the sums).
 
         Parameters
         ----------
@@ -202,23 +205,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Notes
         -----
-        After each call: ``n_iter_`` counts the calls since the statistics were
-        started, ``n_samples_seen_`` the rows, ``lower_bound_`` is the mean
+        After each call: ``n_iter_`` counts EM steps (fit's iterations, then one
+        per call), ``n_samples_seen_`` the rows in the sums, ``lower_bound_`` is the mean
         log-likelihood of this chunk under the parameters before the update
         (``lower_bounds_`` one per call) and ``converged_`` is False (there is
         no convergence test on a stream).
         """
         self._validate_params()
-        first = not hasattr(self, "_partial_stats")
         fitted = hasattr(self, "converged_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not fitted, ensure_min_samples=1)
         X = np.ascontiguousarray(X)
         n_samples, n_features = X.shape
+        if fitted:
+            self._check_warm_start(n_features, "partial_fit")
+        if fitted and sample_weight is not None and _all_zero_weights(sample_weight, n_samples):
+            self.n_samples_seen_ = getattr(self, "n_samples_seen_", 0) + n_samples
+            return self  # a chunk of zero total weight changes nothing
         sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight")
         eps = 10 * np.finfo(X.dtype).eps
         random_state = check_random_state(self.random_state)
-        if fitted:
-            self._check_warm_start(n_features)
+        new_sums = not fitted or getattr(self, "_partial_stats", None) is None
+        if new_sums:  # an unfitted model, or a fitted one without sums (max_iter=0)
+            self._partial_stats = None
+            self._weight_scale = 1.0 if sw is None else 1.0 / sw.mean()
+            self.n_samples_seen_ = 0
+        # Weights in the units the sums started with: only ratios matter, and a
+        # scale near 1 keeps sklearn's 10·eps on Nₖ negligible (as in fit).
+        if self._weight_scale != 1.0:
+            sw = np.full(n_samples, self._weight_scale) if sw is None else sw * self._weight_scale
         if not fitted:
             inits = self._check_initial_parameters(n_features)
             if n_samples < self.n_components and any(p is None for p in inits):
@@ -228,11 +242,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             source = ArraySource(X, sw)
             params = self._initial_parameters(source, inits, random_state, eps)
             comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
+            self.n_iter_, self.lower_bounds_, self.reseeded_ = 0, [], []
         else:
             comps = self._components()
-        if first or not fitted:
-            self._partial_stats = None
-            self.n_iter_, self.n_samples_seen_, self.lower_bounds_, self.reseeded_ = 0, 0, [], []
         stats = _em.e_step_statistics(X, sw, comps)
         total = _em.merge_statistics(self._partial_stats, stats)
         weights, means, covs = _em.m_step(total, self.covariance_type, self.reg_covar, eps)
@@ -242,13 +254,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         emptied = _em.reseed_empty(weights, means, covs, probe, self.covariance_type, ArraySource(X, sw),
                                    random_state)
         comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, X.dtype,
-                                       f"after partial_fit call {self.n_iter_ + 1}")
-        self._partial_stats = total
+                                       f"after partial_fit step {self.n_iter_ + 1}")
+        self._partial_stats = _em.Statistics(total.W, total.mean, total.M2)
         self.n_iter_ += 1
         self.n_samples_seen_ += n_samples
         self.lower_bound_ = stats.loglik / float(n_samples if sw is None else sw.sum())
-        self.lower_bounds_.append(self.lower_bound_)
-        self.reseeded_ += [(0, self.n_iter_, k) for k in emptied]
+        self.lower_bounds_ = list(self.lower_bounds_) + [self.lower_bound_]
+        self.reseeded_ = list(self.reseeded_) + [(0, self.n_iter_, k) for k in emptied]
         self.converged_ = False
         self._set_fitted(comps, X.dtype)
         return self
@@ -306,12 +318,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 self._verbose_init_end(lower_bound, converged)
             if best is None or lower_bound > max_lower_bound:
                 max_lower_bound = lower_bound
-                best = (comps, n_iter, lower_bounds, converged)
-        comps, self.n_iter_, self.lower_bounds_, self.converged_ = best
+                best = (comps, n_iter, lower_bounds, converged, stats if self.max_iter > 0 else None)
+        comps, self.n_iter_, self.lower_bounds_, self.converged_, last_stats = best
         self.lower_bound_ = max_lower_bound
         self.reseeded_ = reseeded
-        if hasattr(self, "_partial_stats"):
-            del self._partial_stats  # a new fit: partial_fit starts new statistics from it
+        # partial_fit continues from the sums behind the fitted parameters.
+        self._partial_stats = None if last_stats is None else _em.Statistics(last_stats.W, last_stats.mean,
+                                                                              last_stats.M2)
+        self._weight_scale = source.weight_scale
+        self.n_samples_seen_ = source.n_rows
         if reseeded:
             warnings.warn(
                 f"{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
@@ -347,7 +362,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 raise ValueError(f"Found {source.n_rows} sample(s) while a minimum of 2 is required by "
                                  "GaussianMixture.")
             self.n_features_in_ = source.n_features
-            if hasattr(self, "feature_names_in_"):
+            names = getattr(source, "feature_names", None)
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
         # 10·eps added to each Nₖ negligible whatever their magnitude.
@@ -371,16 +389,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     # Validation
     # ------------------------------------------------------------------ #
-    def _check_warm_start(self, n_features):
-        """warm_start continues from fitted parameters: they must fit X and the settings."""
+    def _check_warm_start(self, n_features, caller="warm_start"):
+        """warm_start / partial_fit continue from fitted parameters: they must fit X and the settings."""
         K = self.n_components
         expected = covariance_shape(self.covariance_type, K, n_features)
         if self.means_.shape != (K, n_features) or self.covariances_.shape != expected:
+            how, fix = {"warm_start": ("warm_start=True", "Set warm_start=False to start a new fit."),
+                        "partial_fit": ("partial_fit", "Call fit, or partial_fit on a new (cloned) estimator, "
+                                                       "to start a new model.")}[caller]
             raise ValueError(
-                f"warm_start=True continues from the fitted model (means_ {self.means_.shape}, covariances_ "
+                f"{how} continues from the fitted model (means_ {self.means_.shape}, covariances_ "
                 f"{self.covariances_.shape}), which does not match n_components={K}, covariance_type="
                 f"{self.covariance_type!r} and X with {n_features} features (covariances of shape {expected}). "
-                "Set warm_start=False to start a new fit.")
+                + fix)
 
     def _validate_params(self):
         def bad(name, expected):
@@ -502,6 +523,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _scores(self, X, what):
         if _dask.is_dask_array(X):
             check_is_fitted(self, _FITTED_ARRAYS)
+            self._check_feature_names(_dask.feature_names(X))
             comps = self._components()
             params = (comps.weights, comps.means, comps.covariances, comps.covariance_type)
             return _dask.lazy_scores(X, params, what, self.n_features_in_)
@@ -532,11 +554,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X):
         """Bayesian information criterion on X (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+        n = _n_rows(X)
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion on X (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+        return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
+
+    def _check_feature_names(self, names):
+        """sklearn's feature-name checks, for inputs that bypass its validate_data (dask DataFrames)."""
+        fitted = getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is not None:
+            if len(names) != len(fitted) or (names != fitted).any():
+                raise ValueError("The feature names should match those that were passed during fit.\n"
+                                 f"Fitted with: {list(fitted)}\nGot: {list(names)}")
+        elif names is not None:
+            warnings.warn("X has feature names, but GaussianMixture was fitted without feature names",
+                          UserWarning, stacklevel=4)
+        elif fitted is not None:
+            warnings.warn("X does not have valid feature names, but GaussianMixture was fitted with feature "
+                          "names", UserWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ #
     # Persistence
@@ -564,6 +601,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                   "reseeded_": [list(map(int, r)) for r in self.reseeded_]}
         arrays = {name: getattr(self, name) for name in _FITTED_ARRAYS}
         arrays["lower_bounds_"] = np.asarray(self.lower_bounds_, dtype=np.float64)
+        stats = getattr(self, "_partial_stats", None)
+        if stats is not None:  # the sums partial_fit continues from
+            arrays.update(partial_W=stats.W, partial_mean=stats.mean, partial_M2=stats.M2)
+            fitted.update(n_samples_seen_=int(self.n_samples_seen_), weight_scale=float(self._weight_scale))
         for name in _INIT_ARRAYS:
             if getattr(self, name) is not None:
                 arrays[name] = np.asarray(getattr(self, name))
@@ -598,6 +639,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             for name in _FITTED_ARRAYS:
                 setattr(model, name, data[name])
             model.lower_bounds_ = data["lower_bounds_"].tolist()
+            if "partial_W" in data:
+                model._partial_stats = _em.Statistics(data["partial_W"], data["partial_mean"], data["partial_M2"])
             if "feature_names_in_" in data:
                 model.feature_names_in_ = data["feature_names_in_"].astype(object)
         fitted = header["fitted"]
@@ -606,6 +649,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model.lower_bound_ = fitted["lower_bound_"]
         model.n_features_in_ = fitted["n_features_in_"]
         model.reseeded_ = [tuple(r) for r in fitted["reseeded_"]]
+        if "n_samples_seen_" in fitted:
+            model.n_samples_seen_ = fitted["n_samples_seen_"]
+            model._weight_scale = fitted["weight_scale"]
         return model
 
     # ------------------------------------------------------------------ #
@@ -633,6 +679,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         elif self.verbose >= 2:
             print(f"Initialization {msg}. time lapse {time.time() - self._init_prev_time:.5f}s\t "
                   f"lower bound {lower_bound:.5f}.")
+
+
+def _n_rows(X):
+    """Number of rows of any X the estimator accepts for scoring (a dask one gets its sizes computed)."""
+    if _dask.is_dask_array(X):
+        return int(_dask.as_rows(X).shape[0])
+    return len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
+
+
+def _all_zero_weights(sample_weight, n):
+    """True for a valid-looking weight vector of n zeros (other problems are check_weights' to report)."""
+    w = np.asarray(sample_weight)
+    return w.shape == (n,) and w.dtype.kind in "fiub" and not np.any(w)
 
 
 def _as_param(value, name, shape):

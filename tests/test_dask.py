@@ -127,8 +127,33 @@ def test_dask_dataframe_like_dask_ml(client):
     import pandas as pd
 
     X = mixture_data()
-    ddf = dask.dataframe.from_pandas(pd.DataFrame(X, columns=list("abc")), npartitions=3)
+    pdf = pd.DataFrame(X, columns=list("abc")).assign(w=np.random.default_rng(0).uniform(0.5, 2, len(X)))
+    ddf = dask.dataframe.from_pandas(pdf, npartitions=3)
     kw = dict(n_components=3, tol=1e-8, max_iter=300, **given_start("full"))
-    ours = GaussianMixture(**kw).fit(ddf)
+    ours = GaussianMixture(**kw).fit(ddf[["a", "b", "c"]])
     assert_same_model(ours, GaussianMixture(**kw).fit(X))
-    np.testing.assert_array_equal(ours.predict(ddf).compute(), ours.predict(X))
+    assert list(ours.feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(ours.predict(ddf[["a", "b", "c"]]).compute(), ours.predict(pdf[["a", "b", "c"]]))
+    with pytest.raises(ValueError, match="feature names should match"):
+        ours.predict(ddf[["c", "b", "a"]])  # the same columns in another order: refused, as sklearn does
+    n, ll = len(X), ours.score(pdf[["a", "b", "c"]]) * len(X)
+    assert ours.bic(ddf[["a", "b", "c"]]) == pytest.approx(-2 * ll + ours._n_parameters() * np.log(n), rel=1e-12)
+    # Weights as a dask Series or a pandas Series, the dask-ml way.
+    ref = GaussianMixture(**kw).fit(X, sample_weight=pdf["w"].to_numpy())
+    for weights in (ddf["w"], pdf["w"]):
+        assert_same_model(GaussianMixture(**kw).fit(ddf[["a", "b", "c"]], sample_weight=weights), ref)
+
+
+def test_dask_unknown_chunk_sizes_are_left_alone(client):
+    X = mixture_data()
+    keep = X[:, 0] > -100  # every row, but dask cannot know that
+    Xd = as_dask(X)
+    masked = Xd[da.from_array(keep, chunks=Xd.chunks[0])]
+    assert np.isnan(masked.chunks[0][0])
+    kw = dict(n_components=3, tol=1e-8, max_iter=300, **given_start("full"))
+    gm = GaussianMixture(**kw).fit(masked)
+    assert_same_model(gm, GaussianMixture(**kw).fit(X))
+    assert np.isnan(masked.chunks[0][0])  # the caller's array is not modified
+    lazy = gm.predict_proba(masked)
+    assert isinstance(lazy, da.Array) and np.isnan(lazy.chunks[0][0])  # nothing computed yet
+    np.testing.assert_allclose(lazy.compute(), gm.predict_proba(X), rtol=1e-12, atol=1e-300)

@@ -198,6 +198,38 @@ def test_chunk_stream_small_data_is_initialised_in_memory_exactly():
     np.testing.assert_array_equal(labels, ref.predict(X))
 
 
+def test_chunk_stream_pairs_as_lists_dataframes_and_feature_names():
+    import pandas as pd
+
+    X = mixture_data(N=1200)
+    w = np.random.default_rng(4).uniform(0.5, 2.0, len(X))
+    kw = dict(n_components=3, random_state=0, tol=1e-8, max_iter=500)
+    ref = GaussianMixture(**kw).fit(X, sample_weight=w)
+    as_lists = [[c, cw] for c, cw in uneven_chunks(X, w)]
+    assert_same_model(GaussianMixture(**kw).fit(as_lists), ref)
+    frames = [pd.DataFrame(c, columns=list("xyz")) for c in uneven_chunks(X)]
+    gm = GaussianMixture(**kw).fit(frames)
+    assert list(gm.feature_names_in_) == ["x", "y", "z"]
+    plain = GaussianMixture(**kw).fit(X)
+    assert_same_model(gm, plain)
+    np.testing.assert_array_equal(gm.predict(pd.DataFrame(X, columns=list("xyz"))), plain.predict(X))
+
+
+def test_sample_rows_is_bounded_and_uniform():
+    rs = np.random.RandomState(0)
+    tracemalloc.start()
+    rows = _em.sample_rows(rs, 10**12, 100_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20  # a permutation of 10**12 rows would need 8 TB
+    assert rows.size == 100_000 and np.all(np.diff(rows) > 0) and rows[0] >= 0 and rows[-1] < 10**12
+    counts = np.bincount(_em.sample_rows(rs, 10**6, 100_000) // 100_000, minlength=10)
+    assert np.all(np.abs(counts - 10_000) < 500), counts  # 5 sigma
+    # Small N: numpy's choice, the draw sklearn makes.
+    np.testing.assert_array_equal(_em.sample_rows(np.random.RandomState(1), 50, 5, ordered=False),
+                                  np.random.RandomState(1).choice(50, size=5, replace=False))
+
+
 def test_chunk_stream_int_and_float32_chunks():
     X = np.round(mixture_data(N=1200) * 10)
     chunks = uneven_chunks(X, sizes=(300,))
@@ -231,6 +263,15 @@ def test_chunk_stream_errors():
         GaussianMixture(2).fit([(chunks[0], np.ones(100)), (chunks[1], np.ones(3))])
     with pytest.raises(ValueError, match="give \\(X, sample_weight\\) pairs for all chunks or for none"):
         GaussianMixture(2).fit([(chunks[0], np.ones(100)), chunks[1]])
+    with pytest.raises(TypeError, match="returned one array .* must return an iterable of 2-D chunks"):
+        GaussianMixture(2).fit(lambda: X)
+    with pytest.raises(TypeError, match="Chunk 0 is a sparse matrix"):
+        from scipy import sparse
+        GaussianMixture(2).fit([sparse.csr_matrix(c) for c in chunks])
+    with pytest.raises(ValueError, match="Chunk 1 has columns \\['b', 'a', 'c'\\], but the first chunk has"):
+        import pandas as pd
+        GaussianMixture(2).fit([pd.DataFrame(chunks[0], columns=list("abc")),
+                                pd.DataFrame(chunks[1], columns=list("bac"))])
     passes = []
 
     def shrinking():  # a source that loses rows after its first pass
@@ -292,22 +333,54 @@ def test_partial_fit_epochs_approach_the_batch_fit():
     assert all(b < a for a, b in zip(gaps, gaps[1:])), gaps
 
 
-def test_partial_fit_after_fit_continues_and_fit_restarts():
+def test_partial_fit_after_fit_continues_from_fits_statistics(tmp_path):
+    # fit (one EM iteration from a given start) then partial_fit(chunk) is
+    # incremental EM over [X, chunk]: the chunk refines the fitted model.
     X = mixture_data()
-    gm = GaussianMixture(3, random_state=0, max_iter=2, tol=0)
+    start = given_start("full")
+    covs = np.linalg.inv(start["precisions_init"])
+    gm = GaussianMixture(3, max_iter=1, **start)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(X)
-    start = {"weights_init": gm.weights_, "means_init": gm.means_, "precisions_init": gm.precisions_}
-    gm.partial_fit(X[:1000])
-    fresh = GaussianMixture(3, **start).partial_fit(X[:1000])
-    np.testing.assert_allclose(gm.means_, fresh.means_, rtol=1e-12)
-    assert gm.n_iter_ == 1 and gm.n_samples_seen_ == 1000
+    assert gm.n_samples_seen_ == len(X)
+    gm.save(tmp_path / "m.npz")
+    chunk = X[:500] + 0.1
+    gm.partial_fit(chunk)
+    w_ref, m_ref, c_ref = incremental_em_full([X, chunk], start["weights_init"], start["means_init"], covs, 1e-6)
+    np.testing.assert_allclose(gm.weights_, w_ref, rtol=1e-9)
+    np.testing.assert_allclose(gm.means_, m_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, c_ref, rtol=1e-8, atol=1e-12)
+    assert gm.n_iter_ == 2 and gm.n_samples_seen_ == len(X) + 500
+    # save/load keeps the sums: the loaded model continues identically.
+    loaded = GaussianMixture.load(tmp_path / "m.npz").partial_fit(chunk)
+    for name in ATTRS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(gm, name))
+    # A new fit starts new sums.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gm.fit(X)  # a new fit discards the accumulated statistics
-    gm.partial_fit(X[:10])
-    assert gm.n_iter_ == 1 and gm.n_samples_seen_ == 10
+        gm.fit(X[:1000])
+    assert gm.n_samples_seen_ == 1000
+
+
+def test_partial_fit_weights_scale_and_zero_weight_chunks():
+    X = mixture_data(N=1000)
+    plain = GaussianMixture(3, random_state=0).partial_fit(X[:600]).partial_fit(X[600:])
+    # Only ratios of weights matter, also when they are tiny (sklearn's 10·eps on Nₖ).
+    tiny = GaussianMixture(3, random_state=0).partial_fit(X[:600], sample_weight=np.full(600, 1e-15))
+    tiny.partial_fit(X[600:], sample_weight=np.full(400, 1e-15))
+    for name in ATTRS:
+        np.testing.assert_allclose(getattr(tiny, name), getattr(plain, name), rtol=1e-9, atol=1e-12)
+    # Unweighted rows after weighted ones count as weight 1 in the user's units.
+    mixed = GaussianMixture(3, random_state=0).partial_fit(X[:600], sample_weight=np.full(600, 1e-15))
+    mixed.partial_fit(X[600:])
+    heavy = GaussianMixture(3, random_state=0).partial_fit(X[:600]).partial_fit(
+        X[600:], sample_weight=np.full(400, 1e15))
+    np.testing.assert_allclose(mixed.means_, heavy.means_, rtol=1e-9)
+    before = plain.means_.copy()
+    plain.partial_fit(X[:10], sample_weight=np.zeros(10))  # nothing to learn from
+    np.testing.assert_array_equal(plain.means_, before)
+    assert plain.n_samples_seen_ == 1010 and plain.n_iter_ == 2
 
 
 def test_partial_fit_errors():
@@ -319,5 +392,8 @@ def test_partial_fit_errors():
         gm.partial_fit(X[:, :2])
     with pytest.raises(ValueError, match="contains NaN"):
         gm.partial_fit(np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match="partial_fit continues from the fitted model .* Call fit"):
+        gm.set_params(n_components=3).partial_fit(X)
+    gm.set_params(n_components=2)
     gm.partial_fit(X[:1])  # later chunks may be a single row
     assert gm.n_samples_seen_ == 201
