@@ -26,6 +26,7 @@ import threading
 import types
 
 import numba
+from numba.extending import overload
 
 #: Write compiled machine code to disk so later processes skip compilation.
 CACHE = os.environ.get("FASTPROB_NUMBA_CACHE", "1") != "0"
@@ -78,6 +79,23 @@ def serial(fn=None, *, reduce=False):
         return numba.njit(fastmath=set(fastmath), **_COMMON)(f)
 
     return wrap if fn is None else wrap(fn)
+
+
+def choose_by_types(stub):
+    """Decorator: the decorated function picks ``stub``'s implementation inside kernels.
+
+    It is called at compile time with the Numba types of the arguments and
+    returns the implementation to compile for them (``numba.extending.overload``
+    with this module's flags), so that a kernel can take a different code path
+    per dtype without compiling the others.
+    """
+
+    def wrap(typer):
+        overload(stub, jit_options=dict(fastmath=set(FASTMATH_STRICT), nogil=True,
+                                        error_model="numpy"))(typer)
+        return typer
+
+    return wrap
 
 
 class KernelPair:

@@ -16,7 +16,7 @@ from ._config import serial, serial_and_parallel
 from .gaussian import fix_infinite_rows, tile_log_prob
 from .mathfn import exp, log
 from .moments import accumulate_tile, load_weights
-from .tiles import load_tile
+from .tiles import ROW_PAD, load_tile
 
 
 @serial
@@ -80,10 +80,10 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
     for b in prange((N + tile - 1) // tile):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
-        C = np.empty((d, nt))
-        Z = np.empty((d, nt), X.dtype)
+        C = np.empty((d, nt + ROW_PAD))
+        Z = np.empty((d, nt + ROW_PAD), X.dtype)
         maha = np.empty(nt, X.dtype)
-        LP = np.empty((K, nt), X.dtype)
+        LP = np.empty((K, nt + ROW_PAD), X.dtype)
         lse = np.empty(nt)
         s = np.empty(nt)
         load_tile(X, t0, nt, C)
@@ -141,10 +141,10 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
     for b in prange(n_blocks):
         r0 = b * block
         r1 = min(N, r0 + block)
-        C = np.empty((d, tile))
-        Z = np.empty((d, tile), X.dtype)
+        C = np.empty((d, tile + ROW_PAD))
+        Z = np.empty((d, tile + ROW_PAD), X.dtype)
         maha = np.empty(tile, X.dtype)
-        LP = np.empty((K, tile), X.dtype)
+        LP = np.empty((K, tile + ROW_PAD), X.dtype)
         lse = np.empty(tile)
         s = np.empty(tile)
         base = np.empty(tile)

@@ -10,6 +10,15 @@ import numpy as np
 from ._config import serial
 
 
+#: Spare elements at the end of every row of a tile buffer (C, Z, LP).  Tile
+#: widths are often powers of two: unpadded, the rows of a (d, 512) float64
+#: buffer lie exactly 4 KiB apart, so a sweep that reads d rows at one offset
+#: maps them all to one L1 cache set (8 ways) and misses for d > 8.  Padding
+#: each row by 16 elements (64 bytes of float32, 128 of float64) puts the rows
+#: in different sets.  Kernels index only the first nt columns of a row.
+ROW_PAD = 16
+
+
 def rows_per_tile(d):
     """Tile height for d features: keeps one (d, tile) float64 buffer near 64 KiB."""
     return int(max(16, min(512, 8192 // max(d, 1))))
