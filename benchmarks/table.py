@@ -18,12 +18,19 @@ def table(report):
     extra = {}
     memory = {}
     flops = {}
+    out_of_core, memmap_memory = {}, None
     for b in report["benchmarks"]:
         if b["group"] in ("compile", "startup", "peak"):
             extra.update(b["extra_info"])
             continue
+        if b["group"].startswith("memory-memmap"):
+            memmap_memory = b["extra_info"]
+            continue
         if b["group"].startswith("memory-"):
             memory[b["extra_info"]["implementation"]] = b["extra_info"]
+            continue
+        if "out-of-core" in b["group"]:
+            out_of_core[b["extra_info"]["implementation"]] = (b["stats"]["median"], b["extra_info"]["n"])
             continue
         groups[b["group"]][b["extra_info"]["implementation"]] = (b["stats"]["median"], b["extra_info"]["n"])
         flops[b["group"]] = b["extra_info"].get("flops_per_row", 0.0)
@@ -56,7 +63,17 @@ def table(report):
         x_mb = next(iter(memory.values()))["X_MB"]
         text += (" Peak memory of fit (W2, X = %.0f MB) above X: " % x_mb
                  + ", ".join(f"{impl} {m['extra_MB']:.0f} MB" for impl, m in memory.items()) + ".")
-    return text + "\n\n" + "\n".join(lines)
+    text += "\n\n" + "\n".join(lines)
+    if out_of_core:
+        base = out_of_core["in-memory"][0]
+        text += ("\n\nOut of core (5-iteration fit, N = %s, time relative to the in-memory fit):\n\n"
+                 % f"{out_of_core['in-memory'][1]:,}")
+        text += "| source | median | relative |\n|---|---:|---:|\n" + "\n".join(
+            f"| {src} | {_ms(t)} | {t / base:.2f}× |" for src, (t, _) in out_of_core.items())
+        if memmap_memory:
+            text += ("\n\nPeak resident memory of the memmap fit above the process before it: "
+                     f"{memmap_memory['extra_MB']:.0f} MB for a {memmap_memory['file_MB']:.0f} MB file.")
+    return text
 
 
 def _ms(seconds):
