@@ -346,7 +346,7 @@ def mvn_logpdf(X, mean, cov):
     if N:
         kernel = _gk.mvn_logpdf.for_size(N * K * d * (d + 1))
         means = np.ascontiguousarray(np.broadcast_to(mean.reshape(-1, d), (K, d)))
-        kernel(X2, means, factors._L64, factors._logdet64, rows_per_tile(d), out)
+        kernel(X2, means, factors._L64, factors._logdet64, rows_per_tile(d), _gk.solver_token(d), out)
     if not batched:
         out = out[:, 0]
     return out[0] if single_point else out

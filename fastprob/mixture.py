@@ -16,6 +16,7 @@ import numpy as np
 
 from .kernels import mixture as _mixk
 from .gaussian import check_symmetric, factor_stack
+from .kernels.gaussian import solver_token
 from .kernels.tiles import rows_per_tile
 from ._validation import (
     as_float_array,
@@ -83,7 +84,7 @@ class Components:
         return self.covariance_type in ("diag", "spherical")
 
     def kernel_args(self, dtype=np.float64):
-        """(log_weights, means, chol, logdet, var, diagonal) for the mixture kernels.
+        """(log_weights, means, chol, logdet, var, diagonal, solver) for the mixture kernels.
 
         ``chol`` and ``var`` in ``dtype``, the data's: the kernels' per-row
         arithmetic after centring runs in the factors' dtype.  ``means`` stay
@@ -92,7 +93,8 @@ class Components:
         with np.errstate(divide="ignore"):  # a zero weight is a valid -inf log-weight
             log_weights = np.log(self.weights)
         chol, var = (np.ascontiguousarray(a, dtype=dtype) for a in (self.chol, self.var))
-        return log_weights, self.means, chol, self.logdet, var, self.diagonal
+        solver = solver_token(self.n_features, self.diagonal)
+        return log_weights, self.means, chol, self.logdet, var, self.diagonal, solver
 
 
 def factorise(covariances, covariance_type, d):

@@ -35,7 +35,7 @@ def normal_logpdf(x, mean, var, out):
 
 
 @serial
-def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP):
+def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP):
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
     C and ``means`` are float64, so x - mu is computed in float64 (no digits lost
@@ -52,6 +52,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, mah
         'tied'); ignored when ``diagonal``.
     logdet : (K,) or (Kc,) log|Σ_k|.
     var : (K, d) variances of diagonal covariances; used only when ``diagonal``.
+    solver : :func:`solver_token` for d: picks the Mahalanobis solver at compile time.
     Z, maha : (d, tile) and (tile,) float64 scratch.
     LP : (K, tile) float64 out.
 
@@ -62,7 +63,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, mah
     substitution runs across the rows of the tile, so the innermost loop is a
     contiguous, vectorisable sweep, and the squared norm is accumulated as each
     coordinate is finished; for 6 <= d <= 16 an unrolled solver keeps a row's
-    whole z in registers instead (:func:`small_mahalanobis`).
+    whole z in registers instead (:func:`mahalanobis`).
     """
     d = C.shape[0]
     K = LP.shape[0]
@@ -79,11 +80,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, mah
             ld = logdet[k]
         else:
             ck = k if Kc > 1 else 0
-            if UNROLLED_MIN_D <= d <= UNROLLED_WIDTHS[-1]:
-                unrolled_mahalanobis(chol[ck], C, means[k], Z, nt, maha)
-            else:
-                centre_tile(C, means[k], nt, Z)
-                forward_substitution(chol[ck], Z, nt, maha)
+            mahalanobis(solver, chol[ck], C, means[k], Z, nt, maha)
             ld = logdet[ck]
         # Constants in the buffers' dtype: a float64 literal would turn every
         # float32 element operation into a float64 one (half the SIMD width).
@@ -158,7 +155,7 @@ def forward_substitution(L, Z, nt, maha):
             maha[r] += zi * zi
 
 
-#: Widths of the unrolled Mahalanobis solvers (:func:`small_mahalanobis`).  A
+#: Widths of the unrolled Mahalanobis solvers (:func:`mahalanobis`).  A
 #: factor with UNROLLED_MIN_D <= d <= 16 uses the narrowest width >= d; other d
 #: use :func:`forward_substitution`.  Each width costs a few seconds of (cached)
 #: compilation per dtype, and a d padded by up to 3 still measured faster than
@@ -210,11 +207,8 @@ def _unrolled_mahalanobis_source(D, centre):
     return "\n".join(lines)
 
 
-def _make_small_mahalanobis():
-    """Define unrolled solvers, one per width, and kernels choosing the width for d.
-
-    Two sets: ``small_mahalanobis`` reads a centred tile, ``small_centred_mahalanobis``
-    centres as it loads (see :func:`unrolled_mahalanobis`).
+def _define_unrolled_solvers():
+    """Define ``mahalanobis_<D>`` and ``centred_mahalanobis_<D>`` for every width D.
 
     Generated from one template rather than written out per width.  They become
     ordinary kernels of this module, compiled under this file's name: Numba's
@@ -222,47 +216,64 @@ def _make_small_mahalanobis():
     bytecode) like the kernels written out here.
     """
     namespace = globals()
-
-    def define(source, name):
-        exec(compile(source, __file__, "exec"), namespace)
-        namespace[name] = serial(namespace[name])
-
-    for prefix, args in (("", "L, Z, nt, maha"), ("centred_", "L, Z, mu, nt, maha")):
-        branches = []
-        for n, D in enumerate(UNROLLED_WIDTHS):
-            define(_unrolled_mahalanobis_source(D, bool(prefix)), f"{prefix}mahalanobis_{D}")
-            branches.append(f"    {'if' if n == 0 else 'elif'} d <= {D}:\n"
-                            f"        {prefix}mahalanobis_{D}({args})")
-        define(f"def small_{prefix}mahalanobis({args}):\n"
-               '    """The unrolled solver of the narrowest width >= d = Z.shape[0] <= UNROLLED_WIDTHS[-1]."""\n'
-               "    d = Z.shape[0]\n" + "\n".join(branches), f"small_{prefix}mahalanobis")
+    for D in UNROLLED_WIDTHS:
+        for centre in (False, True):
+            name = f"{'centred_' if centre else ''}mahalanobis_{D}"
+            exec(compile(_unrolled_mahalanobis_source(D, centre), __file__, "exec"), namespace)
+            namespace[name] = serial(namespace[name])
 
 
-_make_small_mahalanobis()
+_define_unrolled_solvers()
 
 
-def unrolled_mahalanobis(L, C, mu, Z, nt, maha):
-    """maha[r] = ‖L⁻¹ (C[:, r] - mu)‖² for the nt columns of the float64 tile C, 6 <= d <= 16.
+def solver_token(d, diagonal=False):
+    """The Mahalanobis solver for d features, as an empty array whose ``ndim`` names it.
 
-    Dispatched on the dtype at compile time (below): float64 arithmetic centres
-    each element as the unrolled solver loads it, saving a pass that stores and
-    reloads the centred tile.  For float32 (Z's dtype) the tile is centred into
-    Z first: centring in float64 inside the solver's loop would make LLVM pick
-    the float64 vector width for the whole loop, half the float32 lanes.
+    ndim 1: :func:`forward_substitution` (also for diagonal covariances, which
+    use no solver); ndim 2 + j: the unrolled solver of width
+    ``UNROLLED_WIDTHS[j]``, the narrowest >= d.  Numba compiles a kernel once
+    per argument type, so a kernel compiles only the solver its data need:
+    low-d and diagonal fits do not pay the unrolled solvers' compile time.
+    """
+    if diagonal or not UNROLLED_MIN_D <= d <= UNROLLED_WIDTHS[-1]:
+        return np.empty(0)
+    j = next(j for j, D in enumerate(UNROLLED_WIDTHS) if d <= D)
+    return np.empty((0,) * (2 + j))
+
+
+def mahalanobis(solver, L, C, mu, Z, nt, maha):
+    """maha[r] = ‖L⁻¹ (C[:, r] - mu)‖² for the nt columns of the float64 tile C.
+
+    Chosen at compile time from ``solver.ndim`` (see :func:`solver_token`) and
+    the dtype: the blocked :func:`forward_substitution` on the centred tile, or
+    an unrolled solver; in float64 the unrolled solver centres each element as
+    it loads it, saving a pass that stores and reloads the centred tile, while
+    for float32 (Z's dtype) the tile is centred into Z first: centring in
+    float64 inside the solver's loop would make LLVM pick the float64 vector
+    width for the whole loop, half the float32 lanes.
     """
     raise NotImplementedError("compiled use only")
 
 
-@choose_by_types(unrolled_mahalanobis)
-def _unrolled_mahalanobis_by_dtype(L, C, mu, Z, nt, maha):
+@choose_by_types(mahalanobis)
+def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
+    if solver.ndim == 1:
+        def blocked(solver, L, C, mu, Z, nt, maha):
+            centre_tile(C, mu, nt, Z)
+            forward_substitution(L, Z, nt, maha)
+        return blocked
+    D = UNROLLED_WIDTHS[solver.ndim - 2]
     if Z.dtype == C.dtype:
-        def centred_on_the_fly(L, C, mu, Z, nt, maha):
-            small_centred_mahalanobis(L, C, mu, nt, maha)
-        return centred_on_the_fly
+        solve_centring = globals()[f"centred_mahalanobis_{D}"]
 
-    def centred_first(L, C, mu, Z, nt, maha):
+        def centred_on_the_fly(solver, L, C, mu, Z, nt, maha):
+            solve_centring(L, C, mu, nt, maha)
+        return centred_on_the_fly
+    solve = globals()[f"mahalanobis_{D}"]
+
+    def centred_first(solver, L, C, mu, Z, nt, maha):
         centre_tile(C, mu, nt, Z)
-        small_mahalanobis(L, Z, nt, maha)
+        solve(L, Z, nt, maha)
     return centred_first
 
 
@@ -292,7 +303,7 @@ def fix_infinite_rows(X, t0, nt, LP):
 
 
 @serial_and_parallel
-def mvn_logpdf(X, means, chol, logdet, tile, out):
+def mvn_logpdf(X, means, chol, logdet, tile, solver, out):
     """log N(x_n | mean_k, L_k L_kᵀ) for every row n and component k.
 
     Parameters
@@ -303,6 +314,7 @@ def mvn_logpdf(X, means, chol, logdet, tile, out):
     chol : (Kc, d, d) float64 lower Cholesky factors, Kc in {1, K}.
     logdet : (Kc,) float64 log-determinants of the covariances.
     tile : rows per work item; results do not depend on it.
+    solver : :func:`solver_token` for d.
     out : (N, K) out, X's dtype.
     """
     N, d = X.shape
@@ -317,7 +329,7 @@ def mvn_logpdf(X, means, chol, logdet, tile, out):
         maha = np.empty(nt)
         LP = np.empty((K, nt))
         load_tile(X, t0, nt, C)
-        tile_log_prob(C, nt, zeros, means, chol, logdet, no_var, False, Z, maha, LP)
+        tile_log_prob(C, nt, zeros, means, chol, logdet, no_var, False, solver, Z, maha, LP)
         fix_infinite_rows(X, t0, nt, LP)
         for r in range(nt):
             for k in range(K):

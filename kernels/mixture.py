@@ -57,14 +57,14 @@ def tile_logsumexp(LP, nt, lse, s, normalise):
 
 
 @serial_and_parallel
-def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
+def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, tile,
                    lse_out, resp_out, label_out):
     """Per-row log-likelihood, responsibilities and/or most probable component.
 
     Parameters
     ----------
     X : (N, d) float32/float64, C-contiguous.
-    log_weights, means, chol, logdet, var, diagonal : the mixture, as for
+    log_weights, means, chol, logdet, var, diagonal, solver : the mixture, as for
         :func:`.gaussian.tile_log_prob`.
     tile : rows per work item (results do not depend on it).
     lse_out : (N,) out, log p(x_n), or empty to skip.
@@ -87,7 +87,7 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
         lse = np.empty(nt)
         s = np.empty(nt)
         load_tile(X, t0, nt, C)
-        tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
+        tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
         fix_infinite_rows(X, t0, nt, LP)
         if want_label:
             for r in range(nt):
@@ -108,7 +108,7 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, tile,
 
 
 @serial_and_parallel(reduce=True)
-def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
+def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, solver, block, tile,
             W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
     """One fused E-step + sufficient statistics pass over X, per fixed block of rows.
 
@@ -121,7 +121,8 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
     ----------
     X : (N, d) float32/float64, C-contiguous.
     sw : (N,) sample weights or empty (unit weights).
-    log_weights, means, chol, logdet, var, diagonal : the current mixture.
+    log_weights, means, chol, logdet, var, diagonal, solver : the current mixture
+        (see :func:`.gaussian.tile_log_prob`).
     block, tile : rows per block (a multiple of ``tile``); the block layout
         depends on the data shape only, so the serial reduction of the outputs
         is bit-identical on any number of threads.
@@ -160,7 +161,7 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, block, tile,
         for t0 in range(r0, r1, tile):
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
-            tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, Z, maha, LP)
+            tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
             tile_logsumexp(LP, nt, lse, s, True)
             load_weights(sw, t0, nt, base)
             for r in range(nt):

@@ -155,7 +155,7 @@ def test_serial_and_parallel_builds_agree_bitwise(rng):
     for build in (gk.mvn_logpdf.serial, gk.mvn_logpdf.parallel):
         for block in (16, 100, 256):
             out = np.empty((len(X), K))
-            build(X, means, factors._L64, factors._logdet64, block, out)
+            build(X, means, factors._L64, factors._logdet64, block, gk.solver_token(d), out)
             outs.append(out)
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
