@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _em
 from ._sources import check_chunk_finite
-from .mixture import make_components, score
+from .mixture import make_components, score_one
 from .threads import set_num_threads
 
 #: Row blocks merged per node of the reduction tree.
@@ -269,5 +269,4 @@ def _score_block(Xb, *, params, what):
     check_chunk_finite(Xb)
     comps, _ = make_components(*params)
     with set_num_threads(task_threads()):
-        lse, resp, labels = score(Xb, comps, lse=what == "lse", resp=what == "resp", labels=what == "labels")
-    return {"lse": lse, "resp": resp, "labels": labels}[what]
+        return score_one(Xb, comps, what)

@@ -33,7 +33,7 @@ from .mixture import (
     covariance_shape,
     make_components,
     sample_components,
-    score,
+    score_one,
 )
 
 __all__ = ["GaussianMixture"]
@@ -169,9 +169,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if _dask.is_dask_array(X):
             return self.predict(source.X)
         if isinstance(source, ArraySource):
-            return score(source.X, self._components(), labels=True)[2]
+            return score_one(source.X, self._components(), "labels")
         comps = self._components()
-        return np.concatenate([score(Xc, comps, labels=True)[2] for _, Xc, _ in source.chunks()])
+        return np.concatenate([score_one(Xc, comps, "labels") for _, Xc, _ in source.chunks()])
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One incremental EM step on a chunk of rows (for streams that do not fit in memory).
@@ -344,9 +344,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if _dask.is_dask_array(X):
             source = _dask.DaskSource(X, sample_weight)
         elif isinstance(X, np.memmap):
-            source = MemmapSource(check_memmap(X), None)
-            if sample_weight is not None:
-                source.sw = check_weights(sample_weight, source.n_rows, "sample_weight")
+            X = check_memmap(X)
+            sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
+            source = MemmapSource(X, sw)
             source.check_finite()
         elif is_chunk_stream(X):
             if sample_weight is not None:
@@ -527,10 +527,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             comps = self._components()
             params = (comps.weights, comps.means, comps.covariances, comps.covariance_type)
             return _dask.lazy_scores(X, params, what, self.n_features_in_)
-        X = self._validate_X(X)
-        lse, resp, labels = score(X, self._components(), lse=what == "lse", resp=what == "resp",
-                                  labels=what == "labels")
-        return {"lse": lse, "resp": resp, "labels": labels}[what]
+        return score_one(self._validate_X(X), self._components(), what)
 
     def sample(self, n_samples=1):
         """Draw samples by ancestral sampling.

@@ -181,6 +181,12 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
     return lse_out, resp_out, label_out
 
 
+def score_one(X, comps, what):
+    """One output of :func:`score` by name: 'lse' (N,), 'resp' (N, K) or 'labels' (N,)."""
+    lse, resp, labels = score(X, comps, lse=what == "lse", resp=what == "resp", labels=what == "labels")
+    return {"lse": lse, "resp": resp, "labels": labels}[what]
+
+
 def gmm_logpdf(X, weights, means, covs, covariance_type="full"):
     """Log-density of a Gaussian mixture, log Σ_k π_k N(x | μ_k, Σ_k).
 
