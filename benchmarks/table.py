@@ -19,7 +19,11 @@ def table(report):
     memory = {}
     flops = {}
     out_of_core, memmap_memory = {}, None
+    scaling = defaultdict(dict)
     for b in report["benchmarks"]:
+        if b["group"].startswith("threads-"):
+            scaling[b["group"][len("threads-"):]][b["extra_info"]["threads"]] = b["stats"]["median"]
+            continue
         if b["group"] in ("compile", "startup", "peak"):
             extra.update(b["extra_info"])
             continue
@@ -63,7 +67,8 @@ def table(report):
         x_mb = next(iter(memory.values()))["X_MB"]
         text += (" Peak memory of fit (W2, X = %.0f MB) above X: " % x_mb
                  + ", ".join(f"{impl} {m['extra_MB']:.0f} MB" for impl, m in memory.items()) + ".")
-    text += "\n\n" + "\n".join(lines)
+    if len(lines) > 2:
+        text += "\n\n" + "\n".join(lines)
     if out_of_core:
         base = out_of_core["in-memory"][0]
         text += ("\n\nOut of core (5-iteration fit, N = %s, time relative to the in-memory fit):\n\n"
@@ -73,6 +78,14 @@ def table(report):
         if memmap_memory:
             text += ("\n\nPeak resident memory of the memmap fit above the process before it: "
                      f"{memmap_memory['extra_MB']:.0f} MB for a {memmap_memory['file_MB']:.0f} MB file.")
+    if scaling:
+        counts = sorted({t for times in scaling.values() for t in times})
+        text += "\n\nThread scaling (median time; speed-up over 1 thread in brackets):\n\n"
+        text += ("| comparison | " + " | ".join(f"{t} threads" for t in counts) + " |\n|---|"
+                 + "---:|" * len(counts) + "\n")
+        text += "\n".join(
+            f"| {name} | " + " | ".join(f"{_ms(times[t])} ({times[1] / times[t]:.2f}×)" if t in times else "–"
+                                         for t in counts) + " |" for name, times in scaling.items())
     return text
 
 
