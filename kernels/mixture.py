@@ -31,6 +31,11 @@ def tile_logsumexp(LP, nt, lse, s, normalise):
     scalar calls that would keep the loops from vectorising).
     """
     K = LP.shape[0]
+    # Terms below the smallest normal number of LP's dtype are stored as 0 rather
+    # than as subnormals: they are below the rounding error of the row sum (which
+    # is >= 1), and on many Intel CPUs every arithmetic operation on a subnormal
+    # costs ~100 cycles -- in float32 W2 one term in ten falls in that band.
+    cutoff = np.log(np.finfo(LP.dtype).tiny)
     for r in range(nt):
         lse[r] = -np.inf
     for k in range(K):
@@ -43,7 +48,8 @@ def tile_logsumexp(LP, nt, lse, s, normalise):
         s[r] = 0.0
     for k in range(K):
         for r in range(nt):
-            e = exp(LP[k, r] - lse[r])
+            x = LP[k, r] - lse[r]
+            e = 0.0 if x < cutoff else exp(x)  # NaN stays NaN
             LP[k, r] = e
             s[r] += e
     for r in range(nt):

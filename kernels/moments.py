@@ -43,27 +43,60 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     Two passes over the cache-resident tile: the mean, then the scatter of the
     centred copy ``Z`` (same shape as C, scratch), which is scaled by √rk so
     that the scatter is the plain Gram matrix Z Zᵀ.  ``rk`` is overwritten.
+
+    Rows of weight exactly 0 add nothing to the scatter.  When they are at
+    least two thirds of the tile (about the measured break-even) -- hard
+    labels, components far from most rows, whose responsibilities underflow
+    (in float32, most of them on well separated mixtures), zero sample
+    weights -- only the other rows are copied into Z (packed to the left), so
+    the mean and the Gram matrix cost in proportion to the rows that count.
     """
     d = C.shape[0]
-    for i in range(d):
-        s = 0.0
-        for r in range(nt):
-            s += rk[r] * C[i, r]
-        mean_t[i] = s / Wt
+    n_used = 0
     for r in range(nt):
-        rk[r] = np.sqrt(rk[r])
-    for i in range(d):
-        m = C.dtype.type(mean_t[i])
+        n_used += rk[r] != 0.0
+    if 3 * n_used <= nt:
+        # Pack without branches (a data-dependent branch per row mispredicts):
+        # every row writes its index, only used rows advance the slot.
+        used = np.empty(nt, np.int64)
+        j = 0
         for r in range(nt):
-            Z[i, r] = (C[i, r] - m) * rk[r]
+            used[j] = r
+            j += rk[r] != 0.0
+        for j in range(n_used):
+            rk[j] = rk[used[j]]  # j <= used[j]: packing rk in place is safe
+        for i in range(d):
+            s = 0.0
+            for j in range(n_used):
+                s += rk[j] * C[i, used[j]]
+            mean_t[i] = s / Wt
+        for j in range(n_used):
+            rk[j] = np.sqrt(rk[j])
+        for i in range(d):
+            m = C.dtype.type(mean_t[i])
+            for j in range(n_used):
+                Z[i, j] = (C[i, used[j]] - m) * rk[j]
+    else:
+        n_used = nt
+        for i in range(d):
+            s = 0.0
+            for r in range(nt):
+                s += rk[r] * C[i, r]
+            mean_t[i] = s / Wt
+        for r in range(nt):
+            rk[r] = np.sqrt(rk[r])
+        for i in range(d):
+            m = C.dtype.type(mean_t[i])
+            for r in range(nt):
+                Z[i, r] = (C[i, r] - m) * rk[r]
     if M2_t.shape[1] == 1:
         for i in range(d):
             s = Z.dtype.type(0.0)
-            for r in range(nt):
+            for r in range(n_used):
                 s += Z[i, r] * Z[i, r]
             M2_t[i, 0] = s
     else:
-        lower_gram(Z, nt, M2_t)
+        lower_gram(Z, n_used, M2_t)
 
 
 @serial(reduce=True)

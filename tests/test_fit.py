@@ -117,3 +117,25 @@ def test_property_against_reference(N, d, seed, offset, scale):
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("zero_fraction", [0.5, 0.7, 0.95, 1.0 - 1.0 / 3001])
+@pytest.mark.parametrize("d", [3, 16])
+def test_mostly_zero_weights_match_reference(rng, zero_fraction, d):
+    # Tiles where >= 2/3 of the rows have weight 0 take the packed path of the
+    # moment kernel (only the used rows enter the mean and the Gram matrix):
+    # the same moments as the two-pass reference, in clusters and scattered.
+    N = 3001
+    X = rng.standard_normal((N, d)) @ rng.standard_normal((d, d)) + 5.0
+    for w in (rng.uniform(0.5, 2.0, N) * (rng.random(N) >= zero_fraction),
+              np.where(np.arange(N) % 700 < 700 * (1 - zero_fraction), 1.0, 0.0)):
+        if not w.any():
+            w[17] = 1.0
+        mean, cov = fastprob.mvn_fit(X, w)
+        ref_mean, ref_cov = weighted_moments_exact(X, w)
+        np.testing.assert_allclose(mean, ref_mean, rtol=1e-13)
+        np.testing.assert_allclose(cov, ref_cov, rtol=1e-11, atol=1e-12 * np.abs(ref_cov).max() + 1e-300)
+        used = w > 0
+        m2, c2 = fastprob.mvn_fit(X[used], w[used])
+        np.testing.assert_allclose(mean, m2, rtol=1e-13)
+        np.testing.assert_allclose(cov, c2, rtol=1e-11, atol=1e-12 * np.abs(ref_cov).max() + 1e-300)

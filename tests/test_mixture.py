@@ -132,3 +132,32 @@ def test_float32_data_far_from_zero_is_centred_in_float64(rng):
     got = fastprob.gmm_logpdf(X, [1.0], m[None], C[None])
     want = fastprob.mvn_logpdf(X.astype(np.float64), m, C)
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_responsibilities_below_smallest_normal_are_zero(dtype):
+    # Weighted log-probabilities that differ from the row's largest by more than
+    # log(tiny) give responsibility 0, never a subnormal (arithmetic on those
+    # costs ~100 cycles on many Intel CPUs); NaN rows stay NaN.
+    tiny = np.finfo(dtype).tiny
+    gap = -np.log(tiny)  # 87.3 (float32), 708.4 (float64)
+    weights, means, covs = np.array([0.5, 0.5]), np.array([[0.0], [0.0]]), np.array([1.0, 1.0])
+    # log w_0 - log w_1 = log(p0/p1): place the gap just inside and just outside.
+    for delta, expect_zero in ((-0.5, False), (0.5, True)):
+        p1 = np.exp(-(gap + delta)) if dtype == np.float32 else None
+        w = np.array([1.0, 0.0])
+        w[1] = p1 if p1 is not None else 0.0
+        if dtype == np.float64:  # exp(-708.9) underflows float64 weights: use separated means instead
+            means_ = np.array([[0.0], [np.sqrt(2 * (gap + delta))]])
+            w, covs_ = np.array([0.5, 0.5]), covs
+        else:
+            means_, covs_ = means, covs
+        w = w / w.sum()
+        X = np.array([[0.0], [np.nan]], dtype=dtype)
+        resp = fastprob.gmm_responsibilities(X, w, means_, covs_, "spherical")
+        assert resp.dtype == dtype
+        assert (resp[0, 1] == 0.0) == expect_zero
+        assert resp[0, 1] == 0.0 or resp[0, 1] >= tiny
+        assert resp[0, 0] == 1.0
+        assert np.isnan(resp[1]).all()
+        assert np.isnan(fastprob.gmm_logpdf(X, w, means_, covs_, "spherical")[1])
