@@ -1,6 +1,7 @@
 """Gaussian log-densities: univariate (elementwise) and multivariate (via Cholesky)."""
 import numpy as np
 from numba import prange
+from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel
 from .tiles import load_tile
@@ -38,14 +39,15 @@ def normal_logpdf(x, mean, var, out):
 def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP):
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
-    C and ``means`` are float64, so x - mu is computed in float64 (no digits lost
-    to a large mean); the rest of the arithmetic runs in the dtype of Z, maha, LP
-    and the factors, which the caller makes the same: float64 everywhere except
-    the mixture kernels on float32 data.
+    x - mu loses no digits to a large mean: it is computed in float64 for a
+    float64 tile C, and with a split mean (:func:`centre_tile`) for a float32
+    tile; the rest of the arithmetic runs in the dtype of Z, maha, LP and the
+    factors, which the caller makes the same: float64 everywhere except the
+    mixture kernels on float32 data, which pass float32 tiles and buffers.
 
     Parameters
     ----------
-    C : (d, tile) float64 tile of X (see :mod:`.tiles`).
+    C : (d, tile) tile of X (see :mod:`.tiles`), float64 or float32.
     log_weights : (K,) float64 (zeros for plain densities).
     means : (K, d) float64.
     chol : (Kc, d, d) lower Cholesky factors of Σ, Kc in {1, K} (1 = shared,
@@ -53,8 +55,8 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     logdet : (K,) or (Kc,) log|Σ_k|.
     var : (K, d) variances of diagonal covariances; used only when ``diagonal``.
     solver : :func:`solver_token` for d: picks the Mahalanobis solver at compile time.
-    Z, maha : (d, tile) and (tile,) float64 scratch.
-    LP : (K, tile) float64 out.
+    Z, maha : (d, tile) and (tile,) scratch.
+    LP : (K, tile) out.
 
     Notes
     -----
@@ -72,10 +74,11 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
         maha[:nt] = 0.0
         if diagonal:
             for i in range(d):
-                mu = means[k, i]
+                mh = C.dtype.type(means[k, i])  # split mean: see centre_tile
+                ml = C.dtype.type(means[k, i] - mh)
                 v = var[k, i]
                 for r in range(nt):
-                    z = Z.dtype.type(C[i, r] - mu)
+                    z = Z.dtype.type((C[i, r] - mh) - ml)
                     maha[r] += z * z / v
             ld = logdet[k]
         else:
@@ -92,11 +95,22 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
 
 @serial
 def centre_tile(C, mu, nt, Z):
-    """Z[i, r] = C[i, r] - mu[i] for r < nt, computed in float64 and stored in Z's dtype."""
+    """Z[i, r] = C[i, r] - mu[i] for r < nt, in C's dtype, as accurate as centring in float64.
+
+    The float64 mean is split into mh + ml, mh = mu rounded to C's dtype and
+    ml the rest rounded, and Z = (C - mh) - ml.  For float64 C, ml = 0 and this
+    is exactly C - mu.  For float32 C (float32 data, exact in the tile) the two
+    float32 subtractions each round relative to the *difference*, not to |mu|:
+    z = (x - mu)(1 + d) with |d| <= ~2 float32 ulps however large the mean --
+    the accuracy of a float64 subtraction rounded to float32, in 16-lane float32
+    arithmetic.  (Rounding the mean to float32 alone would be off by up to
+    |mu|/2**24: 6e-4 at mu = 1e4.)
+    """
     for i in range(C.shape[0]):
-        m = mu[i]
+        mh = C.dtype.type(mu[i])
+        ml = C.dtype.type(mu[i] - mh)
         for r in range(nt):
-            Z[i, r] = C[i, r] - m
+            Z[i, r] = (C[i, r] - mh) - ml
 
 
 @serial
@@ -167,9 +181,11 @@ UNROLLED_MIN_D = 6
 def _unrolled_mahalanobis_source(D, centre):
     """Source of ``mahalanobis_<D>(L, Z, nt, maha)``: maha[r] = ‖L⁻¹ Z[:, r]‖² for d <= D.
 
-    With ``centre``, ``centred_mahalanobis_<D>(L, Z, mu, nt, maha)`` instead
-    takes the uncentred tile and centres each element as it loads it:
-    z = L⁻¹ (Z[:, r] - mu).
+    With ``centre`` = 'centred', ``centred_mahalanobis_<D>(L, Z, mu, nt, maha)``
+    instead takes the uncentred tile and centres each element as it loads it:
+    z = L⁻¹ (Z[:, r] - mu) (float64 tiles); with 'split',
+    ``split_mahalanobis_<D>`` centres as :func:`centre_tile` does, with the
+    mean split in two parts of Z's dtype (float32 tiles).
 
     With the width D a constant, every coordinate z_i of a row is a local
     variable: LLVM vectorises the loop across rows with the whole z of a
@@ -186,7 +202,7 @@ def _unrolled_mahalanobis_source(D, centre):
     compiled width serves several d, which keeps compile time down.
     """
     if centre:
-        lines = [f"def centred_mahalanobis_{D}(L, Z, mu, nt, maha):"]
+        lines = [f"def {centre}_mahalanobis_{D}(L, Z, mu, nt, maha):"]
     else:
         lines = [f"def mahalanobis_{D}(L, Z, nt, maha):"]
     lines += ["    d = Z.shape[0]",
@@ -196,12 +212,16 @@ def _unrolled_mahalanobis_source(D, centre):
         lines.append(f"    p{i} = one / L[{i}, {i}] if {i} < d else zero")
         lines.append(f"    row{i} = {i} if {i} < d else 0")
         lines += [f"    l{i}_{j} = L[{i}, {j}] if {i} < d else zero" for j in range(i)]
-        if centre:
+        if centre == "centred":
             lines.append(f"    m{i} = mu[row{i}]")
+        elif centre == "split":
+            lines.append(f"    m{i} = Z.dtype.type(mu[row{i}])")
+            lines.append(f"    n{i} = Z.dtype.type(mu[row{i}] - m{i})")
     lines.append("    for r in range(nt):")
     for i in range(D):
         terms = "".join(f" - l{i}_{j} * z{j}" for j in range(i))
-        x = f"(Z[row{i}, r] - m{i})" if centre else f"Z[row{i}, r]"
+        x = {"centred": f"(Z[row{i}, r] - m{i})", "split": f"((Z[row{i}, r] - m{i}) - n{i})",
+             None: f"Z[row{i}, r]"}[centre]
         lines.append(f"        z{i} = ({x}{terms}) * p{i}")
     lines.append("        maha[r] = " + " + ".join(f"z{i} * z{i}" for i in range(D)))
     return "\n".join(lines)
@@ -217,8 +237,8 @@ def _define_unrolled_solvers():
     """
     namespace = globals()
     for D in UNROLLED_WIDTHS:
-        for centre in (False, True):
-            name = f"{'centred_' if centre else ''}mahalanobis_{D}"
+        for centre in (None, "centred", "split"):
+            name = f"{centre + '_' if centre else ''}mahalanobis_{D}"
             exec(compile(_unrolled_mahalanobis_source(D, centre), __file__, "exec"), namespace)
             namespace[name] = serial(namespace[name])
 
@@ -245,12 +265,13 @@ def mahalanobis(solver, L, C, mu, Z, nt, maha):
     """maha[r] = ‖L⁻¹ (C[:, r] - mu)‖² for the nt columns of the float64 tile C.
 
     Chosen at compile time from ``solver.ndim`` (see :func:`solver_token`) and
-    the dtype: the blocked :func:`forward_substitution` on the centred tile, or
-    an unrolled solver; in float64 the unrolled solver centres each element as
-    it loads it, saving a pass that stores and reloads the centred tile, while
-    for float32 (Z's dtype) the tile is centred into Z first: centring in
-    float64 inside the solver's loop would make LLVM pick the float64 vector
-    width for the whole loop, half the float32 lanes.
+    the dtypes: the blocked :func:`forward_substitution` on the centred tile, or
+    an unrolled solver, which centres each element as it loads it (saving a
+    pass that stores and reloads the centred tile): plainly for float64 tiles,
+    with the split mean of :func:`centre_tile` for float32 tiles (all in
+    float32 lanes).  A float64 tile with float32 factors is centred into Z
+    first: centring in float64 inside the solver's loop would make LLVM pick
+    the float64 vector width for the whole loop, half the float32 lanes.
     """
     raise NotImplementedError("compiled use only")
 
@@ -264,7 +285,8 @@ def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
         return blocked
     D = UNROLLED_WIDTHS[solver.ndim - 2]
     if Z.dtype == C.dtype:
-        solve_centring = globals()[f"centred_mahalanobis_{D}"]
+        kind = "centred" if C.dtype == types.float64 else "split"
+        solve_centring = globals()[f"{kind}_mahalanobis_{D}"]
 
         def centred_on_the_fly(solver, L, C, mu, Z, nt, maha):
             solve_centring(L, C, mu, nt, maha)

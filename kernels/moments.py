@@ -43,6 +43,10 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     Two passes over the cache-resident tile: the mean, then the scatter of the
     centred copy ``Z`` (same shape as C, scratch), which is scaled by √rk so
     that the scatter is the plain Gram matrix Z Zᵀ.  ``rk`` is overwritten.
+    C is float64, or float32 (the mixture kernels on float32 data): then the
+    float64 mean is split into its float32 rounding and the rest, so that
+    the centring loses nothing to a large mean (see
+    :func:`.gaussian.centre_tile`); for float64 C the rest is 0.
 
     Rows of weight exactly 0 add nothing to the scatter.  When they are at
     least two thirds of the tile (about the measured break-even) -- hard
@@ -73,9 +77,10 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
         for j in range(n_used):
             rk[j] = np.sqrt(rk[j])
         for i in range(d):
-            m = C.dtype.type(mean_t[i])
+            mh = C.dtype.type(mean_t[i])
+            ml = mean_t[i] - mh
             for j in range(n_used):
-                Z[i, j] = (C[i, used[j]] - m) * rk[j]
+                Z[i, j] = ((C[i, used[j]] - mh) - ml) * rk[j]
     else:
         n_used = nt
         for i in range(d):
@@ -86,9 +91,10 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
         for r in range(nt):
             rk[r] = np.sqrt(rk[r])
         for i in range(d):
-            m = C.dtype.type(mean_t[i])
+            mh = C.dtype.type(mean_t[i])
+            ml = mean_t[i] - mh
             for r in range(nt):
-                Z[i, r] = (C[i, r] - m) * rk[r]
+                Z[i, r] = ((C[i, r] - mh) - ml) * rk[r]
     if M2_t.shape[1] == 1:
         for i in range(d):
             s = Z.dtype.type(0.0)

@@ -1,9 +1,11 @@
 """Row tiles in structure-of-arrays layout, the unit of work inside every row kernel.
 
-A tile of ``nt`` rows of X (N, d) is copied, transposed and widened to float64
-into a (d, tile) buffer: every later pass then sweeps contiguous rows of the
-buffer, which LLVM vectorises across samples, and float32 data is accumulated
-in float64 without a full-size copy.
+A tile of ``nt`` rows of X (N, d) is copied and transposed into a (d, tile)
+buffer: every later pass then sweeps contiguous rows of the buffer, which LLVM
+vectorises across samples.  The buffer is float64 where a kernel computes in
+float64 (float32 data then accumulates in float64 without a full-size copy),
+float32 in the mixture kernels on float32 data, which centre with a split mean
+(see :func:`.gaussian.centre_tile`).
 """
 import numpy as np
 
@@ -26,8 +28,8 @@ def rows_per_tile(d):
 
 @serial
 def load_tile(X, t0, nt, C):
-    """C[i, r] = float64(X[t0 + r, i]) for r < nt."""
+    """C[i, r] = X[t0 + r, i] for r < nt, in C's dtype (float64, or X's float32: both exact)."""
     d = X.shape[1]
     for i in range(d):
         for r in range(nt):
-            C[i, r] = np.float64(X[t0 + r, i])
+            C[i, r] = X[t0 + r, i]

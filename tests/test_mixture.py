@@ -125,13 +125,38 @@ def test_inf_row_is_minus_inf_whatever_the_component_order():
         assert (fastprob.gmm_logpdf(X, [0.5, 0.5], np.zeros((2, 2)), c) == -np.inf).all()
 
 
-def test_float32_data_far_from_zero_is_centred_in_float64(rng):
-    m = np.array([0.0213, 0.0157]) + 1e4
-    C = np.array([[1.0, 0.3], [0.3, 2.0]])
-    X = (rng.standard_normal((50, 2)) + 1e4).astype(np.float32)
-    got = fastprob.gmm_logpdf(X, [1.0], m[None], C[None])
-    want = fastprob.mvn_logpdf(X.astype(np.float64), m, C)
-    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float32).eps)
+@pytest.mark.parametrize("d", [2, 8, 16, 20])  # blocked solver, unrolled widths 8 and 16, blocked again
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_float32_data_far_from_zero_is_centred_as_in_float64(rng, d, covariance_type):
+    # float32 tiles are centred with the mean split into two float32 parts: as
+    # accurate as centring in float64 (rounding the mean to float32 alone would
+    # shift every point by up to 1e4 / 2**24 = 6e-4 standard deviations here).
+    m = rng.uniform(0.01, 0.03, d) + 1e4
+    C = np.eye(d) + 0.3 * (np.ones((d, d)) - np.eye(d)) / d
+    X = (rng.standard_normal((50, d)) + 1e4).astype(np.float32)
+    covs = C[None] if covariance_type == "full" else np.diag(C)[None]
+    got = fastprob.gmm_logpdf(X, [1.0], m[None], covs, covariance_type)
+    want = fastprob.gmm_logpdf(X.astype(np.float64), [1.0], m[None], covs, covariance_type)
+    np.testing.assert_allclose(got, want, rtol=8 * d * np.finfo(np.float32).eps)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float32_em_far_from_zero_matches_float64(rng):
+    # The EM statistics of float32 data centre tiles with the split mean too.
+    X = np.concatenate([rng.standard_normal((3000, 3)) * [1.0, 2.0, 0.5],
+                        rng.standard_normal((2000, 3)) + 4.0]) + 1e4
+    kw = dict(n_components=2, means_init=[[1e4] * 3, [1e4 + 4] * 3], max_iter=3, tol=0.0)
+    g64 = fastprob.GaussianMixture(**kw).fit(X)
+    g32 = fastprob.GaussianMixture(**kw).fit(X.astype(np.float32))
+    # float32 input itself is X rounded to 2**-10 near 1e4: compare with the
+    # float64 fit of that same rounded data.
+    g64r = fastprob.GaussianMixture(**kw).fit(X.astype(np.float32).astype(np.float64))
+    # Tolerance: float32 partial Gram sums over a tile (~1e-5 of the variances).
+    scale = np.abs(g64r.covariances_).max()
+    np.testing.assert_allclose(g32.covariances_, g64r.covariances_, rtol=1e-4, atol=2e-5 * scale)
+    np.testing.assert_allclose(g32.means_, g64r.means_, rtol=1e-7)  # stored as float32
+    np.testing.assert_allclose(g32.weights_, g64r.weights_, rtol=1e-5)
+    np.testing.assert_allclose(g64r.covariances_, g64.covariances_, rtol=1e-3, atol=1e-3 * scale)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
