@@ -4,7 +4,7 @@ from numba import prange
 from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel
-from .tiles import load_tile
+from .tiles import centred, load_tile
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -78,7 +78,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
                 ml = C.dtype.type(means[k, i] - mh)
                 v = var[k, i]
                 for r in range(nt):
-                    z = Z.dtype.type((C[i, r] - mh) - ml)
+                    z = Z.dtype.type(centred(C[i, r], mh, ml))
                     maha[r] += z * z / v
             ld = logdet[k]
         else:
@@ -98,8 +98,8 @@ def centre_tile(C, mu, nt, Z):
     """Z[i, r] = C[i, r] - mu[i] for r < nt, in C's dtype, as accurate as centring in float64.
 
     The float64 mean is split into mh + ml, mh = mu rounded to C's dtype and
-    ml the rest rounded, and Z = (C - mh) - ml.  For float64 C, ml = 0 and this
-    is exactly C - mu.  For float32 C (float32 data, exact in the tile) the two
+    ml the rest rounded, and Z = (C - mh) - ml (:func:`.tiles.centred`).  For
+    float64 C, ml = 0 and this is exactly C - mu (one subtraction).  For float32 C (float32 data, exact in the tile) the two
     float32 subtractions each round relative to the *difference*, not to |mu|:
     z = (x - mu)(1 + d) with |d| <= ~2 float32 ulps however large the mean --
     the accuracy of a float64 subtraction rounded to float32, in 16-lane float32
@@ -110,7 +110,7 @@ def centre_tile(C, mu, nt, Z):
         mh = C.dtype.type(mu[i])
         ml = C.dtype.type(mu[i] - mh)
         for r in range(nt):
-            Z[i, r] = (C[i, r] - mh) - ml
+            Z[i, r] = centred(C[i, r], mh, ml)
 
 
 @serial

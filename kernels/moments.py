@@ -10,7 +10,7 @@ import numpy as np
 from numba import prange
 
 from ._config import serial, serial_and_parallel
-from .tiles import load_tile
+from .tiles import centred, load_tile
 
 
 @serial
@@ -80,7 +80,7 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
             mh = C.dtype.type(mean_t[i])
             ml = mean_t[i] - mh
             for j in range(n_used):
-                Z[i, j] = ((C[i, used[j]] - mh) - ml) * rk[j]
+                Z[i, j] = centred(C[i, used[j]], mh, ml) * rk[j]
     else:
         n_used = nt
         for i in range(d):
@@ -94,7 +94,7 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
             mh = C.dtype.type(mean_t[i])
             ml = mean_t[i] - mh
             for r in range(nt):
-                Z[i, r] = ((C[i, r] - mh) - ml) * rk[r]
+                Z[i, r] = centred(C[i, r], mh, ml) * rk[r]
     if M2_t.shape[1] == 1:
         for i in range(d):
             s = Z.dtype.type(0.0)

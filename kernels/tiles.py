@@ -8,8 +8,9 @@ float32 in the mixture kernels on float32 data, which centre with a split mean
 (see :func:`.gaussian.centre_tile`).
 """
 import numpy as np
+from numba.core import types
 
-from ._config import serial
+from ._config import choose_by_types, serial
 
 
 #: Spare elements at the end of every row of a tile buffer (C, Z, LP).  Tile
@@ -33,3 +34,22 @@ def load_tile(X, t0, nt, C):
     for i in range(d):
         for r in range(nt):
             C[i, r] = X[t0 + r, i]
+
+
+def centred(x, mh, ml):
+    """x - (mh + ml): the tile value x minus a float64 mean split as mh + ml.
+
+    mh is the mean rounded to x's dtype and ml the rest (see
+    :func:`.gaussian.centre_tile`).  For float64 x, ml is 0 and this is
+    x - mh, the plain float64 subtraction (no extra operation); for float32 x
+    it is (x - mh) - ml, as accurate as a float64 subtraction rounded to
+    float32, however large the mean.
+    """
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(centred)
+def _centred_by_type(x, mh, ml):
+    if x == types.float64:
+        return lambda x, mh, ml: x - mh
+    return lambda x, mh, ml: (x - mh) - ml
