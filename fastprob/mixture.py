@@ -204,11 +204,13 @@ def gmm_logpdf(X, weights, means, covs, covariance_type="full"):
     Returns
     -------
     ndarray, shape (N,) (a scalar for a single 1-D point)
-        In X's float dtype.  Rows are centred (x - μ) in float64; for float32 X
-        the triangular solves then run in float32 arithmetic (about twice the
-        SIMD width; ~1e-7 relative error), for float64 X in float64.  The
-        logsumexp over components is computed stably per row, in float64,
-        without an N x K array.  Rows with NaN give NaN, rows with ±inf -inf.
+        In X's float dtype.  For float64 X everything runs in float64.  For
+        float32 X, rows are centred (x - μ) as accurately as in float64 (the
+        mean split into two float32 parts), and the triangular solves and the
+        terms of the logsumexp run in float32 arithmetic (about twice the SIMD
+        width; ~1e-7 relative error).  The logsumexp over components is
+        computed stably per row, summed in float64, without an N x K array.
+        Rows with NaN give NaN, rows with ±inf -inf.
 
     Raises
     ------
@@ -230,7 +232,8 @@ def gmm_responsibilities(X, weights, means, covs, covariance_type="full"):
     Returns
     -------
     ndarray, shape (N, K) (or (K,) for a single 1-D point)
-        Rows sum to 1; X's float dtype.
+        Rows sum to 1; X's float dtype.  Responsibilities below the smallest
+        normal number of that dtype are 0 (never subnormal).
     """
     comps = validate_mixture(weights, means, covs, covariance_type)
     X2, single = as_points(X, comps.n_features, f"means has shape {comps.means.shape}")
