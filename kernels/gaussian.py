@@ -64,7 +64,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     separately (X @ U - mu @ U) loses digits when |mu| is large.  The forward
     substitution runs across the rows of the tile, so the innermost loop is a
     contiguous, vectorisable sweep, and the squared norm is accumulated as each
-    coordinate is finished; for 6 <= d <= 16 an unrolled solver keeps a row's
+    coordinate is finished; for d <= 16 (except 5) an unrolled solver keeps a row's
     whole z in registers instead (:func:`mahalanobis`).
     """
     d = C.shape[0]
@@ -170,12 +170,13 @@ def forward_substitution(L, Z, nt, maha):
 
 
 #: Widths of the unrolled Mahalanobis solvers (:func:`mahalanobis`).  A
-#: factor with UNROLLED_MIN_D <= d <= 16 uses the narrowest width >= d; other d
-#: use :func:`forward_substitution`.  Each width costs a few seconds of (cached)
-#: compilation per dtype, and a d padded by up to 3 still measured faster than
-#: the blocked solve, except d = 5 padded to 8.
-UNROLLED_WIDTHS = (8, 12, 16)
-UNROLLED_MIN_D = 6
+#: factor with d in UNROLLED_D uses the narrowest width >= d; other d use
+#: :func:`forward_substitution`.  Each width costs a few seconds of (cached)
+#: compilation per dtype, paid only by kernels whose d uses it; a d padded by up
+#: to 3 still measured faster than the blocked solve, except d = 5 padded to 8.
+#: The exact small widths 1-4 save the blocked solve's separate centring pass.
+UNROLLED_WIDTHS = (1, 2, 3, 4, 8, 12, 16)
+UNROLLED_D = frozenset((1, 2, 3, 4, *range(6, 17)))
 
 
 def _unrolled_mahalanobis_source(D, centre):
@@ -253,9 +254,9 @@ def solver_token(d, diagonal=False):
     use no solver); ndim 2 + j: the unrolled solver of width
     ``UNROLLED_WIDTHS[j]``, the narrowest >= d.  Numba compiles a kernel once
     per argument type, so a kernel compiles only the solver its data need:
-    low-d and diagonal fits do not pay the unrolled solvers' compile time.
+    diagonal fits and small d do not pay the wide solvers' compile time.
     """
-    if diagonal or not UNROLLED_MIN_D <= d <= UNROLLED_WIDTHS[-1]:
+    if diagonal or d not in UNROLLED_D:
         return np.empty(0)
     j = next(j for j, D in enumerate(UNROLLED_WIDTHS) if d <= D)
     return np.empty((0,) * (2 + j))

@@ -161,6 +161,24 @@ def test_serial_and_parallel_builds_agree_bitwise(rng):
         np.testing.assert_array_equal(out, outs[0])
 
 
+@pytest.mark.parametrize("d", range(1, 18))
+def test_every_unrolled_width_agrees_with_the_blocked_solver(rng, d):
+    # solver_token(d) picks the exact or padded unrolled width (or the blocked
+    # solver for d = 5 and d > 16); each must equal the blocked forward substitution.
+    K = 2
+    X = rng.standard_normal((300, d)) * 3 + 100.0
+    means = rng.standard_normal((K, d)) + 100.0
+    factors = fastprob.cholesky(np.stack([random_spd(d, rng, cond=100) for _ in range(K)]))
+    outs = []
+    for token in (gk.solver_token(d), np.empty(0)):
+        out = np.empty((len(X), K))
+        gk.mvn_logpdf.serial(X, means, factors._L64, factors._logdet64, 64, token, out)
+        outs.append(out)
+    assert gk.solver_token(d).ndim == (1 if d in (5, 17) else 2 + next(
+        j for j, D in enumerate(gk.UNROLLED_WIDTHS) if d <= D))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-13)
+
+
 @settings(max_examples=40, deadline=None)
 @given(d=hs.integers(1, 8), K=hs.integers(1, 4), N=hs.integers(0, 40),
        seed=hs.integers(0, 2**32 - 1), scale=hs.floats(1e-3, 1e3))
