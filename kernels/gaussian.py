@@ -99,8 +99,9 @@ def centre_tile(C, mu, nt, Z):
 
     The float64 mean is split into mh + ml, mh = mu rounded to C's dtype and
     ml the rest rounded, and Z = (C - mh) - ml (:func:`.tiles.centred`).  For
-    float64 C, ml = 0 and this is exactly C - mu (one subtraction).  For float32 C (float32 data, exact in the tile) the two
-    float32 subtractions each round relative to the *difference*, not to |mu|:
+    float64 C, ml = 0 and this is exactly C - mu (one subtraction).  For
+    float32 C (float32 data, exact in the tile) the two float32 subtractions
+    each round relative to the *difference*, not to |mu|:
     z = (x - mu)(1 + d) with |d| <= ~2 float32 ulps however large the mean --
     the accuracy of a float64 subtraction rounded to float32, in 16-lane float32
     arithmetic.  (Rounding the mean to float32 alone would be off by up to

@@ -13,7 +13,6 @@ in float64.
 """
 import numpy as np
 from numba import prange
-
 from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel

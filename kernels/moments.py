@@ -41,8 +41,9 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     """Mean and centred scatter of the first nt columns of C (d, tile), weights rk (sum Wt > 0).
 
     Two passes over the cache-resident tile: the mean, then the scatter of the
-    centred copy ``Z`` (same shape as C, scratch), which is scaled by √rk so
-    that the scatter is the plain Gram matrix Z Zᵀ.  ``rk`` is overwritten.
+    centred copy ``Z`` (same shape and dtype as C, scratch), which is scaled by
+    √rk so that the scatter is the plain Gram matrix Z Zᵀ.  ``rk`` is
+    overwritten.
     C is float64, or float32 (the mixture kernels on float32 data): then the
     float64 mean is split into its float32 rounding and the rest, so that
     the centring loses nothing to a large mean (see
@@ -59,9 +60,12 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     n_used = 0
     for r in range(nt):
         n_used += rk[r] != 0.0
+    src = C
     if 3 * n_used <= nt:
-        # Pack without branches (a data-dependent branch per row mispredicts):
-        # every row writes its index, only used rows advance the slot.
+        # Pack the used rows' weights and columns to the left of rk and Z, then
+        # proceed as for a dense tile of n_used rows, in place in Z.  Packing is
+        # branch-free (a data-dependent branch per row mispredicts): every row
+        # writes its index, only used rows advance the slot.
         used = np.empty(nt, np.int64)
         j = 0
         for r in range(nt):
@@ -70,31 +74,23 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
         for j in range(n_used):
             rk[j] = rk[used[j]]  # j <= used[j]: packing rk in place is safe
         for i in range(d):
-            s = 0.0
             for j in range(n_used):
-                s += rk[j] * C[i, used[j]]
-            mean_t[i] = s / Wt
-        for j in range(n_used):
-            rk[j] = np.sqrt(rk[j])
-        for i in range(d):
-            mh = C.dtype.type(mean_t[i])
-            ml = mean_t[i] - mh
-            for j in range(n_used):
-                Z[i, j] = centred(C[i, used[j]], mh, ml) * rk[j]
+                Z[i, j] = C[i, used[j]]  # same dtype as C in every caller: exact
+        src = Z
     else:
         n_used = nt
-        for i in range(d):
-            s = 0.0
-            for r in range(nt):
-                s += rk[r] * C[i, r]
-            mean_t[i] = s / Wt
-        for r in range(nt):
-            rk[r] = np.sqrt(rk[r])
-        for i in range(d):
-            mh = C.dtype.type(mean_t[i])
-            ml = mean_t[i] - mh
-            for r in range(nt):
-                Z[i, r] = centred(C[i, r], mh, ml) * rk[r]
+    for i in range(d):
+        s = 0.0
+        for r in range(n_used):
+            s += rk[r] * src[i, r]
+        mean_t[i] = s / Wt
+    for r in range(n_used):
+        rk[r] = np.sqrt(rk[r])
+    for i in range(d):
+        mh = C.dtype.type(mean_t[i])
+        ml = mean_t[i] - mh
+        for r in range(n_used):
+            Z[i, r] = centred(src[i, r], mh, ml) * rk[r]
     if M2_t.shape[1] == 1:
         for i in range(d):
             s = Z.dtype.type(0.0)
