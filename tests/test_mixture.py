@@ -125,7 +125,7 @@ def test_inf_row_is_minus_inf_whatever_the_component_order():
         assert (fastprob.gmm_logpdf(X, [0.5, 0.5], np.zeros((2, 2)), c) == -np.inf).all()
 
 
-@pytest.mark.parametrize("d", [2, 8, 16, 20])  # blocked solver, unrolled widths 8 and 16, blocked again
+@pytest.mark.parametrize("d", [2, 5, 8, 16, 20])  # unrolled widths 2, 8, 16; blocked solver at 5 and 20
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_float32_data_far_from_zero_is_centred_as_in_float64(rng, d, covariance_type):
     # float32 tiles are centred with the mean split into two float32 parts: as
@@ -166,23 +166,19 @@ def test_responsibilities_below_smallest_normal_are_zero(dtype):
     # costs ~100 cycles on many Intel CPUs); NaN rows stay NaN.
     tiny = np.finfo(dtype).tiny
     gap = -np.log(tiny)  # 87.3 (float32), 708.4 (float64)
-    weights, means, covs = np.array([0.5, 0.5]), np.array([[0.0], [0.0]]), np.array([1.0, 1.0])
-    # log w_0 - log w_1 = log(p0/p1): place the gap just inside and just outside.
+    covs = np.array([1.0, 1.0])
     for delta, expect_zero in ((-0.5, False), (0.5, True)):
-        p1 = np.exp(-(gap + delta)) if dtype == np.float32 else None
-        w = np.array([1.0, 0.0])
-        w[1] = p1 if p1 is not None else 0.0
-        if dtype == np.float64:  # exp(-708.9) underflows float64 weights: use separated means instead
-            means_ = np.array([[0.0], [np.sqrt(2 * (gap + delta))]])
-            w, covs_ = np.array([0.5, 0.5]), covs
-        else:
-            means_, covs_ = means, covs
+        # At x = 0, log-probability of component 1 minus component 0 = -(gap + delta):
+        if dtype == np.float32:  # from the weights
+            w, means_ = np.array([1.0, np.exp(-(gap + delta))]), np.zeros((2, 1))
+        else:  # exp(-709) underflows a float64 weight: from separated means instead
+            w, means_ = np.array([1.0, 1.0]), np.array([[0.0], [np.sqrt(2 * (gap + delta))]])
         w = w / w.sum()
         X = np.array([[0.0], [np.nan]], dtype=dtype)
-        resp = fastprob.gmm_responsibilities(X, w, means_, covs_, "spherical")
+        resp = fastprob.gmm_responsibilities(X, w, means_, covs, "spherical")
         assert resp.dtype == dtype
         assert (resp[0, 1] == 0.0) == expect_zero
         assert resp[0, 1] == 0.0 or resp[0, 1] >= tiny
         assert resp[0, 0] == 1.0
         assert np.isnan(resp[1]).all()
-        assert np.isnan(fastprob.gmm_logpdf(X, w, means_, covs_, "spherical")[1])
+        assert np.isnan(fastprob.gmm_logpdf(X, w, means_, covs, "spherical")[1])
