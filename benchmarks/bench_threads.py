@@ -42,6 +42,10 @@ def test_thread_scaling(benchmark, name, threads):
     with set_num_threads(1):
         single = comparison.fastprob(*args)
     # Bit-for-bit the same on any thread count (block boundaries depend on the data shape only).
-    for a, b in zip(np.atleast_1d(result) if not isinstance(result, tuple) else result,
-                    np.atleast_1d(single) if not isinstance(single, tuple) else single):
+    for a, b in zip(_as_tuple(result), _as_tuple(single), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _as_tuple(result):
+    """The outputs of an implementation: a tuple of arrays, or one array."""
+    return result if isinstance(result, tuple) else (result,)
