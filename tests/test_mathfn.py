@@ -101,6 +101,16 @@ def test_exp_lowp_relative_error():
     assert rel < 6e-11
 
 
+def test_exp_nonpositive_accuracy():
+    """The log-sum-exp terms' exp: < 1 ULP on [log(smallest normal), 0]; NaN stays NaN."""
+    lo = np.log(np.finfo(np.float64).tiny)
+    x = np.concatenate([RNG.uniform(lo, 0.0, 1500), RNG.uniform(-0.35, 0.0, 300),
+                        -np.exp(RNG.uniform(-745, 0, 300)), np.arange(-1021, 1, 7) * np.log(2.0), [lo, -0.0, 0.0]])
+    u = _ulps(_wrap(M.exp_nonpositive), mpmath.exp, x)
+    assert u.max() < 1.0
+    assert np.isnan(_wrap(M.exp_nonpositive)(np.array([np.nan]))).all()
+
+
 def test_exp_polynomial_error_bound():
     """The minimax coefficients, as stored in float64, meet the documented 5.4e-18 bound."""
     E = [M.E3, M.E4, M.E5, M.E6, M.E7, M.E8, M.E9, M.E10, M.E11]
@@ -156,7 +166,7 @@ def _check_vectorised(ir, own_name):
     assert re.search(r"<\d+ x (double|float)>", ir), "loop was not vectorised"
 
 
-@pytest.mark.parametrize("name", ["exp", "exp_lowp", "log", "log1p"])
+@pytest.mark.parametrize("name", ["exp", "exp_lowp", "exp_nonpositive", "log", "log1p"])
 def test_mathfn_inlines_and_vectorises(name):
     fn = getattr(M, name)
 

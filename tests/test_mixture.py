@@ -5,6 +5,7 @@ import scipy.stats as st
 from sklearn.mixture import GaussianMixture as SkGM
 
 import fastprob
+from fastprob.mixture import score_one, validate_mixture
 from reference import gmm_logpdf_loop, random_mixture
 
 TYPES = ["full", "tied", "diag", "spherical"]
@@ -123,6 +124,10 @@ def test_inf_row_is_minus_inf_whatever_the_component_order():
     for c in (covs, covs[::-1]):
         assert (fastprob.mvn_logpdf(X, np.zeros((2, 2)), c) == -np.inf).all()
         assert (fastprob.gmm_logpdf(X, [0.5, 0.5], np.zeros((2, 2)), c) == -np.inf).all()
+        # Responsibilities of such a row are undefined (NaN); its label is the first component.
+        assert np.isnan(fastprob.gmm_responsibilities(X, [0.5, 0.5], np.zeros((2, 2)), c)).all()
+        comps = validate_mixture([0.5, 0.5], np.zeros((2, 2)), c, "full")
+        np.testing.assert_array_equal(score_one(X, comps, "labels"), [0, 0])
 
 
 @pytest.mark.parametrize("d", [2, 5, 8, 16, 20])  # unrolled widths 2, 8, 16; blocked solver at 5 and 20
