@@ -4,6 +4,7 @@ from numba import prange
 from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel
+from .frame import align_stack_frame
 from .tiles import centred, load_tile
 
 LOG_2PI = np.log(2.0 * np.pi)
@@ -219,7 +220,8 @@ def _unrolled_mahalanobis_source(D, centre):
         lines = [f"def {centre}_mahalanobis_{D}(L, Z, mu, nt, maha):"]
     else:
         lines = [f"def mahalanobis_{D}(L, Z, nt, maha):"]
-    lines += ["    d = Z.shape[0]",
+    lines += ["    align_stack_frame()  # the broadcast entries of L are spilled: see .frame",
+              "    d = Z.shape[0]",
               "    one = L.dtype.type(1.0)",
               "    zero = L.dtype.type(0.0)"]
     for i in range(D):
@@ -314,13 +316,22 @@ def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
 
 
 @serial
-def fix_infinite_rows(X, t0, nt, LP):
-    """Rows with an infinite coordinate (and no NaN) get -inf instead of NaN.
+def nan_row_limit(X, n):
+    """The true value of a log-density that came out NaN for row n of X.
 
-    Inside the substitution 0 * inf makes NaN, but the true limit of the
-    log-density is -inf.
+    NaN if the row has a NaN coordinate; otherwise the NaN came from an
+    infinite coordinate (0 * inf inside the substitution), and the limit of
+    the log-density there is -inf.
     """
-    d = X.shape[1]
+    for i in range(X.shape[1]):
+        if np.isnan(X[n, i]):
+            return np.nan
+    return -np.inf
+
+
+@serial
+def fix_infinite_rows(X, t0, nt, LP):
+    """Rows with an infinite coordinate (and no NaN) get -inf instead of NaN (:func:`nan_row_limit`)."""
     K = LP.shape[0]
     # The row sum over components is NaN iff some component is (no log-density
     # is +inf), and summing vectorises across rows where a per-row search would not.
@@ -329,13 +340,8 @@ def fix_infinite_rows(X, t0, nt, LP):
         for r in range(nt):
             total[r] += LP[k, r]
     for r in range(nt):
-        if np.isnan(total[r]):
-            row_has_nan = False
-            for i in range(d):
-                if np.isnan(X[t0 + r, i]):
-                    row_has_nan = True
-            if not row_has_nan:
-                LP[:, r] = -np.inf
+        if np.isnan(total[r]) and nan_row_limit(X, t0 + r) == -np.inf:
+            LP[:, r] = -np.inf
 
 
 @serial_and_parallel

@@ -16,7 +16,7 @@ from numba import prange
 from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel
-from .gaussian import fix_infinite_rows, tile_log_prob
+from .gaussian import nan_row_limit, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
@@ -132,7 +132,12 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, t
                 label_out[t0 + r] = best
         if want_lse or want_resp:
             tile_logsumexp(LP, nt, lse, s, want_resp)
-            fix_infinite_rows(X, t0, nt, lse.reshape((1, nt)))
+            # (Written out rather than as fix_infinite_rows on a (1, nt) view of
+            # lse: with that call LLVM compiled this kernel's float32 solve ~30%
+            # slower -- measured at W2.)
+            for r in range(nt):
+                if np.isnan(lse[r]):
+                    lse[r] = nan_row_limit(X, t0 + r)
         if want_lse:
             for r in range(nt):
                 lse_out[t0 + r] = lse[r]
