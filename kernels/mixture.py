@@ -132,9 +132,6 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, t
                 label_out[t0 + r] = best
         if want_lse or want_resp:
             tile_logsumexp(LP, nt, lse, s, want_resp)
-            # (Written out rather than as fix_infinite_rows on a (1, nt) view of
-            # lse: with that call LLVM compiled this kernel's float32 solve ~30%
-            # slower -- measured at W2.)
             for r in range(nt):
                 if np.isnan(lse[r]):
                     lse[r] = nan_row_limit(X, t0 + r)
