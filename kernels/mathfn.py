@@ -194,6 +194,27 @@ def scale2(y, k):
 
 
 @serial
+def nearest_multiple_of_ln2(x):
+    """(k, kf): the integer nearest x / ln 2 as an int64 and as a float64, for |x| < 2**50.
+
+    Adding SHIFT rounds to an integer that then sits in the low mantissa bits:
+    no float -> int conversion (whose result LLVM leaves undefined for NaN).
+    """
+    t = x * INV_LN2 + SHIFT
+    return f64_as_i64(t) - f64_as_i64(SHIFT), t - SHIFT
+
+
+@serial
+def exp_poly(r, r2, r4):
+    """P(r) in exp(r) = 1 + r + r²/2 + r³ P(r) (|r| <= ln2/2), given r² and r⁴.
+
+    Estrin's scheme: a dependency chain ~4 operations deep instead of Horner's
+    8, so the out-of-order core overlaps more elements.
+    """
+    return ((E3 + r * E4) + r2 * (E5 + r * E6)) + r4 * (((E7 + r * E8) + r2 * (E9 + r * E10)) + r4 * E11)
+
+
+@serial
 def exp_reduce(x):
     """Split exp(x) = 2**k * (h + l) for finite x in [EXP_MIN, EXP_MAX].
 
@@ -201,19 +222,14 @@ def exp_reduce(x):
     correction (|l| < 0.07) carrying the polynomial and the rounding error of
     h, so that h + l is exp(r) to ~2**-56 relative (measured worst 0.1 ULP).
     """
-    t = x * INV_LN2 + SHIFT
-    kf = t - SHIFT
-    k = f64_as_i64(t) - f64_as_i64(SHIFT)
+    k, kf = nearest_multiple_of_ln2(x)
     a = x - kf * LN2_HI  # exact
     c = kf * LN2_LO
     r = a - c
     dr = (a - r) - c  # rounding error of r (r + dr = x - k ln2 to ~2**-100)
-    # P(r) by Estrin's scheme: a dependency chain ~4 operations deep instead
-    # of Horner's 8, so the out-of-order core overlaps more elements.
     r2 = r * r
     r2l = fma(r, r, -r2)  # exact rounding error of r²
-    r4 = r2 * r2
-    p = ((E3 + r * E4) + r2 * (E5 + r * E6)) + r4 * (((E7 + r * E8) + r2 * (E9 + r * E10)) + r4 * E11)
+    p = exp_poly(r, r2, r2 * r2)
     h = 1.0 + r
     # exp(r) - h = (1 - h) + r (exact, |r| < 1) + r²/2 (0.5 r2 exact) + small
     # terms; only the final addition rounds noticeably (~2**-58 relative).
@@ -249,14 +265,10 @@ def exp_nonpositive(x):
     ULP) and without the two-step scaling that subnormal results need -- about
     half of :func:`exp`'s operations.
     """
-    t = x * INV_LN2 + SHIFT
-    kf = t - SHIFT
-    k = f64_as_i64(t) - f64_as_i64(SHIFT)
+    k, kf = nearest_multiple_of_ln2(x)
     r = (x - kf * LN2_HI) - kf * LN2_LO
     r2 = r * r
-    r4 = r2 * r2
-    p = ((E3 + r * E4) + r2 * (E5 + r * E6)) + r4 * (((E7 + r * E8) + r2 * (E9 + r * E10)) + r4 * E11)
-    return (1.0 + (r + r2 * (0.5 + r * p))) * pow2(k)
+    return (1.0 + (r + r2 * (0.5 + r * exp_poly(r, r2, r2 * r2)))) * pow2(k)
 
 
 @serial
@@ -311,9 +323,7 @@ def exp_lowp(x):
     bookkeeping.  Handles ±inf, NaN and subnormal float64 results.
     """
     xc = clamp_exp_arg(x)
-    t = xc * INV_LN2 + SHIFT
-    kf = t - SHIFT
-    k = f64_as_i64(t) - f64_as_i64(SHIFT)
+    k, kf = nearest_multiple_of_ln2(xc)
     r = (xc - kf * LN2_HI) - kf * LN2_LO
     r2 = r * r
     p = (F2 + r * F3) + r2 * (F4 + r * F5) + (r2 * r2) * (F6 + r * F7)
