@@ -5,7 +5,7 @@ from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel
 from .frame import align_stack_frame
-from .tiles import centred, load_tile
+from .tiles import centred, load_tile, split_mean
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -75,8 +75,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
         maha[:nt] = 0.0
         if diagonal:
             for i in range(d):
-                mh = C.dtype.type(means[k, i])  # split mean: see centre_tile
-                ml = C.dtype.type(means[k, i] - mh)
+                mh, ml = split_mean(means[k, i], C)  # see centre_tile
                 v = var[k, i]
                 for r in range(nt):
                     z = Z.dtype.type(centred(C[i, r], mh, ml))
@@ -109,8 +108,7 @@ def centre_tile(C, mu, nt, Z):
     |mu|/2**24: 6e-4 at mu = 1e4.)
     """
     for i in range(C.shape[0]):
-        mh = C.dtype.type(mu[i])
-        ml = C.dtype.type(mu[i] - mh)
+        mh, ml = split_mean(mu[i], C)
         for r in range(nt):
             Z[i, r] = centred(C[i, r], mh, ml)
 
@@ -231,8 +229,7 @@ def _unrolled_mahalanobis_source(D, centre):
         if centre == "centred":
             lines.append(f"    m{i} = mu[row{i}]")
         elif centre == "split":
-            lines.append(f"    m{i} = Z.dtype.type(mu[row{i}])")
-            lines.append(f"    n{i} = Z.dtype.type(mu[row{i}] - m{i})")
+            lines.append(f"    m{i}, n{i} = split_mean(mu[row{i}], Z)")
     lines.append("    for r in range(nt):")
     for i in range(D):
         terms = "".join(f" - l{i}_{j} * z{j}" for j in range(i))

@@ -47,6 +47,17 @@ def load_tile(X, t0, nt, C):
                 C[i, r] = X[t0 + r, i]
 
 
+@serial
+def split_mean(mu, like):
+    """(mh, ml): the float64 ``mu`` as mh + ml in ``like``'s dtype, for :func:`centred`.
+
+    mh is mu rounded to that dtype and ml the rest, rounded; for float64, mh = mu
+    and ml = 0.
+    """
+    mh = like.dtype.type(mu)
+    return mh, like.dtype.type(mu - mh)
+
+
 def centred(x, mh, ml):
     """x - (mh + ml): the tile value x minus a float64 mean split as mh + ml.
 
