@@ -181,6 +181,8 @@ def forward_substitution_by_4(L, Z, nt, maha):
             Z[i0 + 2, r] = z2
             Z[i0 + 3, r] = z3
             maha[r] += z0 * z0 + z1 * z1 + z2 * z2 + z3 * z3
+
+
 #: Widths of the unrolled Mahalanobis solvers (:func:`mahalanobis`).  A
 #: factor with d in UNROLLED_D uses the narrowest width >= d; other d use
 #: :func:`forward_substitution`.  Each width costs a few seconds of (cached)
@@ -275,7 +277,7 @@ def solver_token(d, diagonal=False):
 
 
 def mahalanobis(solver, L, C, mu, Z, nt, maha):
-    """maha[r] = ‖L⁻¹ (C[:, r] - mu)‖² for the nt columns of the float64 tile C.
+    """maha[r] = ‖L⁻¹ (C[:, r] - mu)‖² for the nt columns of the tile C (float64 or float32).
 
     Chosen at compile time from ``solver.ndim`` (see :func:`solver_token`) and
     the dtypes: the blocked :func:`forward_substitution` on the centred tile, or

@@ -87,6 +87,8 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     for r in range(n_used):
         rk[r] = np.sqrt(rk[r])
     for i in range(d):
+        # Not tiles.split_mean: ml stays float64 here, its product with the
+        # float64 weight below is float64 anyway.
         mh = C.dtype.type(mean_t[i])
         ml = mean_t[i] - mh
         for r in range(n_used):
