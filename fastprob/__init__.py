@@ -12,42 +12,48 @@ import pathlib as _pathlib
 if not (_pathlib.Path(__file__).parent / "kernels").is_dir():
     __path__.append(str(_pathlib.Path(__file__).resolve().parent.parent))
 
-from .activations import (  # noqa: E402
-    log_sigmoid,
-    logit,
-    relu,
-    relu_grad,
-    sigmoid,
-    sigmoid_grad,
-    softplus,
-    tanh,
-    tanh_grad,
-)
-from .datasets import load_faithful  # noqa: E402
-from .gaussian import (  # noqa: E402
-    CholeskyFactors,
-    cholesky,
-    cov_from_factor,
-    gaussian_nll,
-    mvn_fit,
-    mvn_logpdf,
-    mvn_sample,
-    normal_fit,
-    normal_logpdf,
-)
-from .information import (  # noqa: E402
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    cross_entropy_with_logits,
-    entropy,
-    gaussian_entropy,
-    gaussian_kl,
-    kl_divergence,
-    logsumexp,
-)
+from . import _gc_pause  # noqa: E402
 
-from .mixture import gmm_logpdf, gmm_responsibilities, gmm_sample  # noqa: E402
-from .threads import get_num_threads, set_num_threads  # noqa: E402
+# Importing numba and building the kernel modules allocates ~30 000 long-lived
+# objects; without the pause each burst triggers a full collection (see _gc_pause).
+with _gc_pause.paused():
+    _gc_pause.install_compile_pause()
+    from .activations import (  # noqa: E402
+        log_sigmoid,
+        logit,
+        relu,
+        relu_grad,
+        sigmoid,
+        sigmoid_grad,
+        softplus,
+        tanh,
+        tanh_grad,
+    )
+    from .datasets import load_faithful  # noqa: E402
+    from .gaussian import (  # noqa: E402
+        CholeskyFactors,
+        cholesky,
+        cov_from_factor,
+        gaussian_nll,
+        mvn_fit,
+        mvn_logpdf,
+        mvn_sample,
+        normal_fit,
+        normal_logpdf,
+    )
+    from .information import (  # noqa: E402
+        binary_cross_entropy_with_logits,
+        cross_entropy,
+        cross_entropy_with_logits,
+        entropy,
+        gaussian_entropy,
+        gaussian_kl,
+        kl_divergence,
+        logsumexp,
+    )
+
+    from .mixture import gmm_logpdf, gmm_responsibilities, gmm_sample  # noqa: E402
+    from .threads import get_num_threads, set_num_threads  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -93,7 +99,8 @@ def __getattr__(name):
     # The estimator imports scikit-learn (~0.7 s); load it on first use so that
     # `import fastprob` stays fast for the functional API.
     if name == "GaussianMixture":
-        from .estimator import GaussianMixture
+        with _gc_pause.paused():  # scikit-learn imports scipy.stats and pandas
+            from .estimator import GaussianMixture
 
         return GaussianMixture
     raise AttributeError(f"module 'fastprob' has no attribute {name!r}")

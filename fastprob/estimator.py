@@ -14,12 +14,16 @@ import warnings
 import zipfile
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _dask, _em
+from . import _dask, _em, _gc_pause
+
+# scikit-learn imports scipy.stats and pandas: ~130 000 long-lived objects whose
+# allocation would trigger full collections (see _gc_pause).
+with _gc_pause.paused():
+    from sklearn.base import BaseEstimator, DensityMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import check_random_state
+    from sklearn.utils.validation import check_is_fitted, validate_data
 from ._sources import (
     ArraySource,
     ChunkSource,
