@@ -20,7 +20,11 @@ def table(report):
     flops = {}
     out_of_core, memmap_memory = {}, None
     scaling = defaultdict(dict)
+    paired = []
     for b in report["benchmarks"]:
+        if b["group"] == "paired":
+            paired.append(b["extra_info"])
+            continue
         if b["group"].startswith("threads-"):
             scaling[b["group"][len("threads-"):]][b["extra_info"]["threads"]] = b["stats"]["median"]
             continue
@@ -78,6 +82,11 @@ def table(report):
         if memmap_memory:
             text += ("\n\nPeak resident memory of the memmap fit above the process before it: "
                      f"{memmap_memory['extra_MB']:.0f} MB for a {memmap_memory['file_MB']:.0f} MB file.")
+    if paired:
+        text += ("\n\nPaired ratios (both calls in every round, order alternating; median of the per-round "
+                 "ratios, range in brackets):\n\n| pair | N | rounds | ratio |\n|---|---:|---:|---:|\n")
+        text += "\n".join(f"| {p['pair']} | {p['n']:,} | {p['rounds']} | {p['ratio']:.2f}× "
+                          f"({p['low']:.2f}–{p['high']:.2f}) |" for p in paired)
     if scaling:
         counts = sorted({t for times in scaling.values() for t in times})
         text += "\n\nThread scaling (median time; speed-up over 1 thread in brackets):\n\n"
