@@ -1,7 +1,8 @@
 """A 64-byte aligned stack frame for kernels whose hot loops spill AVX-512 registers.
 
-The unrolled Mahalanobis solvers (:mod:`.gaussian`) hold more factor entries
-than there are vector registers, so LLVM keeps each entry, broadcast to a full
+The unrolled Mahalanobis solvers (:mod:`.gaussian`) that LLVM vectorises
+(the non-centring ones; from width 8 the centring ones use :mod:`.simd`) hold
+more factor entries than there are vector registers, so LLVM keeps each entry, broadcast to a full
 vector, in a stack slot and reloads it once per multiply-add.  Without
 realignment those slots are only 16-byte aligned, and in a process whose
 thread stacks happen to sit at an unlucky offset every 64-byte reload straddles
