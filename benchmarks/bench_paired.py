@@ -6,7 +6,9 @@ that row's ratio (it happened in every full run so far: a float32 row, a
 thread-scaling row).  Here every round calls both sides back to back, in
 alternating order, and the ratio is taken per round; the reported figure is the
 median of the per-round ratios, with their range.  A disturbance that lasts a
-round now hits one ratio, not the whole row.
+round now hits one ratio, not the whole row.  Each call starts after an idle
+pause (:data:`IDLE_S`), so that the other side's worker threads have stopped
+spinning.
 
 Pairs: fastprob vs scikit-learn (log-density and one EM iteration, W1-W3,
 float64), float32 vs float64 (W2, W3) and all threads vs one (W2).
@@ -40,9 +42,18 @@ PAIRS = [
 ]
 
 
+#: Idle time before each timed call: BLAS (scikit-learn) and OpenMP worker threads
+#: busy-wait for a while after their last task (OpenBLAS ~0.1 s), and on a 2-core
+#: machine a call that starts right after the other side's would share the cores
+#: with them (measured on W1 / W2 EM iterations: 18.6x / 20.4x without the pause,
+#: 52x / 28x with it, as in the separately timed registry rows).
+IDLE_S = 0.3
+
+
 def _timed(side, args):
     name, impl, threads = side
     fn = _BY_NAME[name].implementations()[impl]
+    time.sleep(IDLE_S)
     t0 = time.perf_counter()
     if threads is None:
         fn(*args)
