@@ -99,8 +99,7 @@ def __getattr__(name):
     # The estimator imports scikit-learn (~0.7 s); load it on first use so that
     # `import fastprob` stays fast for the functional API.
     if name == "GaussianMixture":
-        with _gc_pause.paused():  # scikit-learn imports scipy.stats and pandas
-            from .estimator import GaussianMixture
+        from .estimator import GaussianMixture  # pauses the collector itself
 
         return GaussianMixture
     raise AttributeError(f"module 'fastprob' has no attribute {name!r}")

@@ -3,14 +3,16 @@
 Importing numba, scikit-learn (which imports scipy.stats and pandas) and loading
 the first Numba kernels allocates a few hundred thousand objects that live as
 long as the process.  Each burst trips a full (generation-2) collection that
-re-scans every object already alive: 0.03-0.09 s each, five of them in a fresh
-process that fits Old Faithful (~0.3 s of ~2 s), and none finds garbage worth the
-scan.  So the collector is paused
+re-scans every object already alive: 0.03-0.09 s each, five of them before a
+fresh process has fitted Old Faithful, none finding garbage worth the scan.
+With the pauses there are none; that fresh process went from 2.08 to 2.00 s
+(median of 8, alternating with the previous commit; 1.64 to 1.56 s where pandas
+is not installed).  So the collector is paused
 
 * while fastprob imports numba and scikit-learn (:func:`paused`), and
 * while any thread compiles, loads from the on-disk cache, or waits to compile a
-  Numba kernel: :class:`CompilePause` listens to Numba's compiler-lock events, so
-  the pause covers the kernels of other libraries in the process as well.
+  Numba kernel (:func:`install_compile_pause` listens to Numba's compiler-lock
+  events, so the pause covers the kernels of other libraries in the process too).
 
 Automatic collection resumes when the last pause ends, and only if it was
 enabled when the first began: a caller's own ``gc.disable()`` is left alone.
