@@ -285,8 +285,7 @@ def _simd_mahalanobis_source(D, centre):
              "        if i < d:",
              f"            K[{P0} + i] = one / L[i, i]"]
     if centre == "centred":
-        lines += [f"            K[{M0} + i] = mu[i]",
-                  f"            K[{N0} + i] = zero"]
+        lines += [f"            K[{M0} + i] = mu[i]"]
     else:
         lines += [f"            K[{M0} + i], K[{N0} + i] = split_mean(mu[i], C)"]
     lines += ["        else:",
@@ -294,7 +293,7 @@ def _simd_mahalanobis_source(D, centre):
               f"            K[{M0} + i] = zero",
               f"            K[{N0} + i] = zero"]
     lines += [f"    row{i} = {i} if {i} < d else 0" for i in range(D)]
-    lines += ["    W = 64 // K.itemsize",
+    lines += ["    W = simd.VECTOR_BYTES // K.itemsize",
               "    full = nt - nt % W",
               "    for r in range(0, full, W):"]
     lines += _simd_body(D, centre, "simd.load(C, row{i}, r)", "simd.store(maha, r, s)", P0, M0, N0)
@@ -323,9 +322,11 @@ def _simd_body(D, centre, load, store, P0, M0, N0):
 
 
 def _define_unrolled_solvers():
-    """Define ``mahalanobis_<D>`` and ``centred_mahalanobis_<D>`` for every width D.
+    """Define every width's solvers from their templates.
 
-    Generated from one template rather than written out per width.  They become
+    ``mahalanobis_<D>`` and, to centre as they load, ``centred_mahalanobis_<D>`` /
+    ``split_mahalanobis_<D>``, or ``simd_centred_mahalanobis_<D>`` /
+    ``simd_split_mahalanobis_<D>`` for D in :data:`SIMD_WIDTHS`.  Generated from one template rather than written out per width.  They become
     ordinary kernels of this module, compiled under this file's name: Numba's
     on-disk cache locates them by file and module (and keys them on their
     bytecode) like the kernels written out here.

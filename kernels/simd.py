@@ -44,26 +44,24 @@ class _VectorModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.width))
 
 
-def width(dtype):
-    """Lanes of a vector of ``dtype`` (a NumPy dtype): 16 for float32, 8 for float64."""
-    return VECTOR_BYTES // dtype.itemsize
-
-
 def _check_float(*tys):
     for t in tys:
         if t not in (types.float32, types.float64):
             raise TypingError(f"simd: float32/float64 expected, got {t}")
 
 
+def _splat(builder, value, w):
+    """<w x value.type> with every lane ``value``."""
+    undef = ir.Constant(ir.VectorType(value.type, w), ir.Undefined)
+    one = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(ir.IntType(32), w), [0] * w))
+
+
 def _lane_mask(builder, n, w):
     """<w x i1>: lane l is on when l < n (n an int64)."""
     i64 = ir.IntType(64)
-    vec = ir.VectorType(i64, w)
-    lanes = ir.Constant(vec, [ir.Constant(i64, i) for i in range(w)])
-    undef = ir.Constant(vec, ir.Undefined)
-    one = builder.insert_element(undef, n, ir.Constant(ir.IntType(32), 0))
-    ns = builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(ir.IntType(32), w), [0] * w))
-    return builder.icmp_signed("<", lanes, ns)
+    lanes = ir.Constant(ir.VectorType(i64, w), [ir.Constant(i64, i) for i in range(w)])
+    return builder.icmp_signed("<", lanes, _splat(builder, n, w))
 
 
 def _row_pointer(context, builder, aryty, ary, index_values):
@@ -178,11 +176,7 @@ def splat(typingctx, x):
     sig = Vector(x)(x)
 
     def codegen(context, builder, signature, args):
-        vec = context.get_value_type(signature.return_type)
-        undef = ir.Constant(vec, ir.Undefined)
-        one = builder.insert_element(undef, args[0], ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(ir.IntType(32), vec.count),
-                                                              [0] * vec.count))
+        return _splat(builder, args[0], signature.return_type.width)
 
     return sig, codegen
 
