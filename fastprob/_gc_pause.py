@@ -80,7 +80,7 @@ def _compile_end():
     tid = threading.get_ident()
     with _lock:
         depth = _compile_depth.get(tid, 0)
-        if depth == 0:  # its START was dropped as stale
+        if depth == 0:  # its START was dropped as stale, or came before install
             return
         if depth == 1:
             del _compile_depth[tid]

@@ -64,15 +64,22 @@ def _lane_mask(builder, n, w):
     return builder.icmp_signed("<", lanes, _splat(builder, n, w))
 
 
-def _row_pointer(context, builder, aryty, ary, index_values):
-    """Pointer to the element at the given indices (no bounds check, no wraparound)."""
-    array = context.make_array(aryty)(context, builder, ary)
-    return cgutils.get_item_pointer(context, builder, aryty, array, index_values, wraparound=False)
-
-
-def _vector_pointer(context, builder, aryty, ptr):
+def _vector_at(context, builder, signature, args, nidx):
+    """(pointer to the W-lane vector at ary[idx...], element alignment) for an intrinsic
+    whose first argument is the array and whose next ``nidx`` arguments index it
+    (no bounds check, no wraparound)."""
+    aryty = signature.args[0]
+    idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:1 + nidx], signature.args[1:1 + nidx])]
+    array = context.make_array(aryty)(context, builder, args[0])
+    ptr = cgutils.get_item_pointer(context, builder, aryty, array, idx, wraparound=False)
     vec = context.get_value_type(Vector(aryty.dtype))
-    return builder.bitcast(ptr, vec.as_pointer())
+    return builder.bitcast(ptr, vec.as_pointer()), ir.Constant(ir.IntType(32), aryty.dtype.bitwidth // 8)
+
+
+def _mask(context, builder, signature, args, k, ptr):
+    """The lane mask (lane < n) for the count n in argument k."""
+    n = context.cast(builder, args[k], signature.args[k], types.int64)
+    return _lane_mask(builder, n, ptr.type.pointee.count)
 
 
 def _bits(vec):
@@ -96,6 +103,12 @@ def _contiguous_rows(aryty, ndim):
     _check_float(aryty.dtype)
 
 
+def _vector_of(aryty, v, name):
+    _contiguous_rows(aryty, 1)
+    if not isinstance(v, Vector) or v.dtype != aryty.dtype:
+        raise TypingError(f"simd.{name}: a Vector of {aryty.dtype} expected, got {v}")
+
+
 @intrinsic
 def load(typingctx, ary, i, r):
     """ary[i, r:r + W] as a vector (ary C-contiguous 2-d; all W elements must exist)."""
@@ -103,10 +116,8 @@ def load(typingctx, ary, i, r):
     sig = Vector(ary.dtype)(ary, i, r)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], signature.args[1:])]
-        ptr = _vector_pointer(context, builder, aryty, _row_pointer(context, builder, aryty, args[0], idx))
-        return builder.load(ptr, align=aryty.dtype.bitwidth // 8)
+        ptr, align = _vector_at(context, builder, signature, args, 2)
+        return builder.load(ptr, align=align.constant)
 
     return sig, codegen
 
@@ -118,14 +129,11 @@ def load_first(typingctx, ary, i, r, n):
     sig = Vector(ary.dtype)(ary, i, r, n)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:3], signature.args[1:3])]
-        ptr = _vector_pointer(context, builder, aryty, _row_pointer(context, builder, aryty, args[0], idx))
+        ptr, align = _vector_at(context, builder, signature, args, 2)
         vec = ptr.type.pointee
-        mask = _lane_mask(builder, context.cast(builder, args[3], signature.args[3], types.int64), vec.count)
-        fn = _masked_intrinsic(builder, "load", ptr)
         zero = ir.Constant(vec, [ir.Constant(vec.element, 0.0)] * vec.count)
-        return builder.call(fn, [ptr, ir.Constant(ir.IntType(32), aryty.dtype.bitwidth // 8), mask, zero])
+        mask = _mask(context, builder, signature, args, 3, ptr)
+        return builder.call(_masked_intrinsic(builder, "load", ptr), [ptr, align, mask, zero])
 
     return sig, codegen
 
@@ -133,16 +141,12 @@ def load_first(typingctx, ary, i, r, n):
 @intrinsic
 def store(typingctx, ary, r, v):
     """ary[r:r + W] = v (ary C-contiguous 1-d)."""
-    _contiguous_rows(ary, 1)
-    if not isinstance(v, Vector) or v.dtype != ary.dtype:
-        raise TypingError(f"simd.store: a Vector of {ary.dtype} expected, got {v}")
+    _vector_of(ary, v, "store")
     sig = types.void(ary, r, v)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        idx = [context.cast(builder, args[1], signature.args[1], types.intp)]
-        ptr = _vector_pointer(context, builder, aryty, _row_pointer(context, builder, aryty, args[0], idx))
-        builder.store(args[2], ptr, align=aryty.dtype.bitwidth // 8)
+        ptr, align = _vector_at(context, builder, signature, args, 1)
+        builder.store(args[2], ptr, align=align.constant)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -151,19 +155,13 @@ def store(typingctx, ary, r, v):
 @intrinsic
 def store_first(typingctx, ary, r, v, n):
     """ary[r:r + n] = the first n lanes of v (n < W); writes nothing beyond r + n."""
-    _contiguous_rows(ary, 1)
-    if not isinstance(v, Vector) or v.dtype != ary.dtype:
-        raise TypingError(f"simd.store_first: a Vector of {ary.dtype} expected, got {v}")
+    _vector_of(ary, v, "store_first")
     sig = types.void(ary, r, v, n)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        idx = [context.cast(builder, args[1], signature.args[1], types.intp)]
-        ptr = _vector_pointer(context, builder, aryty, _row_pointer(context, builder, aryty, args[0], idx))
-        vec = ptr.type.pointee
-        mask = _lane_mask(builder, context.cast(builder, args[3], signature.args[3], types.int64), vec.count)
-        fn = _masked_intrinsic(builder, "store", ptr)
-        builder.call(fn, [args[2], ptr, ir.Constant(ir.IntType(32), aryty.dtype.bitwidth // 8), mask])
+        ptr, align = _vector_at(context, builder, signature, args, 1)
+        mask = _mask(context, builder, signature, args, 3, ptr)
+        builder.call(_masked_intrinsic(builder, "store", ptr), [args[2], ptr, align, mask])
         return context.get_dummy_value()
 
     return sig, codegen
