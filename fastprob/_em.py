@@ -18,6 +18,7 @@ from ._moments import (
 )
 from .kernels import mixture as _mixk
 from .mixture import make_components
+from .threads import openmp_fork_guard
 
 #: sklearn's message when a covariance cannot be factorised, kept verbatim so
 #: that code matching on it keeps working.
@@ -216,21 +217,23 @@ def init_statistics(source, method, n_components, random_state, diagonal):
     else:
         rows = None
         X_init, sw_init = source.X, source.sw
-    if method == "kmeans":
-        from sklearn.cluster import KMeans
+    # KMeans and kmeans_plusplus run OpenMP code, which hangs in a forked child (see openmp_fork_guard).
+    with openmp_fork_guard():
+        if method == "kmeans":
+            from sklearn.cluster import KMeans
 
-        km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
-        if N <= limit:
-            return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
-        # Every row takes the label of its nearest centre.
-        if hasattr(source, "labelled_statistics"):
-            return source.labelled_statistics(km, K, diagonal)
-        return pass_statistics(source, lambda Xc, swc: labelled_chunk_statistics(
-            Xc, swc, km.predict(Xc).astype(np.int64), K, diagonal))
-    from sklearn.cluster import kmeans_plusplus  # k-means++
+            km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
+            if N <= limit:
+                return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
+            # Every row takes the label of its nearest centre.
+            if hasattr(source, "labelled_statistics"):
+                return source.labelled_statistics(km, K, diagonal)
+            return pass_statistics(source, lambda Xc, swc: labelled_chunk_statistics(
+                Xc, swc, km.predict(Xc).astype(np.int64), K, diagonal))
+        from sklearn.cluster import kmeans_plusplus  # k-means++
 
-    _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
-    return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
+        _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
+        return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
 
 
 def init_sample_rows(n_features):

@@ -1,5 +1,7 @@
 """Control how many threads fastprob's parallel kernels use."""
+import contextlib
 import numbers
+import os
 
 import numba
 
@@ -49,3 +51,32 @@ class set_num_threads:
 
     def __repr__(self):
         return f"set_num_threads({self.n})"
+
+
+_forked = {"child": False}
+
+
+def _after_fork_in_child():
+    _forked["child"] = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def openmp_fork_guard():
+    """Context for calls into scikit-learn's OpenMP code (KMeans): one thread in a forked child.
+
+    GNU OpenMP cannot start a parallel region in a process forked after the
+    parent ran one (``multiprocessing`` with 'fork', the default start method
+    on Linux before Python 3.14): scikit-learn's KMeans then waits forever on
+    threads that do not exist in the child.  A GaussianMixture fitted in a
+    parent and then in a fork pool's workers hung that way (reproduced); with
+    OpenMP limited to one thread no parallel team is started.  Elsewhere this
+    changes nothing.  (fastprob's own kernels handle the fork themselves, see
+    ``kernels._config.parallel_mode``.)
+    """
+    if not _forked["child"]:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    return threadpool_limits(limits=1, user_api="openmp")

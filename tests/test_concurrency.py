@@ -94,6 +94,34 @@ def test_forked_child_of_an_openmp_process_computes_serially():
     assert mode == ("serial" if layer == "omp" else "parallel")
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() exists only on POSIX")
+def test_gaussian_mixture_fits_in_a_forked_child_after_the_parent_fitted_one():
+    # scikit-learn's KMeans (the 'kmeans' initialisation) hung in a child forked
+    # from a process that had run it: GNU OpenMP waits for threads the child
+    # does not have.  In forked children it now runs on one OpenMP thread.
+    out = run_script("""
+        import multiprocessing as mp
+        from fastprob.threads import openmp_fork_guard
+        Xs = X[:50_000]
+        def fit(init):
+            gm = fastprob.GaussianMixture(3, init_params=init, random_state=0).fit(Xs)
+            return np.concatenate([gm.means_.ravel(), gm.covariances_.ravel(), gm.weights_])
+        def child(q):
+            q.put((type(openmp_fork_guard()).__name__, [fit(i) for i in ("kmeans", "k-means++")]))
+        if __name__ == "__main__":
+            expected = [fit(i) for i in ("kmeans", "k-means++")]  # runs KMeans' OpenMP code here first
+            ctx = mp.get_context("fork"); q = ctx.Queue()
+            p = ctx.Process(target=child, args=(q,)); p.start(); p.join(120)
+            if p.exitcode is None:
+                p.kill(); print("hung", type(openmp_fork_guard()).__name__); raise SystemExit
+            guard, got = q.get(timeout=5)
+            same = all(np.allclose(a, b, rtol=1e-10, atol=0) for a, b in zip(got, expected))
+            print(p.exitcode, type(openmp_fork_guard()).__name__, guard, same)
+    """)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "nullcontext", "threadpool_limits", "True"]
+
+
 def test_parallel_mode_follows_the_layer(monkeypatch):
     monkeypatch.setitem(_config._layer, "name", "workqueue")
     assert _config.parallel_mode() == "exclusive"
