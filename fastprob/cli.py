@@ -197,11 +197,14 @@ def _select_columns(width, names, spec, path):
 
 
 def load_data(path, columns=None):
-    """Read FILE (CSV or .npy) for ``fastprob fit``; returns (X float64 (N, d), column names or None).
+    """Read FILE (CSV or .npy) for ``fastprob fit``; returns (X (N, d), column names or None).
 
-    Raises CLIError with the file, the problem and where it is: a missing file,
-    non-numeric columns, rows with NaN / missing or infinite values (how many
-    and which lines/rows).
+    A .npy file is memory-mapped, not read: a float32/float64 array is returned
+    as the read-only ``numpy.memmap`` (the estimator then fits it out of core,
+    chunk by chunk), other numeric dtypes (and selected columns) as float64
+    copies.  CSV gives float64.  Raises CLIError with the file, the problem and
+    where it is: a missing file, non-numeric columns, rows with NaN / missing
+    or infinite values (how many and which lines/rows; checked chunk by chunk).
     """
     path = pathlib.Path(path)
     if not path.exists():
@@ -210,29 +213,60 @@ def load_data(path, columns=None):
         raise CLIError(f"{path}: is a directory, expected a CSV or .npy file")
     if path.suffix.lower() == ".npy":
         try:
-            X = np.load(path, allow_pickle=False)
+            X = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise CLIError(f"{path}: cannot read as .npy ({exc})") from None
         if X.dtype.names or X.dtype.kind not in "biuf":
             raise CLIError(f"{path}: array of dtype {X.dtype} is not numeric")
         if X.ndim == 1:
-            X = X[:, None]
+            X = X.reshape(-1, 1)
         if X.ndim != 2:
             raise CLIError(f"{path}: expected a 2-D array (samples x features), got shape {X.shape}")
-        X = X.astype(np.float64)
-        names, where, unit = None, np.arange(len(X)), "rows (0-based)"
+        if X.dtype not in (np.float32, np.float64):
+            X = np.array(X, dtype=np.float64)  # a plain array (astype would keep the memmap subclass)
+        names, where, unit = None, None, "rows (0-based)"
         if columns:
-            X = X[:, _select_columns(X.shape[1], None, columns, path)]
+            X = np.array(X[:, _select_columns(X.shape[1], None, columns, path)], dtype=np.float64)
     else:
         X, names, where = read_csv(path, columns)
         unit = "lines"
-    for bad, what in ((np.isnan(X).any(axis=1), "NaN or missing values"),
-                      (np.isinf(X).any(axis=1), "infinite values")):
-        if bad.any():
-            idx = where[bad].tolist()
+    for rows, what in zip(_non_finite_rows(X), ("NaN or missing values", "infinite values")):
+        if rows.size:
+            idx = (rows if where is None else where[rows]).tolist()
             raise CLIError(f"{path}: {len(idx)} row{'s' * (len(idx) != 1)} with {what} ({unit} {_where(idx)}); "
                            "remove or impute them first")
     return X, names
+
+
+def _row_chunks(X):
+    """(first row, chunk) over X; a memmap's pages are released after each chunk (see MemmapSource)."""
+    from . import _sources
+
+    if isinstance(X, np.memmap):
+        for c0, chunk, _ in _sources.MemmapSource(X).chunks():
+            yield c0, chunk
+        return
+    rows = max(1, _sources.MEMMAP_CHUNK_BYTES // max(1, 8 * X.shape[1]))
+    for c0 in range(0, X.shape[0], rows):
+        yield c0, X[c0:c0 + rows]
+
+
+def _non_finite_rows(X):
+    """(rows with a NaN, rows with an infinite value): sorted row indices, X read in chunks.
+
+    Chunks keep the check's temporary arrays small, and a memory-mapped file's
+    pages are not left resident.
+    """
+    nan, inf = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for c0, block in _row_chunks(X):
+        nan.append(c0 + np.flatnonzero(np.isnan(block).any(axis=1)))
+        inf.append(c0 + np.flatnonzero(np.isinf(block).any(axis=1)))
+    return np.concatenate(nan), np.concatenate(inf)
+
+
+def _total_loglik(gm, X):
+    """Σ log p(x) over X, chunk by chunk (a memmap stays out of core, as in the fit)."""
+    return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in _row_chunks(X))
 
 
 def parse_components(text):
@@ -296,6 +330,12 @@ def _estimator(progress, **params):
     return _Reporting(**params)
 
 
+def _criteria(gm, loglik, n):
+    """(BIC, AIC) from the total log-likelihood: gm.bic(X) / gm.aic(X) without two more passes over X."""
+    p = gm._n_parameters()
+    return -2 * loglik + p * math.log(n), -2 * loglik + 2 * p
+
+
 def _fit(args):
     t_start = time.perf_counter()
     ks = args.n_components
@@ -307,7 +347,8 @@ def _fit(args):
         need = max(2, ks[-1])
         raise CLIError(f"{args.file}: too few rows: {n} row{'s' * (n != 1)}, but fitting "
                        f"{ks[-1]} component{'s' * (ks[-1] != 1)} needs at least {need}")
-    X = X.astype(args.dtype)
+    if X.dtype != args.dtype:
+        X = np.array(X, dtype=args.dtype)  # a .npy of the requested dtype stays memory-mapped: fitted out of core
     print(f"data: {args.file}: {n} rows x {d} columns"
           + (f" ({', '.join(names)})" if names else "") + f", {args.dtype}")
     progress = _Progress(args.verbose, args.quiet)
@@ -326,14 +367,14 @@ def _fit(args):
         elapsed = time.perf_counter() - t0
         for w in caught:
             print(f"fastprob: warning: K={K}: {w.message}", file=sys.stderr)
-        loglik = float(gm.score(X)) * n
-        fits.append((K, gm, loglik, gm.bic(X), elapsed))
+        loglik = _total_loglik(gm, X)
+        fits.append((K, gm, loglik, _criteria(gm, loglik, n), elapsed))
 
     if len(fits) > 1:
         print(f"\n{'K':>3} {'log-likelihood':>15} {'BIC':>12} {'iterations':>10} {'converged':>9} {'time':>8}")
-        for K, gm, ll, bic, el in fits:
+        for K, gm, ll, (bic, _), el in fits:
             print(f"{K:>3} {ll:15.3f} {bic:12.2f} {gm.n_iter_:>10} {str(gm.converged_):>9} {el:7.2f}s")
-    K, gm, loglik, bic, elapsed = min(fits, key=lambda f: f[3])
+    K, gm, loglik, (bic, aic), elapsed = min(fits, key=lambda f: f[3][0])
     choice = f" (chosen by BIC among K = {ks[0]}..{ks[-1]})" if len(fits) > 1 else ""
     print(f"\nGaussian mixture, K = {K}{choice}, covariance_type = {args.covariance_type!r}")
     print(f"  EM: {gm.n_iter_} iterations, {'converged' if gm.converged_ else 'NOT converged'} "
@@ -343,7 +384,7 @@ def _fit(args):
     if d <= 4:
         print(f"  covariances =\n{_matrix(gm.covariances_)}")
     print(f"  total log-likelihood = {loglik:.4f}  (per sample {loglik / n:.6f})")
-    print(f"  BIC = {bic:.4f}  AIC = {gm.aic(X):.4f}")
+    print(f"  BIC = {bic:.4f}  AIC = {aic:.4f}")
 
     stem = pathlib.Path(args.file).stem
     model_path = out / (args.model or f"{stem}.gmm.npz")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import fastprob
-from fastprob.cli import main
+from fastprob import _sources
+from fastprob.cli import _non_finite_rows, load_data, main
 
 WEIGHTS = [0.3, 0.3, 0.4]
 MEANS = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
@@ -151,6 +152,50 @@ def test_fit_missing_file_and_nan_rows_in_npy(tmp_path, capsys):
     np.save(tmp_path / "n.npy", X)
     status, _, err = run(capsys, "fit", tmp_path / "n.npy", "--out", tmp_path)
     assert status == 1 and "2 rows with NaN or missing values (rows (0-based) 4, 11)" in err
+
+
+@pytest.mark.parametrize("dtype, kept", [("float64", True), ("float32", True), ("int32", False)])
+def test_npy_is_memory_mapped_and_fits_out_of_core(tmp_path, capsys, monkeypatch, three_clusters, dtype, kept):
+    # A .npy of a float dtype is handed to the fit as a read-only memmap (fitted
+    # chunk by chunk), not read into memory; the fit equals the in-memory one.
+    from fastprob import estimator
+
+    mapped = []
+    monkeypatch.setattr(estimator, "MemmapSource",
+                        lambda X, sw: mapped.append(X.dtype) or _sources.MemmapSource(X, sw))
+    X = (three_clusters[0] * (100 if dtype == "int32" else 1)).astype(dtype)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    loaded, names = load_data(path)
+    assert isinstance(loaded, np.memmap) == kept and names is None
+    assert loaded.dtype == (X.dtype if kept else np.float64)
+    np.testing.assert_array_equal(loaded, X)
+    fit_dtype = "float32" if dtype == "float32" else "float64"
+    status, out, err = run(capsys, "fit", path, "-k", 3, "--dtype", fit_dtype, "-q", "--out", tmp_path)
+    assert status == 0, err
+    assert mapped == ([X.dtype] if kept else [])
+    gm = fastprob.GaussianMixture(3, random_state=0).fit(X.astype(fit_dtype))
+    line = next(line for line in out.splitlines() if "BIC =" in line).split()
+    np.testing.assert_allclose([float(line[2]), float(line[5])], [gm.bic(X.astype(fit_dtype)),
+                                                                   gm.aic(X.astype(fit_dtype))], rtol=1e-6)
+    np.testing.assert_allclose(fastprob.GaussianMixture.load(tmp_path / "x.gmm.npz").means_, gm.means_, rtol=1e-6)
+
+
+def test_non_finite_rows_are_found_across_chunks(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 3))
+    X[[0, 333, 334, 999], [0, 1, 2, 1]] = np.nan
+    X[[5, 334, 700], [2, 0, 1]] = np.inf
+    X[701, 0] = -np.inf
+    np.save(tmp_path / "x.npy", X)
+    for chunk_bytes in (1, 24 * 7, 24 * 1000, 1 << 30):  # 1 row, 7 rows, all rows, more
+        monkeypatch.setattr(_sources, "MEMMAP_CHUNK_BYTES", chunk_bytes)
+        for data in (X, np.load(tmp_path / "x.npy", mmap_mode="r")):
+            nan, inf = _non_finite_rows(data)
+            np.testing.assert_array_equal(nan, [0, 333, 334, 999])
+            np.testing.assert_array_equal(inf, [5, 334, 700, 701])
+    nan, inf = _non_finite_rows(np.ones((0, 2)))
+    assert nan.size == inf.size == 0
 
 
 @pytest.mark.parametrize("argv, message", [

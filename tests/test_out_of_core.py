@@ -134,6 +134,21 @@ def test_memmap_pages_are_released_after_each_chunk(tmp_path, monkeypatch):
     assert _rss_file_bytes() - before < 0.25 * X.nbytes
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc/self/status")
+def test_memmap_sample_is_gathered_without_keeping_the_file_resident(tmp_path, monkeypatch):
+    # The k-means sample (100 000 random rows) touches nearly every page of the
+    # file; they are gathered chunk by chunk and each chunk's pages released.
+    monkeypatch.setattr(_sources, "MEMMAP_CHUNK_BYTES", 2 * 2**20)
+    X = mixture_data(N=1_000_000, d=8)  # 61 MiB, 64 rows per 4 KiB page
+    mm = write_memmap(tmp_path, X)
+    rows = _em.sample_rows(np.random.RandomState(0), len(X), 100_000)
+    before = _rss_file_bytes()
+    taken, weights = _sources.MemmapSource(mm).take(rows)
+    assert _rss_file_bytes() - before < 0.25 * X.nbytes
+    np.testing.assert_array_equal(taken, X[rows])
+    assert weights is None and taken.flags.c_contiguous
+
+
 def test_memmap_bad_input(tmp_path):
     X = mixture_data(N=100)
     X[17, 1] = np.nan
