@@ -167,7 +167,8 @@ def _after_fork_in_child():
         _layer["forked"] = True
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def serial_and_parallel(fn=None, *, reduce=False):
