@@ -199,12 +199,12 @@ def _select_columns(width, names, spec, path):
 def load_data(path, columns=None):
     """Read FILE (CSV or .npy) for ``fastprob fit``; returns (X (N, d), column names or None).
 
-    A .npy file is memory-mapped, not read: a float32/float64 array is returned
-    as the read-only ``numpy.memmap`` (the estimator then fits it out of core,
-    chunk by chunk), other numeric dtypes (and selected columns) as float64
-    copies.  CSV gives float64.  Raises CLIError with the file, the problem and
-    where it is: a missing file, non-numeric columns, rows with NaN / missing
-    or infinite values (how many and which lines/rows; checked chunk by chunk).
+    A .npy file is memory-mapped, not read: X is the read-only ``numpy.memmap``
+    in the file's dtype (fitted out of core, see :func:`_fit`), or a float64
+    copy of the selected columns.  CSV gives float64.  Raises CLIError with the
+    file, the problem and where it is: a missing file, non-numeric columns, rows
+    with NaN / missing or infinite values (how many and which lines/rows;
+    checked chunk by chunk).
     """
     path = pathlib.Path(path)
     if not path.exists():
@@ -222,10 +222,9 @@ def load_data(path, columns=None):
             X = X.reshape(-1, 1)
         if X.ndim != 2:
             raise CLIError(f"{path}: expected a 2-D array (samples x features), got shape {X.shape}")
-        if X.dtype not in (np.float32, np.float64):
-            X = np.array(X, dtype=np.float64)  # a plain array (astype would keep the memmap subclass)
         names, where, unit = None, None, "rows (0-based)"
         if columns:
+            # a plain array (astype would keep the memmap subclass of a map it no longer is)
             X = np.array(X[:, _select_columns(X.shape[1], None, columns, path)], dtype=np.float64)
     else:
         X, names, where = read_csv(path, columns)
@@ -238,17 +237,17 @@ def load_data(path, columns=None):
     return X, names
 
 
-def _row_chunks(X):
-    """(first row, chunk) over X; a memmap's pages are released after each chunk (see MemmapSource)."""
+def _row_chunks(X, dtype=None):
+    """(first row, chunk) over X, chunks in ``dtype`` (default X's); a memmap's pages are released after each chunk."""
     from . import _sources
 
     if isinstance(X, np.memmap):
         for c0, chunk, _ in _sources.MemmapSource(X).chunks():
-            yield c0, chunk
+            yield c0, chunk.astype(dtype or chunk.dtype, copy=False)
         return
     rows = max(1, _sources.MEMMAP_CHUNK_BYTES // max(1, 8 * X.shape[1]))
     for c0 in range(0, X.shape[0], rows):
-        yield c0, X[c0:c0 + rows]
+        yield c0, X[c0:c0 + rows].astype(dtype or X.dtype, copy=False)
 
 
 def _non_finite_rows(X):
@@ -264,9 +263,9 @@ def _non_finite_rows(X):
     return np.concatenate(nan), np.concatenate(inf)
 
 
-def _total_loglik(gm, X):
-    """Σ log p(x) over X, chunk by chunk (a memmap stays out of core, as in the fit)."""
-    return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in _row_chunks(X))
+def _total_loglik(gm, X, dtype):
+    """Σ log p(x) over X in ``dtype``, chunk by chunk (a memmap stays out of core, as in the fit)."""
+    return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in _row_chunks(X, dtype))
 
 
 def parse_components(text):
@@ -347,8 +346,13 @@ def _fit(args):
         need = max(2, ks[-1])
         raise CLIError(f"{args.file}: too few rows: {n} row{'s' * (n != 1)}, but fitting "
                        f"{ks[-1]} component{'s' * (ks[-1] != 1)} needs at least {need}")
-    if X.dtype != args.dtype:
-        X = np.array(X, dtype=args.dtype)  # a .npy of the requested dtype stays memory-mapped: fitted out of core
+    # A memory-mapped .npy is fitted out of core: as it is when it has the requested dtype, else
+    # as chunks converted one at a time (a float32 file fitted in float64 would otherwise need a
+    # float64 copy twice the file's size).
+    if isinstance(X, np.memmap):
+        data = X if X.dtype == args.dtype else lambda: (chunk for _, chunk in _row_chunks(X, args.dtype))
+    else:
+        X = data = np.asarray(X, dtype=args.dtype)
     print(f"data: {args.file}: {n} rows x {d} columns"
           + (f" ({', '.join(names)})" if names else "") + f", {args.dtype}")
     progress = _Progress(args.verbose, args.quiet)
@@ -361,13 +365,13 @@ def _fit(args):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                gm.fit(X)
+                gm.fit(data)
             except (ValueError, np.linalg.LinAlgError) as exc:
                 raise CLIError(f"fit with {K} component{'s' * (K != 1)} failed: {exc}") from None
         elapsed = time.perf_counter() - t0
         for w in caught:
             print(f"fastprob: warning: K={K}: {w.message}", file=sys.stderr)
-        loglik = _total_loglik(gm, X)
+        loglik = _total_loglik(gm, X, args.dtype)
         fits.append((K, gm, loglik, _criteria(gm, loglik, n), elapsed))
 
     if len(fits) > 1:
@@ -392,6 +396,7 @@ def _fit(args):
         gm.save(model_path)
         written = [("model", model_path)]
         if args.labels or args.responsibilities:
+            X = np.asarray(X, dtype=args.dtype)  # one row per output line: in memory anyway
             resp = gm.predict_proba(X)
             cols = []
             header = []

@@ -154,31 +154,39 @@ def test_fit_missing_file_and_nan_rows_in_npy(tmp_path, capsys):
     assert status == 1 and "2 rows with NaN or missing values (rows (0-based) 4, 11)" in err
 
 
-@pytest.mark.parametrize("dtype, kept", [("float64", True), ("float32", True), ("int32", False)])
-def test_npy_is_memory_mapped_and_fits_out_of_core(tmp_path, capsys, monkeypatch, three_clusters, dtype, kept):
-    # A .npy of a float dtype is handed to the fit as a read-only memmap (fitted
-    # chunk by chunk), not read into memory; the fit equals the in-memory one.
+@pytest.mark.parametrize("file_dtype, fit_dtype, how", [
+    ("float64", "float64", "memmap"), ("float32", "float32", "memmap"),
+    ("float32", "float64", "chunks"), ("float64", "float32", "chunks"), ("int32", "float64", "chunks")])
+def test_npy_is_memory_mapped_and_fits_out_of_core(tmp_path, capsys, monkeypatch, three_clusters,
+                                                   file_dtype, fit_dtype, how):
+    # A .npy is never read into memory whole: the fit gets the read-only memmap
+    # when the file has the fit's dtype, else chunks converted one at a time;
+    # the fit equals the in-memory one.
     from fastprob import estimator
 
-    mapped = []
-    monkeypatch.setattr(estimator, "MemmapSource",
-                        lambda X, sw: mapped.append(X.dtype) or _sources.MemmapSource(X, sw))
-    X = (three_clusters[0] * (100 if dtype == "int32" else 1)).astype(dtype)
+    X = (three_clusters[0] * (100 if file_dtype == "int32" else 1)).astype(file_dtype)
     path = tmp_path / "x.npy"
     np.save(path, X)
     loaded, names = load_data(path)
-    assert isinstance(loaded, np.memmap) == kept and names is None
-    assert loaded.dtype == (X.dtype if kept else np.float64)
+    assert isinstance(loaded, np.memmap) and loaded.dtype == X.dtype and names is None
     np.testing.assert_array_equal(loaded, X)
-    fit_dtype = "float32" if dtype == "float32" else "float64"
-    status, out, err = run(capsys, "fit", path, "-k", 3, "--dtype", fit_dtype, "-q", "--out", tmp_path)
+    seen, fit = [], estimator.GaussianMixture.fit
+    monkeypatch.setattr(estimator.GaussianMixture, "fit", lambda self, data, *a, **k: (
+        seen.append("memmap" if isinstance(data, np.memmap) else "chunks" if callable(data) else type(data)),
+        fit(self, data, *a, **k))[1])
+    status, out, err = run(capsys, "fit", path, "-k", 3, "--dtype", fit_dtype, "-q", "--labels", "--out", tmp_path)
     assert status == 0, err
-    assert mapped == ([X.dtype] if kept else [])
-    gm = fastprob.GaussianMixture(3, random_state=0).fit(X.astype(fit_dtype))
+    assert seen == [how]
+    Xf = X.astype(fit_dtype)
+    gm = fit(fastprob.GaussianMixture(3, random_state=0), Xf)
+    rtol = 1e-4 if fit_dtype == "float32" else 1e-7
     line = next(line for line in out.splitlines() if "BIC =" in line).split()
-    np.testing.assert_allclose([float(line[2]), float(line[5])], [gm.bic(X.astype(fit_dtype)),
-                                                                   gm.aic(X.astype(fit_dtype))], rtol=1e-6)
-    np.testing.assert_allclose(fastprob.GaussianMixture.load(tmp_path / "x.gmm.npz").means_, gm.means_, rtol=1e-6)
+    np.testing.assert_allclose([float(line[2]), float(line[5])], [gm.bic(Xf), gm.aic(Xf)], rtol=rtol)
+    saved = fastprob.GaussianMixture.load(tmp_path / "x.gmm.npz")
+    assert saved.means_.dtype == fit_dtype
+    np.testing.assert_allclose(saved.means_, gm.means_, rtol=rtol)
+    labels = np.loadtxt(tmp_path / "x.labels.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(labels, gm.predict(Xf))
 
 
 def test_non_finite_rows_are_found_across_chunks(tmp_path, monkeypatch):
