@@ -268,6 +268,27 @@ def _total_loglik(gm, X, dtype):
     return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in _row_chunks(X, dtype))
 
 
+def _write_predictions(path, gm, X, dtype, labels, responsibilities):
+    """Write labels and/or responsibilities of each row of X as CSV, chunk by chunk.
+
+    One pass of the scores kernel per chunk gives both outputs; only one
+    chunk's responsibilities exist at a time, and a memmap's pages are
+    released after each chunk (a 10-million-row file is never in memory whole).
+    """
+    from .mixture import score
+
+    comps = gm._components()
+    K = gm.n_components
+    header = (["label"] if labels else []) + ([f"p{k}" for k in range(K)] if responsibilities else [])
+    fmt = (["%d"] if labels else []) + (["%.6g"] * K if responsibilities else [])
+    with open(path, "w") as fh:
+        fh.write(",".join(header) + "\n")
+        for _, chunk in _row_chunks(X, dtype):
+            _, resp, label = score(gm._validate_X(chunk), comps, resp=responsibilities, labels=labels)
+            cols = ([label[:, None].astype(np.float64)] if labels else []) + ([resp] if responsibilities else [])
+            np.savetxt(fh, np.hstack(cols), delimiter=",", fmt=fmt)
+
+
 def parse_components(text):
     """``K`` or a range ``A-B`` (inclusive) -> list of component counts."""
     try:
@@ -396,19 +417,8 @@ def _fit(args):
         gm.save(model_path)
         written = [("model", model_path)]
         if args.labels or args.responsibilities:
-            X = np.asarray(X, dtype=args.dtype)  # one row per output line: in memory anyway
-            resp = gm.predict_proba(X)
-            cols = []
-            header = []
-            if args.labels:
-                cols.append(gm.predict(X)[:, None].astype(np.float64))
-                header.append("label")
-            if args.responsibilities:
-                cols.append(resp)
-                header += [f"p{k}" for k in range(K)]
             pred_path = out / f"{stem}.labels.csv"
-            fmt = (["%d"] if args.labels else []) + (["%.6g"] * K if args.responsibilities else [])
-            np.savetxt(pred_path, np.hstack(cols), delimiter=",", header=",".join(header), comments="", fmt=fmt)
+            _write_predictions(pred_path, gm, X, args.dtype, args.labels, args.responsibilities)
             written.append(("labels" if not args.responsibilities else
                             "labels and responsibilities" if args.labels else "responsibilities", pred_path))
     except OSError as exc:

@@ -189,6 +189,45 @@ def test_npy_is_memory_mapped_and_fits_out_of_core(tmp_path, capsys, monkeypatch
     np.testing.assert_array_equal(labels, gm.predict(Xf))
 
 
+@pytest.mark.parametrize("suffix, dtype", [(".npy", "float64"), (".npy", "float32"), (".csv", "float64")])
+@pytest.mark.parametrize("chunk_bytes", [16 * 7, 1 << 30])  # 7 rows of 2 float64 columns; all rows
+def test_labels_and_responsibilities_are_written_chunk_by_chunk(tmp_path, capsys, monkeypatch, three_clusters,
+                                                                 suffix, dtype, chunk_bytes):
+    # The scores kernel sees one chunk at a time (no N x K array for a large
+    # file), and the file is the same text as whole-array predictions give.
+    from fastprob import mixture
+
+    X = three_clusters[0]
+    path = tmp_path / f"x{suffix}"
+    if suffix == ".npy":
+        np.save(path, X)
+    else:
+        np.savetxt(path, X, delimiter=",", header="a,b", comments="", fmt="%.17g")
+    monkeypatch.setattr(_sources, "MEMMAP_CHUNK_BYTES", chunk_bytes)
+    rows, score = [], mixture.score
+    monkeypatch.setattr(mixture, "score", lambda X, *a, **k: (  # the prediction calls (not the log-likelihood's)
+        (k.get("resp") or k.get("labels")) and rows.append(len(X)), score(X, *a, **k))[1])
+    for flags in (["--labels"], ["--responsibilities"], ["--labels", "--responsibilities"]):
+        rows.clear()
+        status, out, err = run(capsys, "fit", path, "-k", 3, "--dtype", dtype, "-q", "--out", tmp_path, *flags)
+        assert status == 0, err
+        assert max(rows) == (7 if chunk_bytes < len(X) else len(X)) and sum(rows) == len(X)
+        gm = fastprob.GaussianMixture.load(tmp_path / "x.gmm.npz")
+        Xf = X.astype(dtype)
+        cols, header, fmt = [], [], []
+        if "--labels" in flags:
+            cols.append(gm.predict(Xf)[:, None].astype(np.float64))
+            header.append("label")
+            fmt.append("%d")
+        if "--responsibilities" in flags:
+            cols.append(gm.predict_proba(Xf))
+            header += ["p0", "p1", "p2"]
+            fmt += ["%.6g"] * 3
+        expected = tmp_path / "expected.csv"
+        np.savetxt(expected, np.hstack(cols), delimiter=",", header=",".join(header), comments="", fmt=fmt)
+        assert (tmp_path / "x.labels.csv").read_text() == expected.read_text()
+
+
 def test_non_finite_rows_are_found_across_chunks(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((1000, 3))
