@@ -212,9 +212,17 @@ def load_data(path, columns=None):
     if path.is_dir():
         raise CLIError(f"{path}: is a directory, expected a CSV or .npy file")
     if path.suffix.lower() == ".npy":
+        # numpy's own errors for these two point at pickles and allow_pickle, which is not the fix
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise CLIError(f"{path}: not a .npy file (it does not start with NumPy's header); "
+                               "write it with numpy.save, or give the data as a CSV file")
         try:
             X = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
+            if "Python objects" in str(exc):
+                raise CLIError(f"{path}: array of dtype object (Python objects) is not numeric; "
+                               "save a numeric array, e.g. numpy.save(path, X.astype(float))") from None
             raise CLIError(f"{path}: cannot read as .npy ({exc})") from None
         if X.dtype.names or X.dtype.kind not in "biuf":
             raise CLIError(f"{path}: array of dtype {X.dtype} is not numeric")
@@ -222,6 +230,8 @@ def load_data(path, columns=None):
             X = X.reshape(-1, 1)
         if X.ndim != 2:
             raise CLIError(f"{path}: expected a 2-D array (samples x features), got shape {X.shape}")
+        if X.shape[1] == 0:
+            raise CLIError(f"{path}: the array has no columns (shape {X.shape}); expected samples x features")
         names, where, unit = None, None, "rows (0-based)"
         if columns:
             # a plain array (astype would keep the memmap subclass of a map it no longer is)

@@ -144,6 +144,26 @@ def test_fit_bad_data_is_a_clear_error(tmp_path, capsys, content, message):
     assert not (tmp_path / "bad.gmm.npz").exists()
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("1,2\n3,4\n"), "not a .npy file (it does not start with NumPy's header); write it "
+                                           "with numpy.save, or give the data as a CSV file"),
+    (lambda p: np.save(p, np.array([[1, "a"]], dtype=object), allow_pickle=True),
+     "array of dtype object (Python objects) is not numeric; save a numeric array"),
+    (lambda p: np.save(p, np.ones((3, 4), complex)), "array of dtype complex128 is not numeric"),
+    (lambda p: np.save(p, np.ones((4, 3, 2))), "expected a 2-D array (samples x features), got shape (4, 3, 2)"),
+    (lambda p: np.save(p, np.ones((10, 0))), "the array has no columns (shape (10, 0))"),
+    (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00"), "cannot read as .npy"),
+])
+def test_fit_bad_npy_is_a_clear_error(tmp_path, capsys, make, message):
+    path = tmp_path / "bad.npy"
+    make(path)
+    status, out, err = run(capsys, "fit", path, "--out", tmp_path)
+    assert status == 1
+    assert err.startswith(f"fastprob: error: {path}: ") and message in err, err
+    assert "Traceback" not in err and "pickle" not in err
+    assert out == ""
+
+
 def test_fit_missing_file_and_nan_rows_in_npy(tmp_path, capsys):
     status, _, err = run(capsys, "fit", tmp_path / "nope.csv", "--out", tmp_path)
     assert status == 1 and f"fastprob: error: {tmp_path / 'nope.csv'}: no such file" in err
