@@ -24,6 +24,13 @@ with _gc_pause.paused():
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.utils import check_random_state
     from sklearn.utils.validation import check_is_fitted, validate_data
+    try:
+        # What scikit-learn raises for a bad constructor parameter: a ValueError and a
+        # TypeError at once, so code catching either works as with its estimator.
+        from sklearn.utils._param_validation import InvalidParameterError
+    except ImportError:  # a private module: keep the same bases if it moves
+        class InvalidParameterError(ValueError, TypeError):
+            """A constructor parameter of the wrong type or value."""
 from ._sources import (
     ArraySource,
     ChunkSource,
@@ -410,7 +417,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _validate_params(self):
         def bad(name, expected):
             value = getattr(self, name)
-            return ValueError(f"The '{name}' parameter of GaussianMixture must be {expected}. "
+            return InvalidParameterError(f"The '{name}' parameter of GaussianMixture must be {expected}. "
                               f"Got {value!r} instead.")
 
         def is_int(v):
@@ -434,8 +441,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise bad("init_params", f"a str among {set(INIT_PARAMS)}")
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise bad("warm_start", "an instance of 'bool'")
-        if not is_int(self.verbose) or self.verbose < 0:
-            raise bad("verbose", "an int in the range [0, inf)")
+        # scikit-learn's "verbose" constraint: an int >= 0 or a bool (True prints like 1)
+        if not (isinstance(self.verbose, (bool, np.bool_)) or is_int(self.verbose) and self.verbose >= 0):
+            raise bad("verbose", "an int in the range [0, inf), an instance of 'bool' or an instance of 'numpy.bool'")
         if not is_int(self.verbose_interval) or self.verbose_interval < 1:
             raise bad("verbose_interval", "an int in the range [1, inf)")
 

@@ -244,6 +244,40 @@ def test_invalid_parameters(faithful, kwargs, match):
         GaussianMixture(**kwargs).fit(faithful)
 
 
+@pytest.mark.parametrize("kwargs", [dict(n_components="2"), dict(n_components=0), dict(covariance_type=None),
+                                    dict(tol=-1.0), dict(reg_covar="0"), dict(max_iter=2.5), dict(n_init=0),
+                                    dict(init_params="kmeans++"), dict(warm_start=1), dict(verbose=-1),
+                                    dict(verbose_interval=0)])
+def test_invalid_constructor_parameters_raise_what_sklearn_raises(faithful, kwargs):
+    # scikit-learn raises InvalidParameterError, a ValueError and a TypeError at once:
+    # code catching TypeError for n_components="2" must catch ours too.
+    from sklearn.mixture import GaussianMixture as SklearnGM
+
+    caught = []
+    for cls in (GaussianMixture, SklearnGM):
+        with pytest.raises(TypeError) as exc:
+            cls(**kwargs).fit(faithful)
+        assert isinstance(exc.value, ValueError)
+        caught.append(exc.value)
+    ours, theirs = caught
+    assert type(ours).__name__ == type(theirs).__name__ == "InvalidParameterError"
+    name = next(iter(kwargs))
+    assert str(ours).startswith(f"The '{name}' parameter of GaussianMixture must be ")
+    assert str(ours).endswith(f"Got {kwargs[name]!r} instead.")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_verbose_true_prints_like_verbose_1(faithful, capsys):
+    # scikit-learn accepts a bool for verbose
+    from sklearn.mixture import GaussianMixture as SklearnGM
+
+    printed = []
+    for cls in (GaussianMixture, SklearnGM):
+        cls(2, verbose=True, max_iter=2, random_state=0, means_init=faithful[:2]).fit(faithful)
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and "Initialization 0" in printed[0]
+
+
 def test_diag_precisions_init_must_be_positive(faithful):
     with pytest.raises(ValueError, match=r"'diag precision' should be positive"):
         GaussianMixture(2, covariance_type="diag", precisions_init=np.array([[1.0, 1.0], [0.0, 1.0]])).fit(faithful)
