@@ -632,8 +632,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Read a model written by :meth:`save`."""
         try:
             data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{path!s} is not a fastprob GaussianMixture file ({exc}).") from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise  # already names the path and the problem
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            # numpy says "pickled data ... allow_pickle" for any file that is not .npy/.npz: not the fix
+            reason = "not an .npz archive" if "pickle" in str(exc) or isinstance(exc, EOFError) else str(exc)
+            raise ValueError(f"{path!s} is not a fastprob GaussianMixture file ({reason}).") from None
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (a plain .npy array).")
         with data:
@@ -641,17 +645,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 header = json.loads(str(data["header"]))
             except KeyError:
                 raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (no header).") from None
-            if header.get("format") != _FORMAT or header.get("version") != _FORMAT_VERSION:
-                raise ValueError(f"{path!s} holds format {header.get('format')!r} version "
-                                 f"{header.get('version')!r}; expected {_FORMAT!r} version {_FORMAT_VERSION}.")
-            model = cls(**header["params"], **{n: data[n] for n in _INIT_ARRAYS if n in data})
-            for name in _FITTED_ARRAYS:
-                setattr(model, name, data[name])
-            model.lower_bounds_ = data["lower_bounds_"].tolist()
-            if "partial_W" in data:
-                model._partial_stats = _em.Statistics(data["partial_W"], data["partial_mean"], data["partial_M2"])
-            if "feature_names_in_" in data:
-                model.feature_names_in_ = data["feature_names_in_"].astype(object)
+            except ValueError as exc:
+                raise ValueError(f"{path!s} is damaged: its header is not valid JSON ({exc}).") from None
+            try:
+                return cls._from_saved(header, data, path)
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{path!s} is damaged or was not written by GaussianMixture.save: "
+                                 f"{type(exc).__name__}: {exc}.") from None
+
+    @classmethod
+    def _from_saved(cls, header, data, path):
+        """The model from load's parsed header and open archive."""
+        if header.get("format") != _FORMAT or header.get("version") != _FORMAT_VERSION:
+            raise ValueError(f"{path!s} holds format {header.get('format')!r} version "
+                             f"{header.get('version')!r}; expected {_FORMAT!r} version {_FORMAT_VERSION}.")
+        model = cls(**header["params"], **{n: data[n] for n in _INIT_ARRAYS if n in data})
+        for name in _FITTED_ARRAYS:
+            setattr(model, name, data[name])
+        model.lower_bounds_ = data["lower_bounds_"].tolist()
+        if "partial_W" in data:
+            model._partial_stats = _em.Statistics(data["partial_W"], data["partial_mean"], data["partial_M2"])
+        if "feature_names_in_" in data:
+            model.feature_names_in_ = data["feature_names_in_"].astype(object)
         fitted = header["fitted"]
         model.converged_ = fitted["converged_"]
         model.n_iter_ = fitted["n_iter_"]

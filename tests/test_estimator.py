@@ -1,4 +1,5 @@
 """fastprob.GaussianMixture against sklearn.mixture.GaussianMixture and the known Old Faithful MLE."""
+import json
 import warnings
 
 import numpy as np
@@ -251,10 +252,8 @@ def test_invalid_parameters(faithful, kwargs, match):
 def test_invalid_constructor_parameters_raise_what_sklearn_raises(faithful, kwargs):
     # scikit-learn raises InvalidParameterError, a ValueError and a TypeError at once:
     # code catching TypeError for n_components="2" must catch ours too.
-    from sklearn.mixture import GaussianMixture as SklearnGM
-
     caught = []
-    for cls in (GaussianMixture, SklearnGM):
+    for cls in (GaussianMixture, SkGM):
         with pytest.raises(TypeError) as exc:
             cls(**kwargs).fit(faithful)
         assert isinstance(exc.value, ValueError)
@@ -269,10 +268,8 @@ def test_invalid_constructor_parameters_raise_what_sklearn_raises(faithful, kwar
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_verbose_true_prints_like_verbose_1(faithful, capsys):
     # scikit-learn accepts a bool for verbose
-    from sklearn.mixture import GaussianMixture as SklearnGM
-
     printed = []
-    for cls in (GaussianMixture, SklearnGM):
+    for cls in (GaussianMixture, SkGM):
         cls(2, verbose=True, max_iter=2, random_state=0, means_init=faithful[:2]).fit(faithful)
         printed.append(capsys.readouterr().out)
     assert printed[0] == printed[1] and "Initialization 0" in printed[0]
@@ -318,6 +315,37 @@ def test_save_errors(tmp_path):
     with pytest.warns(UserWarning, match="random_state is a RandomState instance"):
         gm.save(tmp_path / "rs.npz")
     assert GaussianMixture.load(tmp_path / "rs.npz").random_state is None
+
+
+def test_load_errors_name_the_file_and_the_problem(tmp_path):
+    gm = GaussianMixture(2, random_state=0).fit(fastprob.load_faithful())
+    good = tmp_path / "good.npz"
+    gm.save(good)
+    with pytest.raises(FileNotFoundError):  # an OSError, as for any missing file, not "not a model file"
+        GaussianMixture.load(tmp_path / "missing.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "truncated.npz").write_bytes(good.read_bytes()[:200])
+    with np.load(good) as data:
+        arrays = dict(data)
+    header = json.loads(str(arrays["header"]))
+    np.savez(tmp_path / "no_means.npz", **{k: v for k, v in arrays.items() if k != "means_"})
+    np.savez(tmp_path / "bad_json.npz", **{**arrays, "header": np.array("{not json")})
+    np.savez(tmp_path / "list_json.npz", **{**arrays, "header": np.array("[1, 2]")})
+    np.savez(tmp_path / "bad_params.npz", **{**arrays, "header": np.array(json.dumps(
+        {**header, "params": {**header["params"], "n_clusters": 2}}))})
+    for name, message in [("text", "is not a fastprob GaussianMixture file (not an .npz archive)."),
+                          ("empty", "is not a fastprob GaussianMixture file (not an .npz archive)."),
+                          ("truncated", "is not a fastprob GaussianMixture file ("),
+                          ("no_means", "is damaged or was not written by GaussianMixture.save: KeyError"),
+                          ("bad_json", "is damaged: its header is not valid JSON"),
+                          ("list_json", "is damaged or was not written by GaussianMixture.save: AttributeError"),
+                          ("bad_params", "is damaged or was not written by GaussianMixture.save: TypeError")]:
+        path = tmp_path / f"{name}.npz"
+        with pytest.raises(ValueError) as exc:
+            GaussianMixture.load(path)
+        assert str(exc.value).startswith(f"{path} ") and message in str(exc.value), str(exc.value)
+        assert "pickle" not in str(exc.value)
 
 
 # --------------------------------------------------------------------------- #
