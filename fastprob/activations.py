@@ -72,9 +72,11 @@ def run_elementwise(kernel_pair, inputs, shape, dtype, out, work=WORK["exp"]):
         result = out
         target = out.reshape(-1) if out.flags.c_contiguous else np.empty(size, dtype=dtype)
         # An input sharing memory with the output is only safe element-for-
-        # element in the same position: same start and same layout.
+        # element in the same position: same start and same layout.  A size-1
+        # (broadcast) input inside ``out`` is copied too: the kernel rereads it
+        # for every element, after the first one has overwritten it.
         for j, (a, f) in enumerate(zip(inputs, flat_inputs)):
-            if f.size > 1 and np.may_share_memory(f, target):
+            if np.may_share_memory(f, target):
                 same = (f.size == target.size and f.ctypes.data == target.ctypes.data
                         and f.strides == target.strides and f.dtype == target.dtype)
                 if not same:

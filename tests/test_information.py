@@ -256,6 +256,31 @@ def test_binary_cross_entropy_with_logits():
         fastprob.binary_cross_entropy_with_logits([0.0, 1.0], [0.0, 0.0, 0.0])
 
 
+def test_binary_cross_entropy_out_overlapping_an_input():
+    # As numpy's ufuncs: the result is as if the inputs were read before out is written,
+    # also when a broadcast (size-1) input lies inside out.
+    bce = fastprob.binary_cross_entropy_with_logits
+    z = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    buf = np.array([0.5, 0.0, 0.0, 0.0, 0.0])
+    want = bce(0.5, z)
+    bce(buf[:1], z, out=buf)
+    np.testing.assert_array_equal(buf, want)
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    buf = np.array([0.5, 1.0, 1.0, 1.0, 1.0])
+    want = bce(y, 0.5)
+    bce(y, buf[:1], out=buf)
+    np.testing.assert_array_equal(buf, want)
+    out = np.zeros((3, 5))
+    out[0] = [0.1, 0.2, 0.3, 0.4, 0.5]
+    want = bce(out[:1].copy(), np.ones((3, 5)))
+    bce(out[:1], np.ones((3, 5)), out=out)  # a (1, 5) row of out broadcast down the rows
+    np.testing.assert_array_equal(out, want)
+    y = np.linspace(0.0, 1.0, 9)
+    want = bce(y[:-1], y[1:])
+    bce(y[:-1], y[1:], out=y[1:])  # shifted overlap with both inputs
+    np.testing.assert_array_equal(y[1:], want)
+
+
 # --------------------------------------------------------------------------- #
 # Gaussians
 # --------------------------------------------------------------------------- #
