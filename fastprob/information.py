@@ -74,7 +74,13 @@ def _tolerance(dtype):
 
 
 def _distribution_scale(p, name, axis, normalize):
-    """Validate distributions along ``axis``; return 1/sum (normalize) or ones, over the batch shape."""
+    """Validate distributions along ``axis``; return (p, 1/sum (normalize) or ones over the batch shape).
+
+    With ``normalize``, a distribution whose float64 sum overflows (counts near
+    1e308) or whose reciprocal would (subnormal counts) is first scaled by a
+    power of two (exact) so that its largest entry is in [0.5, 1): the
+    returned p is then that rescaled copy.
+    """
     check_finite(p, name, "Probabilities must be finite.")
     neg = p < 0
     if neg.any():
@@ -83,7 +89,8 @@ def _distribution_scale(p, name, axis, normalize):
             f"{name} must be non-negative (probabilities); {name}[{', '.join(map(str, idx))}] = "
             f"{p[idx].item()!r}."
         )
-    sums = np.sum(p, axis=axis, dtype=np.float64)
+    with np.errstate(over="ignore"):  # counts near 1e308: handled below
+        sums = np.sum(p, axis=axis, dtype=np.float64)
     if normalize:
         zero = sums == 0
         if zero.any():
@@ -93,7 +100,12 @@ def _distribution_scale(p, name, axis, normalize):
                 f"{name} sums to 0 along axis {axis} {where}(an empty or all-zero distribution), "
                 "so it cannot be normalised."
             )
-        return 1.0 / sums
+        extreme = ~((sums >= 2.0**-1000) & (sums <= 2.0**1000))
+        if extreme.any():
+            _, e = np.frexp(np.max(p, axis=axis, keepdims=True).astype(np.float64))
+            p = np.ldexp(p, np.where(np.expand_dims(extreme, axis), -e, 0)).astype(p.dtype, copy=False)
+            sums = np.sum(p, axis=axis, dtype=np.float64)
+        return p, 1.0 / sums
     tol = _tolerance(p.dtype)
     off = np.abs(sums - 1.0) > tol
     if np.any(off):
@@ -104,7 +116,7 @@ def _distribution_scale(p, name, axis, normalize):
             f"{name} does not sum to 1 along axis {axis} within {tol:.2g}{where}. "
             f"Pass normalize=True to rescale each distribution to sum 1, or fix {name}."
         )
-    return np.ones_like(sums)
+    return p, np.ones_like(sums)
 
 
 def _finish_reduction(res64, batch, dtype, out, keepdims_shape=None):
@@ -181,7 +193,8 @@ def _one_distribution(p, axis, normalize, name="p"):
     if p.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension (a distribution is a vector), got a scalar.")
     ax = _check_axis(axis, p.ndim, name)
-    return p, ax, _distribution_scale(p, name, ax, normalize)
+    p, scale = _distribution_scale(p, name, ax, normalize)
+    return p, ax, scale
 
 
 def _two_distributions(p, q, axis, normalize, names=("p", "q")):
@@ -193,8 +206,8 @@ def _two_distributions(p, q, axis, normalize, names=("p", "q")):
             raise ValueError(f"{n} must have at least one dimension (a distribution is a vector), got a scalar.")
     pb, qb = _broadcast(names, (p, q))
     ax = _check_axis(axis, pb.ndim, names[0])
-    sp = _distribution_scale(pb, names[0], ax, normalize)
-    sq = _distribution_scale(qb, names[1], ax, normalize)
+    pb, sp = _distribution_scale(pb, names[0], ax, normalize)
+    qb, sq = _distribution_scale(qb, names[1], ax, normalize)
     return pb, qb, ax, sp, sq, dtype
 
 
@@ -371,7 +384,7 @@ def cross_entropy_with_logits(labels, logits, axis=-1, *, normalize=False, out=N
             raise ValueError(f"{n} must have at least one dimension (the class axis), got a scalar.")
     yb, zb = _broadcast(("labels", "logits"), (y, z))
     ax = _check_axis(axis, yb.ndim, "labels")
-    scale = _distribution_scale(yb, "labels", ax, normalize)
+    yb, scale = _distribution_scale(yb, "labels", ax, normalize)
     yrow, batch = _as_rows(yb, ax)
     zrow, _ = _as_rows(zb, ax)
     _check_reduction_out(out, batch, dtype)

@@ -110,6 +110,34 @@ def test_normalize_option():
         fastprob.entropy(np.zeros(3), normalize=True)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("factor", [2.0**-1074, 1e-310, 2.0**-1000, 1e300, 1.5 * 2.0**1021])  # the last: sums overflow
+def test_normalize_counts_at_the_ends_of_the_float64_range(factor):
+    # Counts whose sum overflows or whose 1/sum would (subnormal counts) give the
+    # same answers as the same counts at unit scale (scipy's overflow to 0 / inf).
+    counts = np.array([[1.0, 2.0, 3.0, 0.0], [1.0, 1.0, 1.0, 1.0], [5.0, 0.0, 0.0, 1.0]])
+    q = np.array([2.0, 2.0, 1.0, 5.0])
+    big = counts * factor
+    assert np.array_equal(big / factor, counts)  # exact: the same counts, scaled
+    rtol = 1e-15
+    for axis, P in ((-1, big), (0, big.T)):
+        np.testing.assert_allclose(fastprob.entropy(P, axis=axis, normalize=True),
+                                   st.entropy(counts, axis=-1), rtol=rtol)
+        np.testing.assert_allclose(fastprob.kl_divergence(P, q, axis=axis, normalize=True) if axis == -1 else
+                                   fastprob.kl_divergence(P, q[:, None], axis=axis, normalize=True),
+                                   st.entropy(counts, q, axis=-1), rtol=1e-14)
+    np.testing.assert_allclose(fastprob.kl_divergence(q, big, normalize=True), st.entropy(q, counts, axis=-1),
+                               rtol=1e-14)
+    np.testing.assert_allclose(fastprob.cross_entropy(big, q, normalize=True),
+                               fastprob.cross_entropy(counts, q, normalize=True), rtol=rtol)
+    logits = np.log(q)
+    np.testing.assert_allclose(fastprob.cross_entropy_with_logits(big, logits, normalize=True),
+                               fastprob.cross_entropy_with_logits(counts, logits, normalize=True), rtol=rtol)
+    before = big.copy()
+    fastprob.entropy(big, normalize=True)
+    np.testing.assert_array_equal(big, before)  # the rescaling works on a copy
+
+
 def test_cross_entropy_and_kl_match_references():
     rng = np.random.default_rng(4)
     p = _dirichlet(rng, (30, 12))
