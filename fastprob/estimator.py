@@ -418,7 +418,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         def bad(name, expected):
             value = getattr(self, name)
             return InvalidParameterError(f"The '{name}' parameter of GaussianMixture must be {expected}. "
-                              f"Got {value!r} instead.")
+                                         f"Got {value!r} instead.")
 
         def is_int(v):
             return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
@@ -443,7 +443,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise bad("warm_start", "an instance of 'bool'")
         # scikit-learn's "verbose" constraint: an int >= 0 or a bool (True prints like 1)
         if not (isinstance(self.verbose, (bool, np.bool_)) or is_int(self.verbose) and self.verbose >= 0):
-            raise bad("verbose", "an int in the range [0, inf), an instance of 'bool' or an instance of 'numpy.bool'")
+            raise bad("verbose", "an int in the range [0, inf), an instance of 'bool' or an instance of "
+                                 "'numpy.bool'")
         if not is_int(self.verbose_interval) or self.verbose_interval < 1:
             raise bad("verbose_interval", "an int in the range [1, inf)")
 
