@@ -218,11 +218,16 @@ def is_chunk_stream(X):
         return False  # iterable by rows, but one matrix: sklearn's validation rejects it clearly
     if callable(X):
         return True
+    if isinstance(X, range):
+        return False  # one (1-D) array-like: sklearn's validation says so
     if isinstance(X, (list, tuple)):
-        # A list of rows (numbers) is one array; a list of 2-D blocks or (X, w) pairs is chunks.
+        # A list of rows (numbers, also as tuples) is one array; a list of 2-D blocks or
+        # (X, w) pairs is chunks.
         if len(X) == 0:
             return False
         first = X[0]
+        if isinstance(first, (tuple, list)) and all(np.ndim(v) == 0 for v in first):
+            return False
         if isinstance(first, tuple) or _is_pair(first) or sparse.issparse(first):
             return True
         return getattr(first, "ndim", None) == 2

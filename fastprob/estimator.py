@@ -327,7 +327,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     break
             if self.max_iter > 0:
                 self._verbose_init_end(lower_bound, converged)
-            if best is None or lower_bound > max_lower_bound:
+            # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
+            if best is None or lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
                 best = (comps, n_iter, lower_bounds, converged, stats if self.max_iter > 0 else None)
         comps, self.n_iter_, self.lower_bounds_, self.converged_, last_stats = best
@@ -454,10 +455,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights = means = covs = None
         if self.weights_init is not None:
             weights = _as_param(self.weights_init, "weights_init", (K,))
+            # scikit-learn's tolerance: float32 weights (a float32 model's weights_) sum to 1 only to ~1e-7
+            atol = 1e-6 if np.asarray(self.weights_init).dtype == np.float32 else 1e-8
             if (weights < 0).any() or (weights > 1).any():
                 raise ValueError("The parameter 'weights_init' should be in the range [0, 1], but got "
                                  f"max value {weights.max():.5f}, min value {weights.min():.5f}")
-            if abs(1.0 - weights.sum()) > 1e-8:
+            if abs(1.0 - weights.sum()) > atol:
                 raise ValueError("The parameter 'weights_init' should be normalized, but got "
                                  f"sum(weights_init) = {weights.sum():.10f}; divide by the sum.")
         if self.means_init is not None:
@@ -721,6 +724,11 @@ def _all_zero_weights(sample_weight, n):
 
 def _as_param(value, name, shape):
     arr = np.asarray(value)
+    if arr.dtype.kind == "O":  # e.g. a pandas nullable Float64 frame: numbers held as objects
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
     arr = arr.astype(np.float64)

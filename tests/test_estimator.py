@@ -245,6 +245,42 @@ def test_invalid_parameters(faithful, kwargs, match):
         GaussianMixture(**kwargs).fit(faithful)
 
 
+def test_restart_from_a_float32_model_and_other_inputs_sklearn_accepts(faithful):
+    # float32 weights_ sum to 1 only to ~1e-7: scikit-learn's float32 tolerance (1e-6) applies.
+    X32 = faithful.astype(np.float32)
+    for seed in range(6):
+        g = GaussianMixture(4, random_state=seed).fit(X32)
+        kw = dict(weights_init=g.weights_, means_init=g.means_, precisions_init=g.precisions_, max_iter=2)
+        ours, theirs = GaussianMixture(4, **kw).fit(X32), SkGM(4, **kw).fit(X32)
+        np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-5)
+    with pytest.raises(ValueError, match="should be normalized"):
+        GaussianMixture(2, weights_init=np.array([0.5, 0.5 + 2e-6], np.float32)).fit(faithful)
+    # Rows as tuples (zip, database rows), also of one feature, are one array, not chunks.
+    rows = [tuple(r) for r in faithful]
+    for data in (rows, [(v,) for v in faithful[:, 0]]):
+        ours, theirs = GaussianMixture(2, random_state=0), SkGM(2, random_state=0)
+        np.testing.assert_array_equal(ours.fit_predict(data), theirs.fit_predict(data))
+        np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-8)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
+        GaussianMixture(2).fit(range(10))
+    # means_init held as objects (a pandas nullable Float64 frame) is converted, as in scikit-learn.
+    pd = pytest.importorskip("pandas")
+    start = pd.DataFrame(faithful[[0, 200]]).astype("Float64")
+    np.testing.assert_allclose(GaussianMixture(2, means_init=start, random_state=0).fit(faithful).means_,
+                               SkGM(2, means_init=start.to_numpy(float), random_state=0).fit(faithful).means_,
+                               rtol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_max_iter_0_with_several_inits_keeps_the_last_as_sklearn(faithful, covariance_type):
+    kw = dict(n_components=3, init_params="random", random_state=1, max_iter=0, n_init=3,
+              covariance_type=covariance_type)
+    ours, theirs = GaussianMixture(**kw).fit(faithful), SkGM(**kw).fit(faithful)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-10)
+
+
 @pytest.mark.parametrize("kwargs", [dict(n_components="2"), dict(n_components=0), dict(covariance_type=None),
                                     dict(tol=-1.0), dict(reg_covar="0"), dict(max_iter=2.5), dict(n_init=0),
                                     dict(init_params="kmeans++"), dict(warm_start=1), dict(verbose=-1),
