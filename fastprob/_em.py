@@ -207,7 +207,7 @@ def init_statistics(source, method, n_components, random_state, diagonal):
             return source.random_statistics(K, random_state, diagonal)
         return pass_statistics(source, lambda Xc, swc: random_chunk_statistics(Xc, swc, K, random_state, diagonal))
     if method == "random_from_data":
-        return _seed_statistics(source, sample_rows(random_state, N, K, ordered=False), diagonal)
+        return _seed_statistics(source, _data_seed_rows(source, random_state, K), diagonal)
     if N > limit:
         # k-means on a bounded random sample of rows: sklearn's KMeans copies X
         # and k-means++ holds (2 + log K) distances per row, which on millions
@@ -234,6 +234,48 @@ def init_statistics(source, method, n_components, random_state, diagonal):
 
         _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
         return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
+
+
+def _data_seed_rows(source, random_state, K):
+    """K distinct random rows of positive weight, for 'random_from_data'.
+
+    Without zero sample weights this is scikit-learn's draw (uniform over all
+    rows).  A row of weight 0 is not data: seeded there, a component would
+    start with no mass (at the origin) and EM could not move it, so the draw
+    is over the positively weighted rows -- from the weights when they are in
+    memory, else by redrawing the rows that turn out to weigh 0.
+    """
+    N = source.n_rows
+    sw = getattr(source, "sw", None)
+    if sw is not None:
+        positive = np.flatnonzero(sw > 0)
+        if positive.size < N:
+            _check_positive_rows(positive.size, K)
+            return positive[sample_rows(random_state, positive.size, K, ordered=False)]
+    rows = sample_rows(random_state, N, K, ordered=False)
+    if sw is not None:
+        return rows
+    # Weights only in the chunks (a source larger than the init sample): check the drawn rows' weights.
+    order = np.argsort(rows)
+    _, w = source.take(rows[order])
+    if w is None or (w > 0).all():
+        return rows
+    chosen = rows[order][w > 0]
+    for _ in range(100):
+        need = K - chosen.size
+        candidates = np.setdiff1d(sample_rows(random_state, N, min(N, 2 * need + 8)), chosen)
+        _, w = source.take(candidates)
+        chosen = np.concatenate([chosen, random_state.permutation(candidates[w > 0])[:need]])
+        if chosen.size == K:
+            return chosen
+    _check_positive_rows(chosen.size, K)
+
+
+def _check_positive_rows(n_positive, K):
+    if n_positive < K:
+        raise ValueError(f"init_params='random_from_data' seeds each of the n_components = {K} components at a "
+                         f"distinct row of positive sample weight, but only {n_positive} such rows were found. "
+                         "Use fewer components or another init_params.")
 
 
 def init_sample_rows(n_features):

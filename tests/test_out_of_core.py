@@ -412,3 +412,33 @@ def test_partial_fit_errors():
     gm.set_params(n_components=2)
     gm.partial_fit(X[:1])  # later chunks may be a single row
     assert gm.n_samples_seen_ == 201
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("how", ["array", "memmap", "chunks"])
+def test_random_from_data_seeds_only_rows_of_positive_weight(tmp_path, monkeypatch, how):
+    # A zero-weight row is not data: a component seeded there started with no mass at
+    # the origin, and when every seed fell on such rows EM silently returned two
+    # identical components.  Array, memmap and chunk sources (the last two larger
+    # than the init sample, where the weights are only known chunk by chunk).
+    monkeypatch.setattr(_em, "INIT_SAMPLE_MAX", 50)
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(20, 2), rng.randn(20, 2) + 5, rng.randn(160, 2) * 0.1 + [50, -50]])
+    w = np.r_[np.ones(40), np.zeros(160)]
+    if how == "memmap":
+        np.save(tmp_path / "x.npy", X)
+        data = np.load(tmp_path / "x.npy", mmap_mode="r")
+    elif how == "chunks":
+        data = lambda: ((X[i:i + 30], w[i:i + 30]) for i in range(0, 200, 30))  # noqa: E731
+    else:
+        data = X
+    fit = (lambda gm: gm.fit(data)) if how == "chunks" else (lambda gm: gm.fit(data, sample_weight=w))
+    ref = GaussianMixture(2, init_params="random_from_data", random_state=1).fit(X[:40])
+    for seed in range(8):
+        start = fit(GaussianMixture(2, init_params="random_from_data", random_state=seed, max_iter=0))
+        # one-point starts: each initial mean is one of the 40 weighted rows
+        assert all((np.abs(X[:40] - m).max(axis=1) < 1e-12).any() for m in start.means_)
+        gm = fit(GaussianMixture(2, init_params="random_from_data", random_state=seed))
+        assert gm.lower_bound_ == pytest.approx(ref.lower_bound_, rel=1e-6)
+    with pytest.raises(ValueError, match="only 1 such rows were found"):
+        GaussianMixture(2, init_params="random_from_data").fit(X, sample_weight=np.r_[1.0, np.zeros(199)])
