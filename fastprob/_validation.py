@@ -87,8 +87,15 @@ def check_weights(weights, n, name="weights"):
     if (w < 0).any():
         i = int(np.argmax(w < 0))
         raise ValueError(f"{name} must be non-negative; {name}[{i}] = {w[i].item()!r}.")
-    if not w.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not total > 0:
         raise ValueError(f"{name} sum to zero; at least one sample needs a positive weight.")
+    top = w.max()
+    if not (2.0**-900 <= top and total <= 2.0**900):
+        # Only the ratios of the weights matter: an exact power-of-two rescaling keeps them,
+        # and keeps sums finite (weights near 1e308) and products normal (subnormal weights).
+        w = np.ldexp(w, -np.frexp(top)[1])
     return np.ascontiguousarray(w)
 
 

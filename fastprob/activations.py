@@ -43,6 +43,9 @@ def check_out(out, shape, dtype, name="out"):
     """Validate a user-supplied ``out`` array: ndarray, exact shape and dtype, writeable."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (or None), got {type(out).__name__}.")
+    if out.shape == tuple(shape) and out.dtype != dtype and out.dtype.name == np.dtype(dtype).name:
+        raise ValueError(f"{name} has byte order {out.dtype.str!r}; pass a native-order array "
+                         f"(np.empty({tuple(shape)}, dtype=np.{np.dtype(dtype).name})) or out=None.")
     if out.shape != tuple(shape) or out.dtype != dtype:
         raise ValueError(
             f"{name} must have shape {tuple(shape)} and dtype {np.dtype(dtype).name} (the result's), "

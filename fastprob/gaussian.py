@@ -499,8 +499,9 @@ def cov_from_factor(B, jitter=0.0):
         raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}.")
     d = B.shape[-2]
     B64 = B.astype(np.float64)
-    C = B64 @ np.swapaxes(B64, -1, -2)
-    C = 0.5 * (C + np.swapaxes(C, -1, -2))
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below, with a message
+        C = B64 @ np.swapaxes(B64, -1, -2)
+        C = 0.5 * (C + np.swapaxes(C, -1, -2))
     if jitter == 0:
         if B.shape[-1] == 0:  # no columns: B Bᵀ = 0
             rank = np.zeros(B.shape[:-2] or (1,), dtype=int)
@@ -516,7 +517,19 @@ def cov_from_factor(B, jitter=0.0):
             )
     else:
         C += jitter * np.eye(d)
-    return C.astype(B.dtype)
+    with np.errstate(over="ignore"):
+        C = C.astype(B.dtype)
+    # Full rank is not enough: B Bᵀ itself must fit the dtype (entries of 1e-200 square to 0,
+    # of 1e200 to inf).
+    with np.errstate(invalid="ignore"):
+        diag = np.diagonal(C, axis1=-2, axis2=-1)
+        if not np.isfinite(C).all():
+            raise ValueError(f"B Bᵀ overflows {C.dtype.name} (largest |B| = {float(np.abs(B64).max()):.3g}); "
+                             "rescale B.")
+        if jitter == 0 and d and not (diag > 0).all():
+            raise ValueError(f"B Bᵀ underflows to a singular matrix in {C.dtype.name} (largest |B| = "
+                             f"{float(np.abs(B64).max()):.3g}); rescale B or pass jitter > 0.")
+    return C
 
 
 def mvn_sample(mean, cov, n, random_state=None):

@@ -9,6 +9,7 @@ you ask for ``normalize=True``.  Conventions: 0 log 0 = 0, and q = 0 where
 p > 0 gives +inf.  Sums are accumulated in float64, one distribution per
 thread, so results do not depend on the number of threads.
 """
+import math
 import numbers
 
 import numpy as np
@@ -122,7 +123,7 @@ def _distribution_scale(p, name, axis, normalize):
 def _finish_reduction(res64, batch, dtype, out, keepdims_shape=None):
     """float64 per-row results -> result of the right shape/dtype (into ``out`` if given)."""
     shape = batch if keepdims_shape is None else keepdims_shape
-    res = res64.reshape(shape)
+    res = res64.reshape(shape) + 0.0  # -0.0 (a sum of -0 log 1 terms) as scipy's 0.0
     if out is not None:
         out[...] = res
         return out
@@ -265,7 +266,7 @@ def _log_base(base):
     if isinstance(base, (bool, np.bool_)) or not isinstance(base, numbers.Real) or not (base > 0) \
             or base == 1 or not np.isfinite(base):
         raise ValueError(f"base must be a finite number > 0 other than 1 (e.g. 2 for bits), got {base!r}.")
-    return float(np.log(base))
+    return math.log(float(base))  # in float64 also for a float32 base
 
 
 def _pairwise(kernel, p, q, axis, normalize, base, out, names=("p", "q")):
@@ -528,6 +529,8 @@ def gaussian_kl(mean_p, cov_p, mean_q, cov_q):
     _ik.gaussian_kl.for_size(K * d**3)(
         np.ascontiguousarray(parts["mean_p"], dtype=np.float64), fp._L64, fp._logdet64.reshape(-1),
         np.ascontiguousarray(parts["mean_q"], dtype=np.float64), fq._L64, fq._logdet64.reshape(-1), out)
+    # KL >= 0: for nearly equal Gaussians the closed form's rounding can dip a few ulps below 0
+    np.maximum(out, 0.0, out=out)  # NaN stays NaN
     out = out.astype(dtype)
     return out if batched else out[0]
 

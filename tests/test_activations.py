@@ -295,3 +295,8 @@ def test_parallel_and_serial_builds_agree(restore_threads):
         small = np.concatenate([f(c) for c in np.split(z, 300)])  # serial build (small inputs)
         np.testing.assert_array_equal(full, one)
         np.testing.assert_array_equal(full, small)
+
+
+def test_out_with_non_native_byte_order_is_named():
+    with pytest.raises(ValueError, match=r"out has byte order '>f8'; pass a native-order array"):
+        fastprob.sigmoid(np.zeros(3), out=np.zeros(3, ">f8"))

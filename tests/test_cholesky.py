@@ -105,3 +105,16 @@ def test_zero_features_is_a_clear_error():
         fastprob.cholesky(np.empty((0, 0)))
     with pytest.raises(ValueError, match=r"at least one component and one feature"):
         fastprob.mvn_logpdf(np.empty((3, 0)), np.empty(0), np.eye(1))
+
+
+@pytest.mark.parametrize("B, jitter, message", [
+    (np.eye(2) * 1e-200, 0.0, "B Bᵀ underflows to a singular matrix in float64"),
+    (np.eye(2) * 1e200, 0.0, "B Bᵀ overflows float64"),
+    (np.eye(2, dtype=np.float32) * 1e20, 0.0, "B Bᵀ overflows float32"),
+    (np.eye(2, dtype=np.float32) * 1e-25, 0.0, "B Bᵀ underflows to a singular matrix in float32"),
+])
+def test_cov_from_factor_full_rank_factor_whose_product_does_not_fit(B, jitter, message):
+    # B has full rank, but B Bᵀ rounds to 0 or inf: an error, not a singular "covariance".
+    with pytest.raises(ValueError, match=message):
+        fastprob.cov_from_factor(B, jitter=jitter)
+    np.testing.assert_array_equal(fastprob.cov_from_factor(np.eye(2) * 1e-200, jitter=1e-6), np.eye(2) * 1e-6)

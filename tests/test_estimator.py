@@ -271,6 +271,16 @@ def test_restart_from_a_float32_model_and_other_inputs_sklearn_accepts(faithful)
                                rtol=1e-8)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1e308, 1e-320])
+def test_sample_weights_near_the_ends_of_the_float64_range(faithful, scale):
+    # Only ratios matter: 1e308 weights overflowed their sum (k-means said "no non-zero weight").
+    w = np.random.default_rng(0).integers(1, 4, len(faithful)).astype(float)
+    want = GaussianMixture(2, random_state=0).fit(faithful, sample_weight=w)
+    got = GaussianMixture(2, random_state=0).fit(faithful, sample_weight=w / 4 * scale)
+    np.testing.assert_allclose(got.means_, want.means_, rtol=1e-12)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_max_iter_0_with_several_inits_keeps_the_last_as_sklearn(faithful, covariance_type):

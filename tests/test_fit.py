@@ -139,3 +139,19 @@ def test_mostly_zero_weights_match_reference(rng, zero_fraction, d):
         m2, c2 = fastprob.mvn_fit(X[used], w[used])
         np.testing.assert_allclose(mean, m2, rtol=1e-13)
         np.testing.assert_allclose(cov, c2, rtol=1e-11, atol=1e-12 * np.abs(ref_cov).max() + 1e-300)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [2.0**-1074, 1e-310, 1e300, 2.0**1022])
+def test_weights_at_the_ends_of_the_float64_range_give_the_unit_weight_fit(scale):
+    # Only the ratios of the weights matter; weights near 1e308 overflowed their sum (NaN),
+    # subnormal ones lost their ratios (a wrong variance).
+    x = np.array([1.0, 2.0, 4.0])
+    w = np.array([1.0, 2.0, 1.0])
+    assert np.array_equal(w * scale / scale, w)
+    mean, var = fastprob.normal_fit(x, weights=w * scale)
+    want_mean, want_var = fastprob.normal_fit(x, weights=w)
+    np.testing.assert_allclose([mean, var], [want_mean, want_var], rtol=1e-15)
+    X = np.array([[1.0, 2.0], [2.0, 3.0], [4.0, 1.0]])
+    for got, want in zip(fastprob.mvn_fit(X, weights=w * scale), fastprob.mvn_fit(X, weights=w)):
+        np.testing.assert_allclose(got, want, rtol=1e-15)

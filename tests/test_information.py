@@ -392,3 +392,11 @@ def test_reductions_thread_count_independent(restore_threads):
     restore_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(res, res1):
         np.testing.assert_array_equal(a, b)
+
+
+def test_small_conventions_match_scipy():
+    # a float32 base is used at float64 precision; 0 log 0 sums are +0.0 as in scipy; KL >= 0
+    assert fastprob.entropy([0.5, 0.5], base=np.float32(2)) == st.entropy([0.5, 0.5], base=2) == 1.0
+    for value in (fastprob.entropy([1.0, 0.0]), fastprob.cross_entropy([1.0, 0.0], [1.0, 0.0])):
+        assert value == 0.0 and not np.signbit(value)
+    assert fastprob.gaussian_kl(np.zeros(1), [[1.0]], np.zeros(1), [[1 + 1e-8]]) >= 0.0
