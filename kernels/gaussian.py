@@ -29,12 +29,14 @@ def normal_logpdf(x, mean, var, out):
         c = LOG_2PI + np.log(v)
         for i in prange(n):
             z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
-            out[i] = -0.5 * (c + z * z / v)
+            # z * (z / v), not z * z / v: z² overflows (|z| > 1e154) or underflows long before
+            # the quotient does (normal_logpdf(1e300, 0, 1e300) is -5e299, not -inf)
+            out[i] = -0.5 * (c + z * (z / v))
     else:
         for i in prange(n):
             v = np.float64(var[i])
             z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
-            out[i] = -0.5 * (LOG_2PI + np.log(v) + z * z / v)
+            out[i] = -0.5 * (LOG_2PI + np.log(v) + z * (z / v))
 
 
 @serial

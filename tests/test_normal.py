@@ -17,6 +17,17 @@ def test_scalar_defaults_and_mpmath():
         assert fastprob.normal_logpdf(x, m, v) == pytest.approx(normal_logpdf_mp(x, m, v), rel=1e-15)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("x, v", [(1e300, 1e300), (1e155, 1e10), (-1e200, 1e250), (1e-160, 1e-320), (3e-200, 1e-310)])
+def test_squared_offset_that_does_not_fit_a_float64(x, v):
+    # (x - m)² overflows or underflows where (x - m)² / var does not.
+    want = normal_logpdf_mp(x, 0.0, v)
+    for var in (v, np.array([v, v])):  # one variance (hoisted) and per-element variances
+        got = fastprob.normal_logpdf(np.array([x, x]), 0.0, var)
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    assert fastprob.gaussian_nll(x, 0.0, v) == pytest.approx(-want, rel=1e-15)
+
+
 @pytest.mark.parametrize("xs, ms, vs", [
     ((5,), (), ()),
     ((4, 3), (3,), (4, 1)),
