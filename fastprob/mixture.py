@@ -83,6 +83,17 @@ class Components:
     def diagonal(self):
         return self.covariance_type in ("diag", "spherical")
 
+    def fit_dtype(self, dtype):
+        """True if ``chol`` and ``var`` keep their values in ``dtype``: finite, and no
+        nonzero entry below its smallest normal number (a variance of 1e39 or 1e-46 does
+        not fit float32; in the kernels it would become inf or 0)."""
+        info = np.finfo(dtype)
+        for a in (self.chol, self.var):
+            m = np.abs(a[a != 0])
+            if m.size and (m.max() > info.max or m.min() < info.tiny):
+                return False
+        return True
+
     def kernel_args(self, dtype=np.float64):
         """(log_weights, means, chol, logdet, var, diagonal, solver) for the mixture kernels.
 
@@ -169,6 +180,11 @@ def validate_mixture(weights, means, covariances, covariance_type, *, weights_to
 
 def score(X, comps, *, lse=False, resp=False, labels=False):
     """Run the scores kernel on C-contiguous float X; returns the requested arrays."""
+    if X.dtype == np.float32 and not comps.fit_dtype(np.float32):
+        # Covariances beyond float32's range: the float32 kernels would compute with inf or
+        # 0 factors.  Compute in float64 and round the results once to float32.
+        lse_out, resp_out, label_out = score(X.astype(np.float64), comps, lse=lse, resp=resp, labels=labels)
+        return lse_out.astype(np.float32), resp_out.astype(np.float32), label_out
     N = X.shape[0]
     K = comps.n_components
     lse_out = np.empty(N if lse else 0, dtype=X.dtype)

@@ -187,3 +187,25 @@ def test_responsibilities_below_smallest_normal_are_zero(dtype):
         assert resp[0, 0] == 1.0
         assert np.isnan(resp[1]).all()
         assert np.isnan(fastprob.gmm_logpdf(X, w, means_, covs, "spherical")[1])
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("X, covs, covariance_type", [
+    ([[1e19, 1e19]], [[1e39, 1e39], [1.0, 1.0]], "diag"),       # variance above float32's max
+    ([[0.0, 0.0]], [[1e-46, 1e-46], [1.0, 1.0]], "diag"),       # variance below its smallest normal
+    ([[1e5, 2e5]], [[[1e80, 5e79], [5e79, 1e80]], np.eye(2)], "full"),  # Cholesky entries of 1e40
+    ([[1e5, 2e5]], [1e-50, 1.0], "spherical"),
+])
+def test_float32_data_with_covariances_beyond_float32_range(X, covs, covariance_type):
+    # The float32 kernels would see inf or 0 factors (-inf, NaN responsibilities, or a
+    # quietly wrong density): such mixtures are computed in float64 and rounded once.
+    weights, means = [0.3, 0.7], [[0.0, 0.0], [3.0, 3.0]]
+    X32 = np.array(X, dtype=np.float32)
+    X64 = X32.astype(np.float64)  # the same data
+    want = fastprob.gmm_logpdf(X64, weights, means, np.array(covs), covariance_type)
+    got = fastprob.gmm_logpdf(X32, weights, means, np.array(covs), covariance_type)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-7)
+    resp = fastprob.gmm_responsibilities(X32, weights, means, np.array(covs), covariance_type)
+    np.testing.assert_array_equal(
+        resp, fastprob.gmm_responsibilities(X64, weights, means, np.array(covs), covariance_type).astype(np.float32))
