@@ -78,8 +78,14 @@ def check_positive_int(n, name, minimum=0):
     return int(n)
 
 
-def check_weights(weights, n, name="weights"):
-    """Validate sample weights: shape (n,), finite, >= 0, positive sum. Returns float64 array."""
+def check_weights(weights, n, name="weights", rescale=True):
+    """Validate sample weights: shape (n,), finite, >= 0, positive sum. Returns float64 array.
+
+    With ``rescale``, weights whose sum overflows or that are tiny are multiplied by a
+    power of two (exact; for a single computation, where only their ratios matter).
+    Without it (weights whose scale is remembered, as GaussianMixture's for
+    partial_fit), such weights are an error saying how to rescale them.
+    """
     w = as_float_array(weights, name, dtype=np.float64)
     if w.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got shape {w.shape}.")
@@ -93,6 +99,10 @@ def check_weights(weights, n, name="weights"):
         raise ValueError(f"{name} sum to zero; at least one sample needs a positive weight.")
     top = w.max()
     if not (2.0**-900 <= top and total <= 2.0**900):
+        if not rescale:
+            raise ValueError(
+                f"{name} are {'too large' if top > 1 else 'too small'} to compute with (largest "
+                f"{float(top):.3g}, sum {float(total):.3g}); only their ratios matter: pass {name} / {name}.max().")
         # Only the ratios of the weights matter: an exact power-of-two rescaling keeps them,
         # and keeps sums finite (weights near 1e308) and products normal (subnormal weights).
         w = np.ldexp(w, -np.frexp(top)[1])

@@ -232,12 +232,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if fitted and sample_weight is not None and _all_zero_weights(sample_weight, n_samples):
             self.n_samples_seen_ = getattr(self, "n_samples_seen_", 0) + n_samples
             return self  # a chunk of zero total weight changes nothing
-        sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight")
+        sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight",
+                                                               rescale=False)
         eps = 10 * np.finfo(X.dtype).eps
         random_state = check_random_state(self.random_state)
         new_sums = not fitted or getattr(self, "_partial_stats", None) is None
         if new_sums:  # an unfitted model, or a fitted one without sums (max_iter=0)
             self._partial_stats = None
+            # (check_weights(rescale=False): the scale of later calls' weights must match this one)
             self._weight_scale = 1.0 if sw is None else 1.0 / sw.mean()
             self.n_samples_seen_ = 0
         # Weights in the units the sums started with: only ratios matter, and a
@@ -357,7 +359,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             source = _dask.DaskSource(X, sample_weight)
         elif isinstance(X, np.memmap):
             X = check_memmap(X)
-            sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
+            sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
+                                                                   rescale=False)
             source = MemmapSource(X, sw)
             source.check_finite()
         elif is_chunk_stream(X):
@@ -367,7 +370,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             source = ChunkSource(X)
         else:
             X = np.ascontiguousarray(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
-            sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
+            sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
+                                                                   rescale=False)
             source = ArraySource(X, sw)
         if type(source) is not ArraySource:
             if source.n_rows < 2:
