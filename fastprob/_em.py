@@ -246,15 +246,13 @@ def _data_seed_rows(source, random_state, K):
     memory, else by redrawing the rows that turn out to weigh 0.
     """
     N = source.n_rows
-    sw = getattr(source, "sw", None)
-    if sw is not None:
-        positive = np.flatnonzero(sw > 0)
-        if positive.size < N:
-            _check_positive_rows(positive.size, K)
-            return positive[sample_rows(random_state, positive.size, K, ordered=False)]
+    if hasattr(source, "sw"):  # array and memmap sources: the weights (or None) are in memory
+        positive = None if source.sw is None else np.flatnonzero(source.sw > 0)
+        if positive is None or positive.size == N:
+            return sample_rows(random_state, N, K, ordered=False)
+        _check_positive_rows(positive.size, K)
+        return positive[sample_rows(random_state, positive.size, K, ordered=False)]
     rows = sample_rows(random_state, N, K, ordered=False)
-    if sw is not None:
-        return rows
     # Weights only in the chunks (a source larger than the init sample): check the drawn rows' weights.
     order = np.argsort(rows)
     _, w = source.take(rows[order])

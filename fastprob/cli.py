@@ -120,6 +120,11 @@ def _is_number(field):
         return field.strip().lower() in MISSING
 
 
+def _is_header(fields):
+    """True if a CSV's first non-empty row (stripped fields) names columns rather than holds numbers."""
+    return not all(_is_number(f) for f in fields) or all(f.lower() in MISSING for f in fields)
+
+
 def _count_lines(path):
     """Physical lines of a file (a last line without a newline counts), read in 1 MiB blocks."""
     n, last = 0, b"\n"
@@ -150,7 +155,7 @@ def _read_csv_numpy(path, dialect, columns):
                 break
         else:
             return None
-    header = not all(_is_number(f) for f in fields) or all(f.lower() in MISSING for f in fields)
+    header = _is_header(fields)
     names = fields if header else None
     picks = _select_columns(len(fields), names, columns, path) if columns else None
     skip = first if header else first - 1
@@ -205,7 +210,7 @@ def read_csv(path, columns=None):
     if not rows:
         raise CLIError(f"{path}: no data")
     names = None
-    if not all(_is_number(f) for f in rows[0][1]) or all(f.strip().lower() in MISSING for f in rows[0][1]):
+    if _is_header(rows[0][1]):
         names = rows[0][1]
         rows = rows[1:]
     width = len(names) if names is not None else len(rows[0][1]) if rows else 0

@@ -521,14 +521,12 @@ def cov_from_factor(B, jitter=0.0):
         C = C.astype(B.dtype)
     # Full rank is not enough: B Bᵀ itself must fit the dtype (entries of 1e-200 square to 0,
     # of 1e200 to inf).
-    with np.errstate(invalid="ignore"):
-        diag = np.diagonal(C, axis1=-2, axis2=-1)
-        if not np.isfinite(C).all():
-            raise ValueError(f"B Bᵀ overflows {C.dtype.name} (largest |B| = {float(np.abs(B64).max()):.3g}); "
-                             "rescale B.")
-        if jitter == 0 and d and not (diag > 0).all():
-            raise ValueError(f"B Bᵀ underflows to a singular matrix in {C.dtype.name} (largest |B| = "
-                             f"{float(np.abs(B64).max()):.3g}); rescale B or pass jitter > 0.")
+    if not np.isfinite(C).all():
+        raise ValueError(f"B Bᵀ overflows {C.dtype.name} (largest |B| = {float(np.abs(B64).max()):.3g}); "
+                         "rescale B.")
+    if jitter == 0 and d and not (np.diagonal(C, axis1=-2, axis2=-1) > 0).all():
+        raise ValueError(f"B Bᵀ underflows to a singular matrix in {C.dtype.name} (largest |B| = "
+                         f"{float(np.abs(B64).max()):.3g}); rescale B or pass jitter > 0.")
     return C
 
 
