@@ -1,35 +1,40 @@
-"""Explicit 64-byte vectors for the wide Mahalanobis solvers (:mod:`.gaussian`).
+"""Explicit vectors for the wide Mahalanobis solvers (:mod:`.gaussian`), one register wide.
 
 Why not leave it to LLVM's loop vectoriser, as everywhere else: the unrolled
 solvers multiply by ~150 loop-invariant factor entries.  The vectoriser hoists
-each one out of the loop already broadcast to a full vector, more than the 32
-vector registers hold, so every multiply-add reloads a 64-byte vector from a
-stack slot: one 64-byte load per operation made the loop load-bound (float64
-~160 cycles per 8 rows for 152 multiply-adds; float32 ~190 per 16 rows).
-Written with these operations, the factor entries are scalars loaded inside
-the loop and the broadcast folds into the multiply-add as a 4/8-byte memory
-operand (``{1to16}``), which costs no vector load slot.  Measured (d = 16, one
-thread, 512-row tile): float64 6.6 -> 5.9 ns per row and component, float32
-3.9 -> 3.1 ns; a C version with intrinsics (gcc -O2 -march=native) ran 5.4 and
-2.8 ns.
+each one out of the loop already broadcast to a full vector, more than the
+vector registers hold, so every multiply-add reloads a whole vector from a
+stack slot: one vector load per operation made the loop load-bound (AVX-512,
+float64: ~160 cycles per 8 rows for 152 multiply-adds).  Written with these
+operations, the factor entries are scalars loaded inside the loop and
+broadcast there: with AVX-512 the broadcast folds into the multiply-add as a
+4/8-byte memory operand (``{1to16}``), with AVX2 it is one broadcast load
+(``vbroadcastsd``), neither a vector reload from the stack.
 
-``Vector(dtype)`` is a Numba type lowered to LLVM ``<W x dtype>`` with
-W = 64 bytes / itemsize (16 float32, 8 float64).  The arithmetic is exactly
-IEEE: ``fnmadd``/``fmadd`` are single-rounding fused multiply-adds (``llvm.fma``),
-``sub``/``mul`` plain, so the results equal those of the scalar code that
-LLVM contracts the same way.
+``Vector(dtype)`` is a Numba type lowered to LLVM ``<W x dtype>`` with W =
+:data:`VECTOR_BYTES` / itemsize, the width of one register of the target Numba
+compiles for (:data:`.target.PLAN`: 64 bytes with AVX-512, 32 with AVX2, 16
+with SSE2 or NEON), so that a vector is one register, never a pair.  The
+arithmetic is exactly IEEE: ``fnmadd``/``fmadd`` are single-rounding fused
+multiply-adds (``llvm.fma``) on targets that have the instruction, a multiply
+and an add where they do not (as the scalar code with 'contract' compiles
+there; ``llvm.fma`` would be a libm call per lane); ``sub``/``mul`` plain.
 """
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
-#: Bytes per vector: one AVX-512 register, one cache line.
-VECTOR_BYTES = 64
+from .target import PLAN
+
+#: Bytes per vector: one register of the target (see :mod:`.target`).
+VECTOR_BYTES = PLAN.vector_bytes
+#: Whether fmadd/fnmadd compile to one fused instruction (else multiply, then add).
+FUSED = PLAN.fma
 
 
 class Vector(types.Type):
-    """W lanes of a float dtype, W = 64 bytes / itemsize."""
+    """W lanes of a float dtype, W = :data:`VECTOR_BYTES` / itemsize."""
 
     def __init__(self, dtype):
         self.dtype = dtype
@@ -206,11 +211,14 @@ def _fused(negate):
             raise TypingError(f"simd: three Vectors of one dtype expected, got {a}, {b}, {c}")
 
         def codegen(context, builder, signature, args):
-            vec = args[0].type
+            a, b, c = args
+            if not FUSED:
+                product = builder.fmul(a, b)
+                return builder.fsub(c, product) if negate else builder.fadd(product, c)
+            vec = a.type
             fnty = ir.FunctionType(vec, [vec, vec, vec])
             fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.fma.v{vec.count}f{_bits(vec)}")
-            x = builder.fneg(args[0]) if negate else args[0]
-            return builder.call(fn, [x, args[1], args[2]])
+            return builder.call(fn, [builder.fneg(a) if negate else a, b, c])
 
         return a(a, b, c), codegen
 
@@ -218,6 +226,6 @@ def _fused(negate):
 
 
 fmadd = _fused(False)
-fmadd.__doc__ = "a * b + c with one rounding."
+fmadd.__doc__ = "a * b + c, with one rounding where the target fuses (:data:`FUSED`)."
 fnmadd = _fused(True)
-fnmadd.__doc__ = "c - a * b with one rounding."
+fnmadd.__doc__ = "c - a * b, with one rounding where the target fuses (:data:`FUSED`)."

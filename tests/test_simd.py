@@ -11,6 +11,7 @@ from numba.core.errors import TypingError
 from fastprob.kernels import _config
 from fastprob.kernels import gaussian as G
 from fastprob.kernels import simd
+from fastprob.kernels.target import PLAN
 
 DTYPES = (np.float32, np.float64)
 
@@ -18,7 +19,7 @@ DTYPES = (np.float32, np.float64)
 @numba.njit
 def _ops(A, a, b, out, n):
     # out[r] = (A[0, r] * A[0, r] + A[1, r] - a * A[0, r]) - b, vector by vector
-    W = 64 // A.itemsize
+    W = simd.VECTOR_BYTES // A.itemsize
     full = n - n % W
     for r in range(0, full, W):
         v = simd.load(A, 0, r)
@@ -53,14 +54,15 @@ buf = mmap.mmap(-1, 2 * page)
 base = np.frombuffer(buf, np.uint8).ctypes.data
 libc = ctypes.CDLL(None)
 libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-n = 5
+W = simd.VECTOR_BYTES // 8
+n = W - 1
 A = np.frombuffer(buf, np.float64)[page // 8 - n:page // 8].reshape(1, n)  # ends at the page boundary
 A[0] = np.arange(1, n + 1)
 assert libc.mprotect(base + page, page, 0) == 0  # the next page: no access
 
 @numba.njit
 def first(A, n):
-    out = np.zeros(8)
+    out = np.zeros(W)
     simd.store(out, 0, simd.load_first(A, 0, 0, n))
     return out
 
@@ -69,11 +71,13 @@ print(first(A, n).tolist())
 
 
 def test_masked_load_reads_nothing_past_n():
-    # An unmasked 8-lane load of the last 5 doubles before an inaccessible page
-    # would fault; in a subprocess, so that a fault fails this test only.
+    # An unmasked W-lane load of the last W - 1 doubles before an inaccessible
+    # page would fault; in a subprocess, so that a fault fails this test only
+    # (it inherits this process's NUMBA_CPU_NAME/FEATURES, hence its plan).
     proc = subprocess.run([sys.executable, "-c", _PAGE_EDGE], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str([1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0, 0.0])
+    W = simd.VECTOR_BYTES // 8
+    assert proc.stdout.strip() == str([float(i) for i in range(1, W)] + [0.0])
 
 
 def test_typing_errors_name_the_problem():
@@ -139,15 +143,10 @@ def test_simd_solver_is_the_one_the_mixture_kernels_use_and_matches_scipy():
         assert not hasattr(G, f"centred_mahalanobis_{D}") and not hasattr(G, f"split_mahalanobis_{D}")
 
 
-@pytest.mark.parametrize("dtype, centre, lanes", [(np.float64, "centred", 8), (np.float32, "split", 16)])
-def test_factor_entries_are_broadcast_memory_operands(dtype, centre, lanes):
-    # The point of the module: each entry is a {1toW} memory operand of a fused
-    # multiply-add, not a 64-byte vector reloaded from a stack slot.
-    fn = numba.njit(fastmath=set(_config.FASTMATH_STRICT), error_model="numpy")(
-        getattr(G, f"simd_{centre}_mahalanobis_16").py_func)
-    L = np.eye(16, dtype=dtype)
-    fn(L, np.ones((16, 64), dtype), np.zeros(16), 64, np.empty(64, dtype), np.empty((16, 64), dtype))
-    asm = fn.overloads[fn.signatures[0]].library.get_asm_str()
+def _main_loop(asm):
+    """The instructions of the solver's main loop: the block with the most vector
+    arithmetic that uses no lane mask (the masked pass over the last rows runs
+    once per call and may spill)."""
     blocks, label = {}, None
     for line in asm.splitlines():
         if re.match(r"^\.?\w[\w.]*:", line):
@@ -155,11 +154,35 @@ def test_factor_entries_are_broadcast_memory_operands(dtype, centre, lanes):
             blocks.setdefault(label, [])
         elif line.startswith("\t") and label:
             blocks[label].append(line.strip())
-    # The main loop: the block with the most fused multiply-adds that uses no lane mask
-    # (the masked pass over the last rows runs once per call and may spill).
-    main = max((ins for ins in blocks.values() if not any("%k" in i for i in ins)),
-               key=lambda ins: sum(i.startswith("vf") for i in ins))
-    broadcast_fmas = [i for i in main if re.match(rf"vf\w+\s+[-\w]*\(%\w+\)\{{1to{lanes}\}}", i)]
-    assert len(broadcast_fmas) >= 120  # the 120 off-diagonal entries
-    spills = [i for i in main if re.match(r"vmov\w+\s+%zmm\d+, -?\d*\(%rsp\)", i)]
-    assert len(spills) <= 2
+    unmasked = [ins for ins in blocks.values() if not any("%k" in i or "maskmov" in i for i in ins)]
+    return max(unmasked, key=lambda ins: sum(re.match(r"v(f|mul|sub)", i) is not None for i in ins))
+
+
+@pytest.mark.skipif(PLAN.isa not in ("avx512", "avx2", "avx"),
+                    reason=f"needs an x86-64 broadcast load (AVX's vbroadcastss/sd or AVX-512's {{1toN}}); "
+                           f"Numba compiles for {PLAN.describe()}")
+@pytest.mark.parametrize("dtype, centre", [(np.float64, "centred"), (np.float32, "split")])
+def test_factor_entries_are_broadcast_scalar_loads(dtype, centre):
+    # The point of kernels.simd: each factor entry is loaded inside the loop as a
+    # scalar broadcast to the vector (AVX-512: a {1toW} memory operand of the
+    # multiply-add; AVX: one vbroadcastss/sd), not a whole vector reloaded from a
+    # stack slot.  W and the register count come from the target Numba compiles for.
+    fn = numba.njit(fastmath=set(_config.FASTMATH_STRICT), error_model="numpy")(
+        getattr(G, f"simd_{centre}_mahalanobis_16").py_func)
+    L = np.eye(16, dtype=dtype)
+    fn(L, np.ones((16, 64), dtype), np.zeros(16), 64, np.empty(64, dtype), np.empty((16, 64), dtype))
+    main = _main_loop(fn.overloads[fn.signatures[0]].library.get_asm_str())
+    lanes = PLAN.lanes(np.dtype(dtype).itemsize)
+    register = {64: "zmm", 32: "ymm"}[PLAN.vector_bytes]
+    assert not any(r in " ".join(main) for r in ("zmm", "ymm") if r != register), "vectors wider than the plan's"
+    if PLAN.isa == "avx512":
+        broadcasts = [i for i in main if re.match(rf"vf\w+\s+[-\w]*\(%\w+[,\w]*\)\{{1to{lanes}\}}", i)]
+    else:
+        broadcasts = [i for i in main if re.match(rf"vbroadcasts[sd]\s+-?\w*\((?!%rsp)%\w+[,\w]*\), %{register}", i)]
+    assert len(broadcasts) >= 120  # the 120 off-diagonal entries, each loaded where it is used
+    # 16 coordinates, an accumulator, the sum of squares and a loaded entry are live
+    # at once: a plan with fewer registers spills the excess (and a few more), never
+    # one vector per entry.  Without FMA every product needs a register of its own
+    # too (AVX without FMA spilled 9-10): then at most one spill per coordinate.
+    spills = [i for i in main if re.match(rf"vmov\w+\s+%{register}\d+, -?\d*\(%rsp\)", i)]
+    assert len(spills) <= (max(2, 16 + 3 - PLAN.registers + 2) if PLAN.fma else 16)
