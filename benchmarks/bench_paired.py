@@ -11,7 +11,9 @@ pause (:data:`IDLE_S`), so that the other side's worker threads have stopped
 spinning.
 
 Pairs: fastprob vs scikit-learn (log-density and one EM iteration, W1-W3,
-float64), float32 vs float64 (W2, W3) and all threads vs one (W2).
+float64), float32 vs float64 (W2, W3) and all threads vs one (W2); and the
+useful work rate (N·K·d(d+1) flop per log-density, twice that per EM iteration)
+as a share of numpy's GEMM rate, the GEMM timed in the same rounds.
 """
 import statistics
 import time
@@ -22,6 +24,7 @@ import pytest
 
 from fastprob import set_num_threads
 from fastprob.compare import REGISTRY
+from fastprob.kernels.target import PLAN
 
 _BY_NAME = {c.name: c for c in REGISTRY}
 _ALL = numba.config.NUMBA_NUM_THREADS
@@ -83,3 +86,39 @@ def test_paired_ratio(benchmark, label, slow, fast):
                                 ratio=statistics.median(ratios), low=min(ratios), high=max(ratios))
     benchmark.pedantic(lambda: None, rounds=1)
     assert all(np.isfinite(ratios)) and min(ratios) > 0
+
+
+RATE_CASES = [f"{op}-{w}-{dtype}" for w in ("W2", "W3") for op in ("gmm_logpdf", "em_iteration")
+              for dtype in ("float64", "float32")]
+
+
+@pytest.mark.parametrize("name", RATE_CASES)
+def test_rate_vs_gemm(benchmark, name):
+    """fastprob's flop rate / numpy's GEMM rate (same dtype), both timed in every round."""
+    size = "test" if benchmark.disabled else "bench"
+    comparison = _BY_NAME[name]
+    args = comparison.inputs(size)
+    n = 256 if benchmark.disabled else 2048
+    rng = np.random.default_rng(0)
+    A, B = (rng.standard_normal((n, n)).astype(comparison.dtype) for _ in range(2))
+    work = {"gemm": 2.0 * n**3, "fastprob": args[0].shape[0] * comparison.flops_per_row}
+    calls = {"gemm": lambda: A @ B, "fastprob": lambda: comparison.fastprob(*args)}
+
+    def timed(side):
+        time.sleep(IDLE_S)
+        t0 = time.perf_counter()
+        calls[side]()
+        return time.perf_counter() - t0
+
+    timed("gemm"), timed("fastprob")  # warm-up: compile / load from cache, touch the pages
+    shares = []
+    for r in range(1 if benchmark.disabled else max(comparison.rounds, 5)):
+        order = ("gemm", "fastprob") if r % 2 == 0 else ("fastprob", "gemm")
+        t = {side: timed(side) for side in order}
+        shares.append((work["fastprob"] / t["fastprob"]) / (work["gemm"] / t["gemm"]))
+    benchmark.group = "paired"
+    benchmark.extra_info.update(pair=f"{name} rate / GEMM rate ({PLAN.isa})", n=comparison.sizes[size],
+                                rounds=len(shares), ratio=statistics.median(shares), low=min(shares),
+                                high=max(shares), kind="share")
+    benchmark.pedantic(lambda: None, rounds=1)
+    assert all(np.isfinite(shares)) and min(shares) > 0

@@ -63,6 +63,7 @@ def table(report):
     text = (f"Machine: {cpu.get('brand_raw', info.get('processor'))}, {cpu.get('count', '?')} logical CPUs; "
             f"Python {info['python_version']}; {extra.pop('versions', '')}; "
             f"{extra.pop('threads', '?')} threads, threading layer {extra.pop('threading_layer', '?')}; "
+            f"kernels compiled for {extra.pop('target', '?')}; "
             f"{report['datetime'][:10]}.")
     if extra:
         text += " Start-up and peak rates: " + ", ".join(
@@ -85,8 +86,7 @@ def table(report):
     if paired:
         text += ("\n\nPaired ratios (both calls in every round, order alternating; median of the per-round "
                  "ratios, range in brackets):\n\n| pair | N | rounds | ratio |\n|---|---:|---:|---:|\n")
-        text += "\n".join(f"| {p['pair']} | {p['n']:,} | {p['rounds']} | {p['ratio']:.2f}× "
-                          f"({p['low']:.2f}–{p['high']:.2f}) |" for p in paired)
+        text += "\n".join(f"| {p['pair']} | {p['n']:,} | {p['rounds']} | {_paired(p)} |" for p in paired)
     if scaling:
         counts = sorted({t for times in scaling.values() for t in times})
         text += "\n\nThread scaling (median time; speed-up over 1 thread in brackets):\n\n"
@@ -96,6 +96,12 @@ def table(report):
             f"| {name} | " + " | ".join(f"{_ms(times[t])} ({times[1] / times[t]:.2f}×)" if t in times else "–"
                                          for t in counts) + " |" for name, times in scaling.items())
     return text
+
+
+def _paired(p):
+    if p.get("kind") == "share":
+        return f"{100 * p['ratio']:.0f}% ({100 * p['low']:.0f}–{100 * p['high']:.0f}%)"
+    return f"{p['ratio']:.2f}× ({p['low']:.2f}–{p['high']:.2f})"
 
 
 def _ms(seconds):

@@ -23,7 +23,7 @@ import numpy as np
 
 from .compare import REGISTRY
 
-__all__ = ["machine_info", "markdown", "plot_scaling", "run", "select", "time_call", "write"]
+__all__ = ["gemm_rate", "machine_info", "markdown", "plot_scaling", "run", "select", "time_call", "write"]
 
 OURS = "fastprob"
 
@@ -71,6 +71,34 @@ def time_call(fn, args, rounds):
     q1, median, q3 = np.percentile(times, [25, 50, 75])
     return result, {"first": first, "median": float(median), "q1": float(q1), "q3": float(q3),
                     "compile": max(first - float(median), 0.0), "rounds": rounds}
+
+
+def gemm_rate(dtype, n=2048, rounds=5):
+    """numpy's matrix-multiply rate in GFLOP/s, best of ``rounds`` n x n products.
+
+    The yardstick for the kernels' useful work rate: measured in the same run, on
+    the same cores, through the BLAS numpy loaded (its kernel for this CPU, or the
+    one ``OPENBLAS_CORETYPE`` names).
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+    n : int, default 2048
+    rounds : int, default 5
+
+    Returns
+    -------
+    float
+    """
+    rng = np.random.default_rng(0)
+    A, B = (rng.standard_normal((n, n)).astype(dtype) for _ in range(2))
+    A @ B
+    best = np.inf
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        A @ B
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
 
 
 def _inputs(comparison, n, seed=0):
@@ -127,6 +155,8 @@ def run(comparisons, *, quick=False, plot=True, rounds=None, progress=None):
     size = "test" if quick else "bench"
     results, scaling = [], {}
     t_all = time.perf_counter()
+    gemm = {name: gemm_rate(name, n=512 if quick else 2048) for name in ("float64", "float32")}
+    _say(progress, "numpy GEMM: " + ", ".join(f"{name} {rate:.1f} GFLOP/s" for name, rate in gemm.items()))
     for i, c in enumerate(comparisons, 1):
         n = c.sizes[size]
         nrounds = rounds or (max(c.rounds, 7) if quick else c.rounds)
@@ -148,12 +178,14 @@ def run(comparisons, *, quick=False, plot=True, rounds=None, progress=None):
                     impls[label]["error"] = float(c.error(outputs[OURS], result))
         del args, outputs
         entry = {"name": c.name, "operation": c.name.split("-")[0], "case": c.name.partition("-")[2] or "–",
-                 "n": n, "rtol": c.rtol, "dtype": np.dtype(c.dtype).name, "implementations": impls}
+                 "n": n, "rtol": c.rtol, "dtype": np.dtype(c.dtype).name, "flops_per_row": c.flops_per_row,
+                 "implementations": impls}
         results.append(entry)
         if plot:
             scaling[c.name] = _scale(c, size, entry, progress)
         _say(progress, f"  ({time.perf_counter() - t0:.1f} s)")
-    return {"machine": machine_info(), "size": size, "quick": quick, "results": results, "scaling": scaling,
+    return {"machine": machine_info(), "gemm_gflops": gemm, "size": size, "quick": quick, "results": results,
+            "scaling": scaling,
             "elapsed": time.perf_counter() - t_all,
             "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
@@ -203,7 +235,7 @@ def _cpu_model():
 
 
 def machine_info():
-    """CPU model, core and thread counts, threading layer, BLAS and library versions.
+    """CPU model, the target the kernels are compiled for, core and thread counts, threading layer, BLAS, versions.
 
     Returns
     -------
@@ -231,18 +263,21 @@ def machine_info():
 
         infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
         if infos:
-            blas = ", ".join(f"{i['internal_api']} {i.get('version') or ''} ({i['num_threads']} threads)".replace(
-                "  ", " ") for i in infos)
+            blas = ", ".join(f"{i['internal_api']} {i.get('version') or ''} {i.get('architecture') or ''} "
+                             f"({i['num_threads']} threads)".replace("  ", " ") for i in infos)
     except Exception:
         pass
-    return {"cpu": _cpu_model(), "platform": platform.platform(), "logical_cpus": os.cpu_count(),
+    from .kernels.target import PLAN
+
+    return {"cpu": _cpu_model(), "target": PLAN.describe(), "isa": PLAN.isa,
+            "platform": platform.platform(), "logical_cpus": os.cpu_count(),
             "usable_cpus": usable, "numba_threads": numba.get_num_threads(),
             "numba_max_threads": numba.config.NUMBA_NUM_THREADS, "threading_layer": _threading_layer(),
             "blas": blas, "versions": versions}
 
 
 HEADER = ("case", "N", "implementation", "median", "IQR", "fastprob speed-up", "error vs fastprob (rtol)",
-          "first call − median")
+          "first call − median", "GFLOP/s (% of GEMM)")
 
 
 def markdown(report):
@@ -264,6 +299,9 @@ def markdown(report):
         "# fastprob benchmark report", "",
         f"- date: {report['date']}, total run time {report['elapsed']:.1f} s",
         f"- CPU: {m['cpu']}; {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable); {m['platform']}",
+        f"- kernels compiled for: {m['target']}",
+        "- numpy GEMM in this run (the yardstick of the rate column): " + ", ".join(
+            f"{name} {rate:.1f} GFLOP/s" for name, rate in report.get("gemm_gflops", {}).items()),
         f"- threads: Numba {m['numba_threads']} of {m['numba_max_threads']}, threading layer "
         f"{m['threading_layer']}; BLAS (numpy/scipy references): {m['blas']}",
         f"- versions: {versions}",
@@ -279,12 +317,12 @@ def markdown(report):
     for entry in report["results"]:
         by_op.setdefault(entry["operation"], []).append(entry)
     for op, entries in by_op.items():
-        lines += ["", f"## {op}", "", "| " + " | ".join(HEADER) + " |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+        lines += ["", f"## {op}", "", "| " + " | ".join(HEADER) + " |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         for e in entries:
             ours = e["implementations"].get(OURS, {}).get("median")
             for label, s in e["implementations"].items():
                 if "failed" in s:
-                    cells = [e["case"], f"{e['n']:,}", label, "failed", "–", "–", s["failed"][:60], "–"]
+                    cells = [e["case"], f"{e['n']:,}", label, "failed", "–", "–", s["failed"][:60], "–", "–"]
                 else:
                     speed = f"{s['median'] / ours:.2f}×" if ours else "–"
                     if "error" in s:
@@ -293,11 +331,22 @@ def markdown(report):
                     else:
                         err = "–"
                     cells = [e["case"], f"{e['n']:,}", label, _fmt_time(s["median"]),
-                             _fmt_time(s["q3"] - s["q1"]), speed, err, _fmt_time(s["compile"])]
+                             _fmt_time(s["q3"] - s["q1"]), speed, err, _fmt_time(s["compile"]),
+                             _rate(e, s["median"], report.get("gemm_gflops", {}))]
                 lines.append("| " + " | ".join(cells) + " |")
     if report["scaling"]:
         lines += ["", "Time vs N for each implementation: `bench.png`."]
     return "\n".join(lines) + "\n"
+
+
+def _rate(entry, seconds, gemm):
+    """The useful work rate of one timing, and its share of numpy's GEMM rate of the same dtype."""
+    flops = entry.get("flops_per_row", 0.0)
+    if not flops or not seconds:
+        return "–"
+    rate = entry["n"] * flops / seconds / 1e9
+    peak = gemm.get(entry.get("dtype"))
+    return f"{rate:.1f}" + (f" ({100 * rate / peak:.0f}%)" if peak else "")
 
 
 def plot_scaling(report, path, dpi=100):
@@ -347,7 +396,7 @@ def plot_scaling(report, path, dpi=100):
         ax.legend(fontsize="x-small", frameon=False)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"fastprob bench: time vs N ({report['machine']['cpu']}, "
+    fig.suptitle(f"fastprob bench: time vs N ({report['machine']['cpu']}, {report['machine']['isa']}, "
                  f"{report['machine']['numba_threads']} threads)")
     fig.savefig(path, dpi=dpi)
     return fig

@@ -1,5 +1,6 @@
 """`fastprob bench`: the registry report (Markdown, JSON, PNG) at a tiny selection."""
 import json
+import re
 import struct
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 from fastprob import bench
 from fastprob.cli import main
+from fastprob.kernels.target import PLAN
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +22,17 @@ def report_dir(tmp_path_factory):
 def test_quick_report_has_header_and_table(report_dir, capsys):
     md = (report_dir / "bench.md").read_text()
     for field in ("CPU:", "logical CPUs", "threading layer", "Numba", "numpy", "scipy", "numba", "versions:",
-                  "'test' sizes (--quick)"):
+                  "'test' sizes (--quick)", f"kernels compiled for: {PLAN.describe()}"):
         assert field in md, field
+    report = json.loads((report_dir / "bench.json").read_text())
+    gemm = re.search(r"numpy GEMM in this run[^:]*: float64 ([\d.]+) GFLOP/s, float32 ([\d.]+) GFLOP/s", md)
+    assert gemm and float(gemm[1]) == round(report["gemm_gflops"]["float64"], 1) > 0
+    # The rate column: N * flops per row / median, as a share of the same run's GEMM rate.
+    entry = report["results"][0]
+    stats = entry["implementations"]["fastprob"]
+    rate = entry["n"] * entry["flops_per_row"] / stats["median"] / 1e9
+    share = 100 * rate / report["gemm_gflops"]["float64"]
+    assert f"| {bench._fmt_time(stats['compile'])} | {rate:.1f} ({share:.0f}%) |" in md
     assert "## mvn_logpdf" in md
     assert "| " + " | ".join(bench.HEADER) + " |" in md
     rows = [line for line in md.splitlines() if line.startswith("| d2-")]
@@ -71,6 +82,6 @@ def test_markdown_flags_errors_above_rtol():
                                "numpy": {"median": 2.0, "q1": 1.5, "q3": 2.5, "compile": 0.0, "error": 1e-6},
                                "scipy": {"failed": "ValueError: boom"}}}]}
     md = bench.markdown(report)
-    assert "| a | 10 | numpy | 2 s | 1 s | 2.00× | 1.0e-06 ✗ (1e-12) |" in md
+    assert "| a | 10 | numpy | 2 s | 1 s | 2.00× | 1.0e-06 ✗ (1e-12) | 0 ns | – |" in md
     assert "| a | 10 | scipy | failed |" in md
     assert np.isfinite(report["elapsed"])
