@@ -186,3 +186,22 @@ def test_factor_entries_are_broadcast_scalar_loads(dtype, centre):
     # too (AVX without FMA spilled 9-10): then at most one spill per coordinate.
     spills = [i for i in main if re.match(rf"vmov\w+\s+%{register}\d+, -?\d*\(%rsp\)", i)]
     assert len(spills) <= (max(2, 16 + 3 - PLAN.registers + 2) if PLAN.fma else 16)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nt", [1, 3, 8, 17, 40, 128])
+def test_rank_update_is_the_block_product_and_touches_only_nt_columns(dtype, nt):
+    rng = np.random.default_rng(nt)
+    d = 12
+    L = rng.standard_normal((d, d)).astype(dtype)
+    Z0 = rng.standard_normal((d, nt + 16)).astype(dtype)
+    Z0[:, nt:] = np.nan  # the tile's padding: must be neither read into results nor written
+    for i0 in (4, 8):
+        Z = Z0.copy()
+        G.rank_update(L, Z, i0, nt)
+        expected = Z0[i0:i0 + 4, :nt].astype(np.float64) - L[i0:i0 + 4, :i0].astype(np.float64) @ Z0[:i0, :nt]
+        scale = np.abs(Z0[i0:i0 + 4, :nt]).max() + (np.abs(L[i0:i0 + 4, :i0]) @ np.abs(Z0[:i0, :nt])).max()
+        np.testing.assert_allclose(Z[i0:i0 + 4, :nt], expected, rtol=0, atol=8 * np.finfo(dtype).eps * scale)
+        untouched = np.ones(Z.shape, bool)
+        untouched[i0:i0 + 4, :nt] = False
+        np.testing.assert_array_equal(Z[untouched], Z0[untouched])  # NaN == NaN here

@@ -87,13 +87,26 @@ import json, sys
 from fastprob.kernels import gaussian as G
 from fastprob.kernels.target import PLAN
 import numpy as np
-fn = G.simd_centred_mahalanobis_8
-maha = np.empty(20)
-fn(np.eye(8), np.arange(8 * 36.0).reshape(8, 36), np.ones(8), 20, maha, np.empty((8, 36)))
+rng = np.random.default_rng(7)
+A = rng.standard_normal((16, 16))
+L = np.linalg.cholesky(A @ A.T + 16 * np.eye(16))
+mu = rng.standard_normal(16) * 100
+C = mu[:, None] + rng.standard_normal((16, 53))
+fn = G.simd_centred_mahalanobis_16
+maha = np.empty(37)  # a full vector and a masked remainder on every plan
+fn(L, C, mu, 37, maha, np.empty((16, 53)))
 asm = fn.inspect_asm(fn.signatures[0])
-print(json.dumps(dict(isa=PLAN.isa, hits=sum(fn.stats.cache_hits.values()), misses=sum(fn.stats.cache_misses.values()),
-                      zmm="zmm" in asm, ymm="ymm" in asm, maha=maha.tolist())))
+print(json.dumps(dict(isa=PLAN.isa, fma=PLAN.fma, hits=sum(fn.stats.cache_hits.values()),
+                      misses=sum(fn.stats.cache_misses.values()), zmm="zmm" in asm, ymm="ymm" in asm,
+                      maha=maha.tolist())))
 """
+
+
+def _report(folder, **env):
+    out = subprocess.run([sys.executable, "-P", "-c", _REPORT], capture_output=True, text=True, cwd=folder,
+                         env=dict(os.environ, NUMBA_CACHE_DIR=str(folder / "cache"), **env))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not X86, reason="the lower target 'x86-64' is x86-64's")
@@ -101,21 +114,31 @@ def test_forced_target_neither_reuses_nor_poisons_the_cache(tmp_path):
     # One cache folder shared by a host run, a forced SSE2 run and a second host run:
     # the forced run compiles its own code (no 256/512-bit registers), and the host
     # run after it loads the host's code again (cache-loaded code has no assembly to inspect).
-    def run(**env):
-        out = subprocess.run([sys.executable, "-P", "-c", _REPORT], capture_output=True, text=True, cwd=tmp_path,
-                             env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), **env))
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    host = run()
-    forced = run(NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="")
-    again = run()
+    host = _report(tmp_path)
+    forced = _report(tmp_path, NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="")
+    again = _report(tmp_path)
     assert host["misses"] == 1 and host["hits"] == 0
     assert forced["isa"] == "sse2" and forced["misses"] == 1 and forced["hits"] == 0
     assert not forced["zmm"] and not forced["ymm"]
     assert again["hits"] == 1 and again["misses"] == 0 and again["isa"] == host["isa"]
-    # The same numbers from both plans (exact here: small integers, unit factor).
-    assert forced["maha"] == host["maha"] == again["maha"]
+    assert again["maha"] == host["maha"]
+    # Without FMA each multiply-add rounds twice: a few ulps, not more.
+    np.testing.assert_allclose(forced["maha"], host["maha"], rtol=1e-13)
+
+
+@pytest.mark.skipif(not X86, reason="the lower target 'haswell' is x86-64's")
+def test_plans_with_fma_give_identical_numbers(tmp_path):
+    # Lanes are independent and every lane does the same operations whatever the
+    # vector width: the AVX2 plan's numbers are the host plan's, bit for bit.
+    reason = _lower_target_skip("haswell")
+    if reason and "own plan" not in reason:
+        pytest.skip(reason)
+    host = _report(tmp_path)
+    avx2 = _report(tmp_path, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="")
+    assert avx2["isa"] == "avx2" and avx2["ymm"] and not avx2["zmm"]
+    if not host["fma"]:
+        pytest.skip(f"the host plan ({host['isa']}) has no FMA")
+    assert avx2["maha"] == host["maha"]
 
 
 def _host_features():
