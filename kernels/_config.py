@@ -44,17 +44,24 @@ FASTMATH_REDUCE = {"contract", "reassoc", "nsz"}
 _COMMON = dict(nogil=True, cache=CACHE, error_model="numpy")
 
 
+def sources_digest():
+    """SHA-256 of all kernel source files: changes whenever any kernel changes."""
+    here = pathlib.Path(__file__).resolve().parent
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
+
+
 def _drop_stale_cache():
     """Delete cached machine code when any kernel source file has changed.
 
     Numba's cache only notices changes to the file that defines a function, yet
     kernels call (and inline) kernels from other files: after editing one module
     its callers would load stale code from the cache.  A digest of all kernel
-    sources, kept beside the cache, catches that.
+    sources, kept beside the cache, catches that.  (A cache folder named by
+    ``NUMBA_CACHE_DIR`` is not checked: key it on :func:`sources_digest`.)
     """
     here = pathlib.Path(__file__).resolve().parent
     try:
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
+        digest = sources_digest()
         cache = here / "__pycache__"
         stamp = cache / "fastprob-kernels.sha256"
         if stamp.is_file() and stamp.read_text() == digest:

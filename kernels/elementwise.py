@@ -17,7 +17,7 @@ size, may be the same array).  There are two builds of each function:
   could not match.
 
 The loop bodies call only small ``mathfn`` functions that LLVM inlines, so
-each loop compiles to AVX-512 code; a non-inlined call would make it scalar
+each loop compiles to vector code; a non-inlined call would make it scalar
 (``tests/test_mathfn.py`` checks both).
 """
 import math

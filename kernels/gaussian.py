@@ -2,10 +2,10 @@
 import numpy as np
 from numba import prange
 from numba.core import types
+from numba.core.errors import TypingError
 
 from ._config import choose_by_types, serial, serial_and_parallel
 from . import simd
-from .frame import align_stack_frame
 from .target import PLAN
 from .tiles import ROW_PAD, centred, load_tile, split_mean
 
@@ -60,17 +60,16 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     logdet : (K,) or (Kc,) log|Σ_k|.
     var : (K, d) variances of diagonal covariances; used only when ``diagonal``.
     solver : :func:`solver_token` for d: picks the Mahalanobis solver at compile time.
-    Z, maha : (d, tile) and (tile,) scratch.
+    Z, maha : (:func:`solver_scratch_rows`, tile) and (tile,) scratch.
     LP : (K, tile) out.
 
     Notes
     -----
     The mean is subtracted before anything else: solving L z = x and L m = mu
     separately (X @ U - mu @ U) loses digits when |mu| is large.  The forward
-    substitution runs across the rows of the tile, so the innermost loop is a
-    contiguous, vectorisable sweep, and the squared norm is accumulated as each
-    coordinate is finished; for d <= 16 (except 5) an unrolled solver keeps a row's
-    whole z in registers instead (:func:`mahalanobis`).
+    substitution runs across the rows of the tile, vectors of rows at a time,
+    and the squared norm is accumulated as each coordinate is finished
+    (:func:`mahalanobis`).
     """
     d = C.shape[0]
     K = LP.shape[0]
@@ -117,126 +116,126 @@ def centre_tile(C, mu, nt, Z):
             Z[i, r] = centred(C[i, r], mh, ml)
 
 
-@serial
-def forward_substitution(L, Z, nt, maha):
-    """Solve L z = Z[:, r] in place for the nt columns of Z; add ‖z‖² to maha.
-
-    The first d - d % 4 rows are solved four at a time
-    (:func:`forward_substitution_by_4`), the last d % 4 one at a time.  The
-    innermost loops run across the tile's rows, so they vectorise.
-    """
-    d = Z.shape[0]
-    d4 = d - d % 4
-    # A view of the first d4 rows, so that the blocked loop's bound is the array's
-    # own first dimension: with d4 as the bound LLVM compiled that loop 1.1-1.3x
-    # (float64) and 1.3-1.6x (float32) slower at d = 23-66 (measured; same i0
-    # values, same arithmetic, bit-identical results).
-    forward_substitution_by_4(L, Z[:d4], nt, maha)
-    for i in range(d4, d):  # the last d % 4 rows, one at a time
-        for j in range(i):
-            lij = L[i, j]
-            for r in range(nt):
-                Z[i, r] -= lij * Z[j, r]
-        inv = L.dtype.type(1.0) / L[i, i]
-        for r in range(nt):
-            zi = Z[i, r] * inv
-            Z[i, r] = zi
-            maha[r] += zi * zi
+#: Vectors of rows the blocked solver carries per step (see
+#: :func:`_blocked_mahalanobis_source`): 4 coordinates x R accumulators, R loaded
+#: vectors and R sums of squares live in registers.  Measured against the solvers
+#: it replaced (one thread, paired rounds, Zen 4; d = 8 / 16 / 64, float64): with
+#: 32 registers R = 2: 0.93x / 0.93x / 1.26x, R = 4: 1.21x / 1.09x / 1.31x, R = 5:
+#: 1.04x / 1.07x / 1.30x; with 16 (the AVX2 plan) R = 2: - / 1.02x / 1.19x, R = 3:
+#: 1.11x / 1.22x / 1.22x.
+BLOCK_VECTORS = 4 if PLAN.registers >= 32 else 3
 
 
 @serial
-def forward_substitution_by_4(L, Z, nt, maha):
-    """:func:`forward_substitution` for Z with a multiple of 4 rows, four rows at a time.
+def solver_scratch_rows(d, width):
+    """Rows of the (rows, width) scratch ``Z`` of :func:`mahalanobis` for d features.
 
-    Each block of four rows first takes the update from all the rows finished
-    before it (:func:`rank_update`, a matrix product in explicit vectors), then
-    its 4 x 4 diagonal block is solved directly.
+    The blocked solver keeps the solved coordinates in the first ceil(d/4)*4 rows and
+    its padded factor and split mean in the rows after them.
     """
-    d = Z.shape[0]
-    for i0 in range(0, d, 4):
-        if i0 > 0:
-            rank_update(L, Z, i0, nt)
-        # Multiplying by reciprocals: a division per element would cost as much
-        # as the rest of a small-d solve; the result differs by at most an ulp.
-        one = L.dtype.type(1.0)
-        d0, d1, d2, d3 = one / L[i0, i0], one / L[i0 + 1, i0 + 1], one / L[i0 + 2, i0 + 2], one / L[i0 + 3, i0 + 3]
-        m10 = L[i0 + 1, i0]
-        m20, m21 = L[i0 + 2, i0], L[i0 + 2, i0 + 1]
-        m30, m31, m32 = L[i0 + 3, i0], L[i0 + 3, i0 + 1], L[i0 + 3, i0 + 2]
-        for r in range(nt):
-            z0 = Z[i0, r] * d0
-            z1 = (Z[i0 + 1, r] - m10 * z0) * d1
-            z2 = (Z[i0 + 2, r] - m20 * z0 - m21 * z1) * d2
-            z3 = (Z[i0 + 3, r] - m30 * z0 - m31 * z1 - m32 * z2) * d3
-            Z[i0, r] = z0
-            Z[i0 + 1, r] = z1
-            Z[i0 + 2, r] = z2
-            Z[i0 + 3, r] = z3
-            maha[r] += z0 * z0 + z1 * z1 + z2 * z2 + z3 * z3
+    d4 = (d + 3) // 4 * 4
+    return d4 + (d4 * d4 + 2 * d4 + width - 1) // width
 
 
-#: Vectors of rows that :func:`rank_update` carries per step, from the target's
-#: register count: 4 rows x R accumulators + R loaded rows + one factor entry must
-#: stay in registers.  Measured against the LLVM-vectorised 4 x 4 block update it
-#: replaces (d = 64 solve, one thread, paired rounds on a Zen 4): with 32 registers
-#: R = 2 was 1.06x (float64) / 1.09x (float32) faster, R = 3 1.05x / 1.06x, R = 4
-#: slower; with 16 (the AVX2 plan) R = 2 1.18x / 1.29x, R = 3 1.27x / 1.32x.
-RANK_UPDATE_VECTORS = 2 if PLAN.registers >= 32 else 3
+def _blocked_mahalanobis_source(R, centre):
+    """Source of ``blocked_<centre>_mahalanobis(L, C, mu, nt, maha, S)``: maha[r] = ‖L⁻¹ (C[:, r] - mu)‖².
 
+    The forward substitution z_i = ((x_i - mu_i) - Σ_{j<i} l_ij z_j) / l_ii for any d,
+    in explicit vectors of rows (:mod:`.simd`), R vectors at a time, four
+    coordinates at a time: the four coordinates' accumulators stay in registers
+    while the inner loop subtracts the finished coordinates j (one vector load
+    of z_j per vector of rows, one broadcast factor entry per four...R
+    multiply-adds: a register-blocked matrix product), then the 4 x 4 diagonal
+    block is solved in registers and its z stored for the blocks below.  Each
+    tile element is centred as it is loaded: C - mu for a float64 tile
+    ('centred'), (C - mh) - ml with the mean split in two parts of C's dtype for
+    a float32 tile ('split', see :func:`centre_tile`).
 
-def _rank_update_source(R):
-    """Source of ``rank_update(L, Z, i0, nt)``: Z[i0:i0 + 4, :nt] -= L[i0:i0 + 4, :i0] @ Z[:i0, :nt].
-
-    The 4 x (R vectors of rows) block of Z stays in registers while the inner
-    loop runs over the finished rows j < i0: per j, R vector loads and 4
-    broadcast factor entries feed 4R multiply-adds (the LLVM-vectorised update
-    loaded and stored Z's rows once per four j, and with 16 registers also
-    reloaded its 16 broadcast factor entries from the stack).  Each row's terms
-    are subtracted one at a time in order of j.  After the full steps, single
-    vectors, then one masked vector for the last rows (nothing beyond nt is read
-    or written).
+    The arithmetic is that of the unrolled solvers, operation for operation:
+    each coordinate's terms are subtracted one at a time in order of j with a
+    fused multiply-add (:func:`.simd.fnmadd`), then multiplied by the reciprocal
+    pivot, and the squares are summed in order of i.  Coordinates are padded to
+    a multiple of 4 with zero factor entries and pivots (they read row 0 of C
+    and come out 0).  The padded factor (reciprocal pivots on its diagonal) and
+    the mean are first written to the scratch S (>= :func:`solver_scratch_rows`
+    rows), where the loops load them.  After the full steps come single vectors,
+    then one masked vector for the last rows: nothing beyond C[:, nt - 1] is
+    read, nothing beyond maha[nt - 1] written.
     """
 
-    def step(R, load, store):
-        lines = [f"a{i}_{v} = {load.format(i=f'i0 + {i}', v=v)}" for i in range(4) for v in range(R)]
-        lines.append("for j in range(i0):")
-        lines += [f"    y{v} = {load.format(i='j', v=v)}" for v in range(R)]
+    def step(R, load, store_maha):
+        lines = [f"s{v} = simd.splat(zero)" for v in range(R)]
+        lines.append("for i0 in range(0, d4, 4):")
         for i in range(4):
-            lines.append(f"    lij = simd.splat(L[i0 + {i}, j])")
-            lines += [f"    a{i}_{v} = simd.fnmadd(lij, y{v}, a{i}_{v})" for v in range(R)]
-        lines += [store.format(i=f"i0 + {i}", v=v, a=f"a{i}_{v}") for i in range(4) for v in range(R)]
+            lines.append(f"    row = i0 + {i} if i0 + {i} < d else 0")
+            lines.append(f"    mh = simd.splat(M[0, i0 + {i}])")
+            if centre == "split":
+                lines.append(f"    ml = simd.splat(M[1, i0 + {i}])")
+            for v in range(R):
+                x = f"simd.sub({load.format(v=v)}, mh)"
+                lines.append(f"    a{i}_{v} = " + (f"simd.sub({x}, ml)" if centre == "split" else x))
+        lines.append("    for j in range(i0):")
+        lines += [f"        y{v} = simd.load(Z, j, r + {v} * W)" for v in range(R)]
+        for i in range(4):
+            lines.append(f"        l = simd.splat(F[i0 + {i}, j])")
+            lines += [f"        a{i}_{v} = simd.fnmadd(l, y{v}, a{i}_{v})" for v in range(R)]
+        for i in range(4):
+            for k in range(i):
+                lines.append(f"    l = simd.splat(F[i0 + {i}, i0 + {k}])")
+                lines += [f"    a{i}_{v} = simd.fnmadd(l, a{k}_{v}, a{i}_{v})" for v in range(R)]
+            lines.append(f"    p = simd.splat(F[i0 + {i}, i0 + {i}])")
+            for v in range(R):
+                lines.append(f"    a{i}_{v} = simd.mul(a{i}_{v}, p)")
+                lines.append(f"    s{v} = simd.fmadd(a{i}_{v}, a{i}_{v}, s{v})")
+        lines.append("    if i0 + 4 < d4:")
+        lines += [f"        simd.store(Z[i0 + {i}], r + {v} * W, a{i}_{v})" for i in range(4) for v in range(R)]
+        lines += [store_maha.format(v=v) for v in range(R)]
         return lines
 
-    lines = ["def rank_update(L, Z, i0, nt):",
-             "    W = simd.VECTOR_BYTES // Z.itemsize",
+    mean = "split_mean(mu[i], C)" if centre == "split" else "mu[i], zero"
+    lines = [f"def blocked_{centre}_mahalanobis(L, C, mu, nt, maha, S):",
+             "    d = C.shape[0]",
+             "    d4 = (d + 3) // 4 * 4",
+             "    zero = S.dtype.type(0.0)",
+             "    one = S.dtype.type(1.0)",
+             "    Z = S[:d4]",
+             "    rest = S[d4:]",
+             "    flat = rest.reshape(rest.size)",
+             "    F = flat[:d4 * d4].reshape((d4, d4))",
+             "    M = flat[d4 * d4:d4 * d4 + 2 * d4].reshape((2, d4))",
+             "    for i in range(d4):",
+             "        for j in range(d4):",
+             "            F[i, j] = zero",
+             "        M[0, i] = zero",
+             "        M[1, i] = zero",
+             "        if i < d:",
+             "            for j in range(i):",
+             "                F[i, j] = L[i, j]",
+             "            F[i, i] = one / L[i, i]",
+             f"            M[0, i], M[1, i] = {mean}",
+             "    W = simd.VECTOR_BYTES // S.itemsize",
              f"    full = nt - nt % ({R} * W)",
              f"    for r in range(0, full, {R} * W):"]
-    lines += ["        " + x for x in step(R, "simd.load(Z, {i}, r + {v} * W)", "simd.store(Z[{i}], r + {v} * W, {a})")]
+    lines += ["        " + x for x in step(R, "simd.load(C, row, r + {v} * W)", "simd.store(maha, r + {v} * W, s{v})")]
     lines += ["    r = full",
               "    while r + W <= nt:"]
-    lines += ["        " + x for x in step(1, "simd.load(Z, {i}, r)", "simd.store(Z[{i}], r, {a})")]
+    lines += ["        " + x for x in step(1, "simd.load(C, row, r)", "simd.store(maha, r, s{v})")]
     lines += ["        r += W",
               "    if r < nt:",
               "        n = nt - r"]
-    lines += ["        " + x for x in step(1, "simd.load_first(Z, {i}, r, n)", "simd.store_first(Z[{i}], r, {a}, n)")]
+    lines += ["        " + x for x in step(1, "simd.load_first(C, row, r, n)", "simd.store_first(maha, r, s{v}, n)")]
     return "\n".join(lines)
 
 
-#: Widths of the unrolled Mahalanobis solvers (:func:`mahalanobis`).  A
-#: factor with d in UNROLLED_D uses the narrowest width >= d; other d use
-#: :func:`forward_substitution`.  Each width costs a few seconds of (cached)
-#: compilation per dtype, paid only by kernels whose d uses it; a d padded by up
-#: to 3 still measured faster than the blocked solve, except d = 5 padded to 8.
-#: The exact small widths 1-4 save the blocked solve's separate centring pass.
-UNROLLED_WIDTHS = (1, 2, 3, 4, 8, 12, 16)
-UNROLLED_D = frozenset((1, 2, 3, 4, *range(6, 17)))
+#: Widths of the unrolled Mahalanobis solvers (:func:`mahalanobis`): d in
+#: UNROLLED_D uses the solver of width d, every other d the blocked solver
+#: (:func:`_blocked_mahalanobis_source`).
+UNROLLED_WIDTHS = (1, 2, 3, 4)
+UNROLLED_D = frozenset(UNROLLED_WIDTHS)
 
 
 def _unrolled_mahalanobis_source(D, centre):
     """Source of ``mahalanobis_<D>(L, Z, nt, maha)``: maha[r] = ‖L⁻¹ Z[:, r]‖² for d <= D.
-
-    (For D in :data:`SIMD_WIDTHS` the centring variants are generated by
-    :func:`_simd_mahalanobis_source` instead.)
 
     With ``centre`` = 'centred', ``centred_mahalanobis_<D>(L, Z, mu, nt, maha)``
     instead takes the uncentred tile and centres each element as it loads it:
@@ -262,8 +261,7 @@ def _unrolled_mahalanobis_source(D, centre):
         lines = [f"def {centre}_mahalanobis_{D}(L, Z, mu, nt, maha):"]
     else:
         lines = [f"def mahalanobis_{D}(L, Z, nt, maha):"]
-    lines += ["    align_stack_frame()  # the broadcast entries of L are spilled: see .frame",
-              "    d = Z.shape[0]",
+    lines += ["    d = Z.shape[0]",
               "    one = L.dtype.type(1.0)",
               "    zero = L.dtype.type(0.0)"]
     for i in range(D):
@@ -284,157 +282,75 @@ def _unrolled_mahalanobis_source(D, centre):
     return "\n".join(lines)
 
 
-#: Widths whose centring solvers use explicit vectors (:func:`_simd_mahalanobis_source`):
-#: from 8 on, the factor entries outnumber the vector registers.
-SIMD_WIDTHS = (8, 12, 16)
+def _define_solvers():
+    """Define the solvers from their templates.
 
-
-def simd_scratch_size(D):
-    """Elements of scratch the explicit-vector solver of width D needs (factor, pivots, split mean)."""
-    return D * (D - 1) // 2 + 3 * D
-
-
-def _simd_mahalanobis_source(D, centre):
-    """Source of ``simd_<centre>_mahalanobis_<D>(L, C, mu, nt, maha, S)``.
-
-    The same forward substitution as ``<centre>_mahalanobis_<D>``
-    (:func:`_unrolled_mahalanobis_source`), operation for operation, written with
-    the explicit vectors of :mod:`.simd` so that each factor entry is loaded inside
-    the loop as a scalar and broadcast as a memory operand (see :mod:`.simd` for the
-    measured reason).  The entries, pivots and split mean are first written to the
-    scratch S (C-contiguous, >= :func:`simd_scratch_size` elements; zeros for the
-    padding coordinates i >= d), where the loop loads them: S is not provably
-    distinct from ``maha``, so LLVM keeps those loads in the loop.  The last
-    partial vector of rows is loaded and stored under a lane mask: nothing beyond
-    C[:, nt - 1] is read, nothing beyond maha[nt - 1] written.
-    """
-    tri = D * (D - 1) // 2
-    P0, M0, N0 = tri, tri + D, tri + 2 * D
-    lines = [f"def simd_{centre}_mahalanobis_{D}(L, C, mu, nt, maha, S):",
-             "    d = C.shape[0]",
-             "    K = S.reshape(S.size)",
-             "    one = K.dtype.type(1.0)",
-             "    zero = K.dtype.type(0.0)",
-             "    t = 0",
-             f"    for i in range({D}):",
-             "        for j in range(i):",
-             "            K[t] = L[i, j] if i < d else zero",
-             "            t += 1",
-             "        if i < d:",
-             f"            K[{P0} + i] = one / L[i, i]"]
-    if centre == "centred":
-        lines += [f"            K[{M0} + i] = mu[i]"]
-    else:
-        lines += [f"            K[{M0} + i], K[{N0} + i] = split_mean(mu[i], C)"]
-    lines += ["        else:",
-              f"            K[{P0} + i] = zero",
-              f"            K[{M0} + i] = zero",
-              f"            K[{N0} + i] = zero"]
-    lines += [f"    row{i} = {i} if {i} < d else 0" for i in range(D)]
-    lines += ["    W = simd.VECTOR_BYTES // K.itemsize",
-              "    full = nt - nt % W",
-              "    for r in range(0, full, W):"]
-    lines += _simd_body(D, centre, "simd.load(C, row{i}, r)", "simd.store(maha, r, s)", P0, M0, N0)
-    lines += ["    if full < nt:",
-              "        r = full",
-              "        n = nt - full"]
-    lines += _simd_body(D, centre, "simd.load_first(C, row{i}, r, n)", "simd.store_first(maha, r, s, n)", P0, M0, N0)
-    return "\n".join(lines)
-
-
-def _simd_body(D, centre, load, store, P0, M0, N0):
-    lines = []
-    idx = 0
-    for i in range(D):
-        x = f"simd.sub({load.format(i=i)}, simd.splat(K[{M0 + i}]))"
-        if centre == "split":
-            x = f"simd.sub({x}, simd.splat(K[{N0 + i}]))"
-        lines.append(f"        a = {x}")
-        for j in range(i):
-            lines.append(f"        a = simd.fnmadd(simd.splat(K[{idx}]), z{j}, a)")
-            idx += 1
-        lines.append(f"        z{i} = simd.mul(a, simd.splat(K[{P0 + i}]))")
-        lines.append(f"        s = simd.mul(z{i}, z{i})" if i == 0 else f"        s = simd.fmadd(z{i}, z{i}, s)")
-    lines.append(f"        {store}")
-    return lines
-
-
-def _define_unrolled_solvers():
-    """Define every width's solvers from their templates.
-
+    ``blocked_centred_mahalanobis`` / ``blocked_split_mahalanobis`` (for the
+    target's :data:`BLOCK_VECTORS`) and, per width D in :data:`UNROLLED_WIDTHS`,
     ``mahalanobis_<D>`` and, to centre as they load, ``centred_mahalanobis_<D>`` /
-    ``split_mahalanobis_<D>``, or ``simd_centred_mahalanobis_<D>`` /
-    ``simd_split_mahalanobis_<D>`` for D in :data:`SIMD_WIDTHS`.  Generated from one template rather than written out per width.  They become
-    ordinary kernels of this module, compiled under this file's name: Numba's
-    on-disk cache locates them by file and module (and keys them on their
-    bytecode) like the kernels written out here.
+    ``split_mahalanobis_<D>``.  Generated from templates rather than written out
+    per width.  They become ordinary kernels of this module, compiled under this
+    file's name: Numba's on-disk cache locates them by file and module (and keys
+    them on their bytecode and on the target) like the kernels written out here.
     """
     namespace = globals()
-    exec(compile(_rank_update_source(RANK_UPDATE_VECTORS), __file__, "exec"), namespace)
-    namespace["rank_update"] = serial(namespace["rank_update"])
+    for centre in ("centred", "split"):
+        name = f"blocked_{centre}_mahalanobis"
+        exec(compile(_blocked_mahalanobis_source(BLOCK_VECTORS, centre), __file__, "exec"), namespace)
+        namespace[name] = serial(namespace[name])
     for D in UNROLLED_WIDTHS:
         for centre in (None, "centred", "split"):
-            if centre and D in SIMD_WIDTHS:
-                name, source = f"simd_{centre}_mahalanobis_{D}", _simd_mahalanobis_source(D, centre)
-            else:
-                name = f"{centre + '_' if centre else ''}mahalanobis_{D}"
-                source = _unrolled_mahalanobis_source(D, centre)
-            exec(compile(source, __file__, "exec"), namespace)
+            name = f"{centre + '_' if centre else ''}mahalanobis_{D}"
+            exec(compile(_unrolled_mahalanobis_source(D, centre), __file__, "exec"), namespace)
             namespace[name] = serial(namespace[name])
 
 
-_define_unrolled_solvers()
+_define_solvers()
 
 
 def solver_token(d, diagonal=False):
     """The Mahalanobis solver for d features, as an empty array whose ``ndim`` names it.
 
-    ndim 1: :func:`forward_substitution` (also for diagonal covariances, which
-    use no solver); ndim 2 + j: the unrolled solver of width
-    ``UNROLLED_WIDTHS[j]``, the narrowest >= d.  Numba compiles a kernel once
-    per argument type, so a kernel compiles only the solver its data need:
-    diagonal fits and small d do not pay the wide solvers' compile time.
+    ndim 1: the blocked solver (also for diagonal covariances, which use no
+    solver); ndim 2 + j: the unrolled solver of width ``UNROLLED_WIDTHS[j]`` = d.
+    Numba compiles a kernel once per argument type, so a kernel compiles only
+    the solver its data need.
     """
     if diagonal or d not in UNROLLED_D:
         return np.empty(0)
-    j = next(j for j, D in enumerate(UNROLLED_WIDTHS) if d <= D)
-    return np.empty((0,) * (2 + j))
+    return np.empty((0,) * (2 + UNROLLED_WIDTHS.index(d)))
 
 
 def mahalanobis(solver, L, C, mu, Z, nt, maha):
     """maha[r] = ‖L⁻¹ (C[:, r] - mu)‖² for the nt columns of the tile C (float64 or float32).
 
     Chosen at compile time from ``solver.ndim`` (see :func:`solver_token`) and
-    the dtypes: the blocked :func:`forward_substitution` on the centred tile, or
-    an unrolled solver, which centres each element as it loads it (saving a
-    pass that stores and reloads the centred tile): plainly for float64 tiles,
-    with the split mean of :func:`centre_tile` for float32 tiles (all in
-    float32 lanes); from width 8 on, written in explicit vectors
-    (:func:`_simd_mahalanobis_source`; Z then holds their factor entries, so it
-    must have >= :func:`simd_scratch_size` elements).  A float64 tile with
-    float32 factors is centred into Z first: centring in float64 inside the
-    solver's loop would make LLVM pick the float64 vector width for the whole
-    loop, half the float32 lanes.
+    the dtypes: the blocked solver (:func:`_blocked_mahalanobis_source`; Z is its
+    scratch, >= :func:`solver_scratch_rows` rows, of C's dtype), or an unrolled
+    one, which centres each element as it loads it (saving a pass that stores
+    and reloads the centred tile): plainly for float64 tiles, with the split
+    mean of :func:`centre_tile` for float32 tiles (all in float32 lanes).  For
+    the unrolled solvers a float64 tile with a float32 scratch Z is centred into
+    Z first: centring in float64 inside the solver's loop would make LLVM pick
+    the float64 vector width for the whole loop, half the float32 lanes.
     """
     raise NotImplementedError("compiled use only")
 
 
 @choose_by_types(mahalanobis)
 def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
+    kind = "centred" if C.dtype == types.float64 else "split"
     if solver.ndim == 1:
+        if Z.dtype != C.dtype:
+            raise TypingError(f"mahalanobis: the blocked solver needs a scratch of the tile's dtype, got {Z.dtype} "
+                              f"for a {C.dtype} tile")
+        solve_blocked = globals()[f"blocked_{kind}_mahalanobis"]
+
         def blocked(solver, L, C, mu, Z, nt, maha):
-            centre_tile(C, mu, nt, Z)
-            forward_substitution(L, Z, nt, maha)
+            solve_blocked(L, C, mu, nt, maha, Z)
         return blocked
     D = UNROLLED_WIDTHS[solver.ndim - 2]
     if Z.dtype == C.dtype:
-        kind = "centred" if C.dtype == types.float64 else "split"
-        if D in SIMD_WIDTHS:
-            solve_vectors = globals()[f"simd_{kind}_mahalanobis_{D}"]
-
-            def centred_on_the_fly_in_vectors(solver, L, C, mu, Z, nt, maha):
-                solve_vectors(L, C, mu, nt, maha, Z)  # Z: scratch for the factor entries
-            return centred_on_the_fly_in_vectors
         solve_centring = globals()[f"{kind}_mahalanobis_{D}"]
 
         def centred_on_the_fly(solver, L, C, mu, Z, nt, maha):
@@ -443,8 +359,9 @@ def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
     solve = globals()[f"mahalanobis_{D}"]
 
     def centred_first(solver, L, C, mu, Z, nt, maha):
-        centre_tile(C, mu, nt, Z)
-        solve(L, Z, nt, maha)
+        Zd = Z[:C.shape[0]]  # the scratch may have more rows than the tile
+        centre_tile(C, mu, nt, Zd)
+        solve(L, Zd, nt, maha)
     return centred_first
 
 
@@ -500,7 +417,7 @@ def mvn_logpdf(X, means, chol, logdet, tile, solver, out):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
         C = np.empty((d, nt))
-        Z = np.empty((d, nt + ROW_PAD))  # >= simd_scratch_size(D) elements even for nt = 1
+        Z = np.empty((solver_scratch_rows(d, nt + ROW_PAD), nt + ROW_PAD))
         maha = np.empty(nt)
         LP = np.empty((K, nt))
         load_tile(X, t0, nt, C)

@@ -4,7 +4,7 @@
 per element here), which also stop LLVM from vectorising the loop around them.
 The functions below use only +, -, *, /, comparisons and integer bit
 manipulation, so once LLVM inlines them into a kernel's loop it turns them
-into AVX-512 code (about 8x fewer instructions per element).
+into vector code for the target (with AVX-512 about 8x fewer instructions per element).
 
 They are serial Numba functions meant to be *called from other kernels*; they
 take and return float64 scalars and handle the whole float64 range, ±inf and
@@ -331,7 +331,7 @@ def exp_lowp(x):
 
 
 # --------------------------------------------------------------------------- #
-# float32 arithmetic (16 lanes per AVX-512 vector instead of 8)
+# float32 arithmetic (twice the lanes per vector of float64)
 # --------------------------------------------------------------------------- #
 F32 = np.float32
 #: 1.5 * 2**23: adding it rounds a float32 of magnitude < 2**22 to an integer.

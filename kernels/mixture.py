@@ -16,7 +16,7 @@ from numba import prange
 from numba.core import types
 
 from ._config import choose_by_types, serial, serial_and_parallel
-from .gaussian import nan_row_limit, tile_log_prob
+from .gaussian import nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
@@ -132,7 +132,7 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, t
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
         C = np.empty((d, nt + ROW_PAD), X.dtype)
-        Z = np.empty((d, nt + ROW_PAD), X.dtype)
+        Z = np.empty((solver_scratch_rows(d, nt + ROW_PAD), nt + ROW_PAD), X.dtype)
         maha = np.empty(nt, X.dtype)
         LP = np.empty((K, nt + ROW_PAD), X.dtype)
         lse = np.empty(nt)
@@ -202,7 +202,7 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, solver, bloc
         r0 = b * block
         r1 = min(N, r0 + block)
         C = np.empty((d, tile + ROW_PAD), X.dtype)
-        Z = np.empty((d, tile + ROW_PAD), X.dtype)
+        Z = np.empty((solver_scratch_rows(d, tile + ROW_PAD), tile + ROW_PAD), X.dtype)
         maha = np.empty(tile, X.dtype)
         LP = np.empty((K, tile + ROW_PAD), X.dtype)
         lse = np.empty(tile)

@@ -41,7 +41,7 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     """Mean and centred scatter of the first nt columns of C (d, tile), weights rk (sum Wt > 0).
 
     Two passes over the cache-resident tile: the mean, then the scatter of the
-    centred copy ``Z`` (same shape and dtype as C, scratch), which is scaled by
+    centred copy ``Z`` (C's dtype, at least C's shape; scratch), which is scaled by
     √rk so that the scatter is the plain Gram matrix Z Zᵀ.  ``rk`` is
     overwritten.
     C is float64, or float32 (the mixture kernels on float32 data): then the
@@ -100,7 +100,7 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
                 s += Z[i, r] * Z[i, r]
             M2_t[i, 0] = s
     else:
-        lower_gram(Z, n_used, M2_t)
+        lower_gram(Z[:d], n_used, M2_t)  # Z may have more rows than d (the solver's scratch)
 
 
 @serial(reduce=True)

@@ -1,15 +1,14 @@
-"""Explicit vectors for the wide Mahalanobis solvers (:mod:`.gaussian`), one register wide.
+"""Explicit vectors, one register wide, for the blocked Mahalanobis solver of :mod:`.gaussian`.
 
-Why not leave it to LLVM's loop vectoriser, as everywhere else: the unrolled
-solvers multiply by ~150 loop-invariant factor entries.  The vectoriser hoists
-each one out of the loop already broadcast to a full vector, more than the
-vector registers hold, so every multiply-add reloads a whole vector from a
-stack slot: one vector load per operation made the loop load-bound (AVX-512,
-float64: ~160 cycles per 8 rows for 152 multiply-adds).  Written with these
-operations, the factor entries are scalars loaded inside the loop and
-broadcast there: with AVX-512 the broadcast folds into the multiply-add as a
-4/8-byte memory operand (``{1to16}``), with AVX2 it is one broadcast load
-(``vbroadcastsd``), neither a vector reload from the stack.
+Why not leave it to LLVM's loop vectoriser, as everywhere else: the solver's
+speed comes from register blocking -- a block of 4 coordinates x R vectors of
+rows stays in registers while each factor entry, loaded once as a scalar and
+broadcast, feeds R multiply-adds -- and the vectoriser does not keep such a
+block.  Left to it, loops over many loop-invariant factor entries hoisted each
+entry, broadcast to a full vector, out of the loop, more than the registers
+hold, so every multiply-add reloaded a whole vector from a stack slot and the
+loop was load-bound (see :func:`.gaussian._blocked_mahalanobis_source` for the
+measured gains).
 
 ``Vector(dtype)`` is a Numba type lowered to LLVM ``<W x dtype>`` with W =
 :data:`VECTOR_BYTES` / itemsize, the width of one register of the target Numba

@@ -104,6 +104,8 @@ def plan_for(triple, cpu, features, forced=False):
     def machine_code(name, op):
         module = ll.parse_assembly(_PROBE.format(name=name, op=op))
         module.triple = triple
+        module.data_layout = str(machine.target_data)
+        module.verify()
         return machine.emit_assembly(module)
 
     arch = triple.split("-")[0]

@@ -102,12 +102,10 @@ def _reference(L, C, mu, nt):
 
 
 @pytest.mark.parametrize("dtype, centre", [(np.float64, "centred"), (np.float32, "split")])
-@pytest.mark.parametrize("d", [6, 8, 9, 12, 13, 16])
-def test_simd_solvers_match_the_reference(dtype, centre, d):
+@pytest.mark.parametrize("d", [1, 5, 6, 8, 9, 13, 16, 17, 23, 64])
+def test_blocked_solver_matches_the_reference(dtype, centre, d):
     rng = np.random.default_rng(d)
-    D = next(w for w in G.UNROLLED_WIDTHS if d <= w)
-    assert D in G.SIMD_WIDTHS
-    solve = getattr(G, f"simd_{centre}_mahalanobis_{D}")
+    solve = getattr(G, f"blocked_{centre}_mahalanobis")
     A = rng.standard_normal((d, d))
     L = np.linalg.cholesky(A @ A.T + d * np.eye(d)).astype(dtype)
     mu = rng.standard_normal(d) * 1e4  # far from zero: the split mean keeps float32 exact
@@ -115,8 +113,7 @@ def test_simd_solvers_match_the_reference(dtype, centre, d):
         C = (mu[:, None] + rng.standard_normal((d, nt + 16))).astype(dtype)
         C[:, nt:] = np.nan  # padding of the tile: must not matter
         maha = np.full(nt + 4, -1.0, dtype)
-        S = np.empty((d, nt + 16), dtype)
-        assert S.size >= G.simd_scratch_size(D)
+        S = np.full((G.solver_scratch_rows(d, nt + 16), nt + 16), np.nan, dtype)
         solve(L, C, mu, nt, maha[:nt], S)
         ref = _reference(L, C, mu, nt)
         rtol = 2e-5 if dtype == np.float32 else 1e-12
@@ -124,7 +121,7 @@ def test_simd_solvers_match_the_reference(dtype, centre, d):
         assert np.all(maha[nt:] == -1.0)
 
 
-def test_simd_solver_is_the_one_the_mixture_kernels_use_and_matches_scipy():
+def test_blocked_solver_is_the_one_the_mixture_kernels_use_and_matches_scipy():
     from scipy.stats import multivariate_normal
 
     import fastprob
@@ -139,69 +136,48 @@ def test_simd_solver_is_the_one_the_mixture_kernels_use_and_matches_scipy():
     ref = np.log(sum(w[k] * multivariate_normal(means[k], covs[k]).pdf(X) for k in range(K)))
     np.testing.assert_allclose(fastprob.gmm_logpdf(X, w, means, covs), ref, rtol=1e-12)
     np.testing.assert_allclose(fastprob.gmm_logpdf(X.astype(np.float32), w, means, covs), ref, rtol=2e-6)
-    for D in G.SIMD_WIDTHS:
-        assert not hasattr(G, f"centred_mahalanobis_{D}") and not hasattr(G, f"split_mahalanobis_{D}")
+    assert G.solver_token(d).ndim == 1  # the blocked solver
 
 
-def _main_loop(asm):
-    """The instructions of the solver's main loop: the block with the most vector
-    arithmetic that uses no lane mask (the masked pass over the last rows runs
-    once per call and may spill)."""
+def _blocks(asm):
     blocks, label = {}, None
     for line in asm.splitlines():
         if re.match(r"^\.?\w[\w.]*:", line):
             label = line.split(":")[0]
             blocks.setdefault(label, [])
-        elif line.startswith("\t") and label:
+        elif line.startswith("\t") and label and not line.strip().startswith("."):
             blocks[label].append(line.strip())
-    unmasked = [ins for ins in blocks.values() if not any("%k" in i or "maskmov" in i for i in ins)]
-    return max(unmasked, key=lambda ins: sum(re.match(r"v(f|mul|sub)", i) is not None for i in ins))
+    return blocks
 
 
-@pytest.mark.skipif(PLAN.isa not in ("avx512", "avx2", "avx"),
-                    reason=f"needs an x86-64 broadcast load (AVX's vbroadcastss/sd or AVX-512's {{1toN}}); "
-                           f"Numba compiles for {PLAN.describe()}")
+@pytest.mark.skipif(PLAN.isa not in ("avx512", "avx2"),
+                    reason=f"checks x86-64 code with FMA (AVX2 or AVX-512); Numba compiles for {PLAN.describe()}")
 @pytest.mark.parametrize("dtype, centre", [(np.float64, "centred"), (np.float32, "split")])
-def test_factor_entries_are_broadcast_scalar_loads(dtype, centre):
-    # The point of kernels.simd: each factor entry is loaded inside the loop as a
-    # scalar broadcast to the vector (AVX-512: a {1toW} memory operand of the
-    # multiply-add; AVX: one vbroadcastss/sd), not a whole vector reloaded from a
-    # stack slot.  W and the register count come from the target Numba compiles for.
+def test_blocked_solver_inner_loop_is_register_blocked(dtype, centre):
+    # The point of the blocked solver: its inner loop over the finished coordinates
+    # keeps the 4 x R block of accumulators in registers; per coordinate j it loads
+    # R vectors of z_j and broadcasts 4 factor entries for 4R multiply-adds, and
+    # moves no vector to or from the stack.  R and the vector width come from the target's plan.
     fn = numba.njit(fastmath=set(_config.FASTMATH_STRICT), error_model="numpy")(
-        getattr(G, f"simd_{centre}_mahalanobis_16").py_func)
-    L = np.eye(16, dtype=dtype)
-    fn(L, np.ones((16, 64), dtype), np.zeros(16), 64, np.empty(64, dtype), np.empty((16, 64), dtype))
-    main = _main_loop(fn.overloads[fn.signatures[0]].library.get_asm_str())
-    lanes = PLAN.lanes(np.dtype(dtype).itemsize)
+        getattr(G, f"blocked_{centre}_mahalanobis").py_func)
+    d, width = 16, 80
+    S = np.empty((G.solver_scratch_rows(d, width), width), dtype)
+    fn(np.eye(d, dtype=dtype), np.ones((d, width), dtype), np.zeros(d), 64, np.empty(64, dtype), S)
+    asm = fn.overloads[fn.signatures[0]].library.get_asm_str()
     register = {64: "zmm", 32: "ymm"}[PLAN.vector_bytes]
-    assert not any(r in " ".join(main) for r in ("zmm", "ymm") if r != register), "vectors wider than the plan's"
-    if PLAN.isa == "avx512":
-        broadcasts = [i for i in main if re.match(rf"vf\w+\s+[-\w]*\(%\w+[,\w]*\)\{{1to{lanes}\}}", i)]
-    else:
-        broadcasts = [i for i in main if re.match(rf"vbroadcasts[sd]\s+-?\w*\((?!%rsp)%\w+[,\w]*\), %{register}", i)]
-    assert len(broadcasts) >= 120  # the 120 off-diagonal entries, each loaded where it is used
-    # 16 coordinates, an accumulator, the sum of squares and a loaded entry are live
-    # at once: a plan with fewer registers spills the excess (and a few more), never
-    # one vector per entry.  Without FMA every product needs a register of its own
-    # too (AVX without FMA spilled 9-10): then at most one spill per coordinate.
-    spills = [i for i in main if re.match(rf"vmov\w+\s+%{register}\d+, -?\d*\(%rsp\)", i)]
-    assert len(spills) <= (max(2, 16 + 3 - PLAN.registers + 2) if PLAN.fma else 16)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("nt", [1, 3, 8, 17, 40, 128])
-def test_rank_update_is_the_block_product_and_touches_only_nt_columns(dtype, nt):
-    rng = np.random.default_rng(nt)
-    d = 12
-    L = rng.standard_normal((d, d)).astype(dtype)
-    Z0 = rng.standard_normal((d, nt + 16)).astype(dtype)
-    Z0[:, nt:] = np.nan  # the tile's padding: must be neither read into results nor written
-    for i0 in (4, 8):
-        Z = Z0.copy()
-        G.rank_update(L, Z, i0, nt)
-        expected = Z0[i0:i0 + 4, :nt].astype(np.float64) - L[i0:i0 + 4, :i0].astype(np.float64) @ Z0[:i0, :nt]
-        scale = np.abs(Z0[i0:i0 + 4, :nt]).max() + (np.abs(L[i0:i0 + 4, :i0]) @ np.abs(Z0[:i0, :nt])).max()
-        np.testing.assert_allclose(Z[i0:i0 + 4, :nt], expected, rtol=0, atol=8 * np.finfo(dtype).eps * scale)
-        untouched = np.ones(Z.shape, bool)
-        untouched[i0:i0 + 4, :nt] = False
-        np.testing.assert_array_equal(Z[untouched], Z0[untouched])  # NaN == NaN here
+    assert register == "zmm" or "zmm" not in asm, "vectors wider than the plan's"
+    R = G.BLOCK_VECTORS
+    inner = []
+    for ins in _blocks(asm).values():
+        fmas = [i for i in ins if i.startswith("vfnmadd")]
+        if fmas and all(not i.startswith(("vmul", "vsub", "vfmadd")) for i in ins):
+            inner.append((ins, fmas))
+    ins, fmas = max(inner, key=lambda pair: len(pair[1]))
+    unroll = len(fmas) // (4 * R)
+    assert unroll >= 1 and len(fmas) == 4 * R * unroll, ins
+    broadcasts = [i for i in ins if re.match(r"vbroadcasts[sd]\s", i)]
+    folded = {re.search(r"\S+\{1to\d+\}", i).group() for i in fmas if "{1to" in i}
+    assert len(broadcasts) + len(folded) == 4 * unroll, ins
+    loads = [i for i in ins if re.match(rf"vmov\w+\s+-?\w*\([^)]*\), %{register}", i)]
+    assert len(loads) == R * unroll, ins
+    assert not any("(%rsp)" in i and "mm" in i for i in ins), "the inner loop spills vectors"

@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -32,7 +33,7 @@ LOWER_TARGETS = {
 }
 #: The tests of the kernels' numbers (the registry covers every public kernel at
 #: its test size against scipy/scikit-learn/numpy references).
-KERNEL_TESTS = ["test_simd.py", "test_frame.py", "test_mathfn.py", "test_mvn_logpdf.py", "test_mixture.py",
+KERNEL_TESTS = ["test_simd.py", "test_mathfn.py", "test_mvn_logpdf.py", "test_mixture.py",
                 "test_normal.py", "test_cholesky.py", "test_activations.py", "test_information.py",
                 "test_fit.py", "test_registry.py"]
 
@@ -73,12 +74,12 @@ def test_features_override_the_cpu_name():
 def test_plan_is_the_code_numba_generates():
     # The explicit-vector solver compiles to registers of the plan's width, no wider.
     fn = numba.njit(fastmath=set(_config.FASTMATH_STRICT), error_model="numpy")(
-        G.simd_centred_mahalanobis_8.py_func)
-    fn(np.eye(8), np.ones((8, 64)), np.zeros(8), 64, np.empty(64), np.empty((8, 64)))
+        G.blocked_centred_mahalanobis.py_func)
+    fn(np.eye(8), np.ones((8, 80)), np.zeros(8), 64, np.empty(64), np.empty((G.solver_scratch_rows(8, 80), 80)))
     asm = fn.overloads[fn.signatures[0]].library.get_asm_str()
     if not X86:
         pytest.skip(f"register names checked on x86-64 only; Numba compiles for {PLAN.describe()}")
-    widest = "zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "xmm"
+    widest = "zmm" if "zmm" in asm else "ymm" if "ymm" in asm else "xmm"  # (LLVM may use narrower ones too)
     assert widest == {64: "zmm", 32: "ymm", 16: "xmm"}[PLAN.vector_bytes], PLAN.describe()
 
 
@@ -92,9 +93,9 @@ A = rng.standard_normal((16, 16))
 L = np.linalg.cholesky(A @ A.T + 16 * np.eye(16))
 mu = rng.standard_normal(16) * 100
 C = mu[:, None] + rng.standard_normal((16, 53))
-fn = G.simd_centred_mahalanobis_16
-maha = np.empty(37)  # a full vector and a masked remainder on every plan
-fn(L, C, mu, 37, maha, np.empty((16, 53)))
+fn = G.blocked_centred_mahalanobis
+maha = np.empty(37)  # full steps, single vectors and a masked remainder on every plan
+fn(L, C, mu, 37, maha, np.empty((G.solver_scratch_rows(16, 53), 53)))
 asm = fn.inspect_asm(fn.signatures[0])
 print(json.dumps(dict(isa=PLAN.isa, fma=PLAN.fma, hits=sum(fn.stats.cache_hits.values()),
                       misses=sum(fn.stats.cache_misses.values()), zmm="zmm" in asm, ymm="ymm" in asm,
@@ -166,10 +167,19 @@ def test_kernels_under_a_lower_target(cpu, request, tmp_path_factory):
     reason = _lower_target_skip(cpu)
     if reason:
         pytest.skip(reason)
-    # A cache folder of its own per target: kept between local runs in pytest's
-    # cache folder (else a temporary one), never the kernels' normal cache.
+    # A cache folder of its own per target, never the kernels' normal cache: kept
+    # between local runs in pytest's cache folder (else a temporary one), named by
+    # the kernel sources' digest because Numba would load code inlined from a
+    # since-edited file from it.
     cache = request.config.cache
-    folder = cache.mkdir(f"numba-{cpu}") if cache is not None else tmp_path_factory.mktemp(f"numba-{cpu}")
+    name = f"numba-{cpu}-{_config.sources_digest()[:16]}"
+    if cache is not None:
+        folder = cache.mkdir(name)
+        for stale in folder.parent.glob(f"numba-{cpu}-*"):
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
+    else:
+        folder = tmp_path_factory.mktemp(name)
     tests = [str(ROOT / "tests" / name) for name in KERNEL_TESTS]
     # -P: import fastprob as this process does (installed), not from the working directory.
     proc = subprocess.run([sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
