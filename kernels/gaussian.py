@@ -117,8 +117,8 @@ def centre_tile(C, mu, nt, Z):
 
 
 #: Vectors of rows the blocked solver carries per step (see
-#: :func:`_blocked_mahalanobis_source`): 4 coordinates x R accumulators, R loaded
-#: vectors and R sums of squares live in registers.  Measured against the solvers
+#: :func:`_blocked_mahalanobis_source`): its inner loop holds 4 coordinates x R
+#: accumulators, R loaded vectors and a broadcast factor entry in registers.  Measured against the solvers
 #: it replaced (one thread, paired rounds, Zen 4; d = 8 / 16 / 64, float64): with
 #: 32 registers R = 2: 0.93x / 0.93x / 1.26x, R = 4: 1.21x / 1.09x / 1.31x, R = 5:
 #: 1.04x / 1.07x / 1.30x; with 16 (the AVX2 plan) R = 2: - / 1.02x / 1.19x, R = 3:
@@ -130,11 +130,10 @@ BLOCK_VECTORS = 4 if PLAN.registers >= 32 else 3
 def solver_scratch_rows(d, width):
     """Rows of the (rows, width) scratch ``Z`` of :func:`mahalanobis` for d features.
 
-    The blocked solver keeps the solved coordinates in the first ceil(d/4)*4 rows and
-    its padded factor and split mean in the rows after them.
+    The blocked solver keeps the solved coordinates in the first d rows and the
+    reciprocal pivots and split mean (3d numbers) in the rows after them.
     """
-    d4 = (d + 3) // 4 * 4
-    return d4 + (d4 * d4 + 2 * d4 + width - 1) // width
+    return d + (3 * d + width - 1) // width
 
 
 def _blocked_mahalanobis_source(R, centre):
@@ -143,87 +142,89 @@ def _blocked_mahalanobis_source(R, centre):
     The forward substitution z_i = ((x_i - mu_i) - Σ_{j<i} l_ij z_j) / l_ii for any d,
     in explicit vectors of rows (:mod:`.simd`), R vectors at a time, four
     coordinates at a time: the four coordinates' accumulators stay in registers
-    while the inner loop subtracts the finished coordinates j (one vector load
-    of z_j per vector of rows, one broadcast factor entry per four...R
-    multiply-adds: a register-blocked matrix product), then the 4 x 4 diagonal
-    block is solved in registers and its z stored for the blocks below.  Each
-    tile element is centred as it is loaded: C - mu for a float64 tile
-    ('centred'), (C - mh) - ml with the mean split in two parts of C's dtype for
-    a float32 tile ('split', see :func:`centre_tile`).
+    while the inner loop subtracts the finished coordinates j (per j: R vector
+    loads of z_j and 4 broadcast factor entries for 4R multiply-adds, a
+    register-blocked matrix product), then the 4 x 4 diagonal block is solved in
+    registers and its z stored for the blocks below; the last d % 4 coordinates
+    form a block of their own height.  Each tile element is centred as it is
+    loaded: C - mu for a float64 tile ('centred'), (C - mh) - ml with the mean
+    split in two parts of C's dtype for a float32 tile ('split', see
+    :func:`centre_tile`).
 
     The arithmetic is that of the unrolled solvers, operation for operation:
     each coordinate's terms are subtracted one at a time in order of j with a
-    fused multiply-add (:func:`.simd.fnmadd`), then multiplied by the reciprocal
-    pivot, and the squares are summed in order of i.  Coordinates are padded to
-    a multiple of 4 with zero factor entries and pivots (they read row 0 of C
-    and come out 0).  The padded factor (reciprocal pivots on its diagonal) and
-    the mean are first written to the scratch S (>= :func:`solver_scratch_rows`
-    rows), where the loops load them.  After the full steps come single vectors,
-    then one masked vector for the last rows: nothing beyond C[:, nt - 1] is
-    read, nothing beyond maha[nt - 1] written.
+    fused multiply-add where the target has one (:func:`.simd.fnmadd`), then
+    multiplied by the reciprocal pivot, and the squares are summed in order of
+    i.  The reciprocal pivots and the mean are first written to the scratch S
+    (>= :func:`solver_scratch_rows` rows; O(d) work per call, the factor is read
+    in place).  After the full steps come single vectors, then one masked
+    vector for the last rows: nothing beyond C[:, nt - 1] is read, nothing
+    beyond maha[nt - 1] written.
     """
+
+    def block(h, R, load, indent):
+        """One block of h coordinates from i0, for R vectors of rows at r."""
+        lines = []
+        for i in range(h):
+            lines.append(f"mh = simd.splat(M[0, i0 + {i}])")
+            if centre == "split":
+                lines.append(f"ml = simd.splat(M[1, i0 + {i}])")
+            for v in range(R):
+                x = f"simd.sub({load.format(row=f'i0 + {i}', v=v)}, mh)"
+                lines.append(f"a{i}_{v} = " + (f"simd.sub({x}, ml)" if centre == "split" else x))
+        lines.append("for j in range(i0):")
+        lines += [f"    y{v} = simd.load(Z, j, r + {v} * W)" for v in range(R)]
+        for i in range(h):
+            lines.append(f"    l = simd.splat(L[i0 + {i}, j])")
+            lines += [f"    a{i}_{v} = simd.fnmadd(l, y{v}, a{i}_{v})" for v in range(R)]
+        for i in range(h):
+            for k in range(i):
+                lines.append(f"l = simd.splat(L[i0 + {i}, i0 + {k}])")
+                lines += [f"a{i}_{v} = simd.fnmadd(l, a{k}_{v}, a{i}_{v})" for v in range(R)]
+            lines.append(f"p = simd.splat(P[i0 + {i}])")
+            for v in range(R):
+                lines.append(f"a{i}_{v} = simd.mul(a{i}_{v}, p)")
+                lines.append(f"s{v} = simd.fmadd(a{i}_{v}, a{i}_{v}, s{v})")
+        return [indent + x for x in lines]
 
     def step(R, load, store_maha):
         lines = [f"s{v} = simd.splat(zero)" for v in range(R)]
         lines.append("for i0 in range(0, d4, 4):")
-        for i in range(4):
-            lines.append(f"    row = i0 + {i} if i0 + {i} < d else 0")
-            lines.append(f"    mh = simd.splat(M[0, i0 + {i}])")
-            if centre == "split":
-                lines.append(f"    ml = simd.splat(M[1, i0 + {i}])")
-            for v in range(R):
-                x = f"simd.sub({load.format(v=v)}, mh)"
-                lines.append(f"    a{i}_{v} = " + (f"simd.sub({x}, ml)" if centre == "split" else x))
-        lines.append("    for j in range(i0):")
-        lines += [f"        y{v} = simd.load(Z, j, r + {v} * W)" for v in range(R)]
-        for i in range(4):
-            lines.append(f"        l = simd.splat(F[i0 + {i}, j])")
-            lines += [f"        a{i}_{v} = simd.fnmadd(l, y{v}, a{i}_{v})" for v in range(R)]
-        for i in range(4):
-            for k in range(i):
-                lines.append(f"    l = simd.splat(F[i0 + {i}, i0 + {k}])")
-                lines += [f"    a{i}_{v} = simd.fnmadd(l, a{k}_{v}, a{i}_{v})" for v in range(R)]
-            lines.append(f"    p = simd.splat(F[i0 + {i}, i0 + {i}])")
-            for v in range(R):
-                lines.append(f"    a{i}_{v} = simd.mul(a{i}_{v}, p)")
-                lines.append(f"    s{v} = simd.fmadd(a{i}_{v}, a{i}_{v}, s{v})")
-        lines.append("    if i0 + 4 < d4:")
+        lines += block(4, R, load, "    ")
+        lines.append("    if i0 + 4 < d:")
         lines += [f"        simd.store(Z[i0 + {i}], r + {v} * W, a{i}_{v})" for i in range(4) for v in range(R)]
+        lines.append("i0 = d4")
+        for h in (1, 2, 3):
+            lines.append(f"{'if' if h == 1 else 'elif'} d - d4 == {h}:")
+            lines += block(h, R, load, "    ")
         lines += [store_maha.format(v=v) for v in range(R)]
         return lines
 
     mean = "split_mean(mu[i], C)" if centre == "split" else "mu[i], zero"
     lines = [f"def blocked_{centre}_mahalanobis(L, C, mu, nt, maha, S):",
              "    d = C.shape[0]",
-             "    d4 = (d + 3) // 4 * 4",
+             "    d4 = d - d % 4",
              "    zero = S.dtype.type(0.0)",
              "    one = S.dtype.type(1.0)",
-             "    Z = S[:d4]",
-             "    rest = S[d4:]",
+             "    Z = S[:d]",
+             "    rest = S[d:]",
              "    flat = rest.reshape(rest.size)",
-             "    F = flat[:d4 * d4].reshape((d4, d4))",
-             "    M = flat[d4 * d4:d4 * d4 + 2 * d4].reshape((2, d4))",
-             "    for i in range(d4):",
-             "        for j in range(d4):",
-             "            F[i, j] = zero",
-             "        M[0, i] = zero",
-             "        M[1, i] = zero",
-             "        if i < d:",
-             "            for j in range(i):",
-             "                F[i, j] = L[i, j]",
-             "            F[i, i] = one / L[i, i]",
-             f"            M[0, i], M[1, i] = {mean}",
+             "    P = flat[:d]",
+             "    M = flat[d:3 * d].reshape((2, d))",
+             "    for i in range(d):",
+             "        P[i] = one / L[i, i]",
+             f"        M[0, i], M[1, i] = {mean}",
              "    W = simd.VECTOR_BYTES // S.itemsize",
              f"    full = nt - nt % ({R} * W)",
              f"    for r in range(0, full, {R} * W):"]
-    lines += ["        " + x for x in step(R, "simd.load(C, row, r + {v} * W)", "simd.store(maha, r + {v} * W, s{v})")]
+    lines += ["        " + x for x in step(R, "simd.load(C, {row}, r + {v} * W)", "simd.store(maha, r + {v} * W, s{v})")]
     lines += ["    r = full",
               "    while r + W <= nt:"]
-    lines += ["        " + x for x in step(1, "simd.load(C, row, r)", "simd.store(maha, r, s{v})")]
+    lines += ["        " + x for x in step(1, "simd.load(C, {row}, r)", "simd.store(maha, r, s{v})")]
     lines += ["        r += W",
               "    if r < nt:",
               "        n = nt - r"]
-    lines += ["        " + x for x in step(1, "simd.load_first(C, row, r, n)", "simd.store_first(maha, r, s{v}, n)")]
+    lines += ["        " + x for x in step(1, "simd.load_first(C, {row}, r, n)", "simd.store_first(maha, r, s{v}, n)")]
     return "\n".join(lines)
 
 

@@ -42,7 +42,8 @@ class VectorPlan:
     cpu : str
         The CPU name Numba compiles for (e.g. 'znver4', 'haswell', 'x86-64').
     isa : str
-        'avx512', 'avx2', 'avx', 'sse2', 'neon' or 'generic'.
+        'avx512', 'avx2' (32-byte vectors with FMA), 'avx' (without), 'sse2',
+        'neon' or 'generic'.
     vector_bytes : int
         Width of one vector register: 64, 32 or 16.
     registers : int
@@ -50,8 +51,8 @@ class VectorPlan:
     fma : bool
         Whether the target has a fused multiply-add instruction.
     forced : bool
-        True when ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` chose the target
-        instead of the host.
+        True when ``NUMBA_CPU_NAME``, ``NUMBA_CPU_FEATURES`` or ``NUMBA_ENABLE_AVX=0``
+        changed the target from the host's.
     """
 
     cpu: str
@@ -67,7 +68,7 @@ class VectorPlan:
 
     def describe(self):
         """One line for reports, e.g. 'znver4, avx512 (64-byte vectors, 32 registers, fma)'."""
-        forced = ", forced by NUMBA_CPU_NAME/NUMBA_CPU_FEATURES" if self.forced else ""
+        forced = ", forced by NUMBA_CPU_NAME/NUMBA_CPU_FEATURES/NUMBA_ENABLE_AVX" if self.forced else ""
         fma = ", fma" if self.fma else ", no fma"
         return f"{self.cpu}, {self.isa} ({self.vector_bytes}-byte vectors, {self.registers} registers{fma}{forced})"
 
@@ -128,7 +129,7 @@ def plan_for(triple, cpu, features, forced=False):
 
 def _current_plan():
     triple, cpu, features = numba_target()
-    forced = config.CPU_NAME is not None or config.CPU_FEATURES is not None
+    forced = config.CPU_NAME is not None or config.CPU_FEATURES is not None or not config.ENABLE_AVX
     return plan_for(triple, cpu, features, forced)
 
 

@@ -161,10 +161,10 @@ def test_serial_and_parallel_builds_agree_bitwise(rng):
         np.testing.assert_array_equal(out, outs[0])
 
 
-@pytest.mark.parametrize("d", range(1, 18))
+@pytest.mark.parametrize("d", range(1, 5))
 def test_every_unrolled_width_agrees_with_the_blocked_solver(rng, d):
-    # solver_token(d) picks the unrolled solver of width d (d <= 4) or the blocked
-    # solver; the unrolled ones must equal the blocked forward substitution.
+    # solver_token(d) picks the unrolled solver of width d for d <= 4 (the blocked
+    # solver for every other d); it must equal the blocked forward substitution.
     K = 2
     X = rng.standard_normal((300, d)) * 3 + 100.0
     means = rng.standard_normal((K, d)) + 100.0
@@ -174,7 +174,7 @@ def test_every_unrolled_width_agrees_with_the_blocked_solver(rng, d):
         out = np.empty((len(X), K))
         gk.mvn_logpdf.serial(X, means, factors._L64, factors._logdet64, 64, token, out)
         outs.append(out)
-    assert gk.solver_token(d).ndim == (2 + gk.UNROLLED_WIDTHS.index(d) if d <= 4 else 1)
+    assert gk.solver_token(d).ndim == 2 + gk.UNROLLED_WIDTHS.index(d) and gk.solver_token(d + 4).ndim == 1
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-13)
 
 
