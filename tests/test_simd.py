@@ -167,17 +167,29 @@ def test_blocked_solver_inner_loop_is_register_blocked(dtype, centre):
     register = {64: "zmm", 32: "ymm"}[PLAN.vector_bytes]
     assert register == "zmm" or "zmm" not in asm, "vectors wider than the plan's"
     R = G.BLOCK_VECTORS
-    inner = []
-    for ins in _blocks(asm).values():
+
+    def shape(ins):
+        """(multiply-adds, broadcast factor entries, vector loads) of a loop block."""
         fmas = [i for i in ins if i.startswith("vfnmadd")]
-        if fmas and all(not i.startswith(("vmul", "vsub", "vfmadd")) for i in ins):
-            inner.append((ins, fmas))
-    ins, fmas = max(inner, key=lambda pair: len(pair[1]))
-    unroll = len(fmas) // (4 * R)
-    assert unroll >= 1 and len(fmas) == 4 * R * unroll, ins
-    broadcasts = [i for i in ins if re.match(r"vbroadcasts[sd]\s", i)]
-    folded = {re.search(r"\S+\{1to\d+\}", i).group() for i in fmas if "{1to" in i}
-    assert len(broadcasts) + len(folded) == 4 * unroll, ins
-    loads = [i for i in ins if re.match(rf"vmov\w+\s+-?\w*\([^)]*\), %{register}", i)]
-    assert len(loads) == R * unroll, ins
-    assert not any("(%rsp)" in i and "mm" in i for i in ins), "the inner loop spills vectors"
+        broadcasts = [i for i in ins if re.match(r"vbroadcasts[sd]\s", i)]
+        folded = {re.search(r"\S+\{1to\d+\}", i).group() for i in fmas if "{1to" in i}
+        loads = [i for i in ins if re.match(rf"vmov\w+\s+-?\w*\([^)]*\), %{register}", i)]
+        return len(fmas), len(broadcasts) + len(folded), len(loads)
+
+    def loop_body(ins):  # up to the first jump: what follows it runs once per loop
+        jumps = [k for k, i in enumerate(ins) if i.startswith("j")]
+        return ins[:jumps[0] + 1] if jumps else ins
+
+    # Inner loops: blocks whose only vector arithmetic is the multiply-adds (one per
+    # block height, 4 and the d % 4 remainder, times the R-vector and 1-vector steps).
+    inner = [body for body in map(loop_body, _blocks(asm).values())
+             if any(i.startswith("vfnmadd") for i in body) and not any(i.startswith(("vmul", "vsub", "vfmadd"))
+                                                                       for i in body)]
+    assert inner
+    for ins in inner:
+        assert not any("(%rsp)" in i and "mm" in i for i in ins), f"an inner loop spills vectors: {ins}"
+    # The full-height one of the R-vector step, unrolled u times by LLVM.
+    full = [ins for ins in inner if (lambda f, b, l: f > 0 and f % (4 * R) == 0
+                                     and (b, l) == (f // R, R * f // (4 * R)))(*shape(ins))]
+    assert full, [shape(ins) for ins in inner]
+
