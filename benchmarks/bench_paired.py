@@ -53,17 +53,24 @@ PAIRS = [
 IDLE_S = 0.3
 
 
+def _idle_then_time(call):
+    """Seconds ``call()`` takes, after an idle pause (:data:`IDLE_S`)."""
+    time.sleep(IDLE_S)
+    t0 = time.perf_counter()
+    call()
+    return time.perf_counter() - t0
+
+
 def _timed(side, args):
     name, impl, threads = side
     fn = _BY_NAME[name].implementations()[impl]
-    time.sleep(IDLE_S)
-    t0 = time.perf_counter()
     if threads is None:
-        fn(*args)
-    else:
+        return _idle_then_time(lambda: fn(*args))
+
+    def limited():
         with set_num_threads(threads):
             fn(*args)
-    return time.perf_counter() - t0
+    return _idle_then_time(limited)
 
 
 def _rounds(slow, fast):
@@ -103,18 +110,12 @@ def test_rate_vs_gemm(benchmark, name):
     A, B = (rng.standard_normal((n, n)).astype(comparison.dtype) for _ in range(2))
     work = {"gemm": 2.0 * n**3, "fastprob": args[0].shape[0] * comparison.flops_per_row}
     calls = {"gemm": lambda: A @ B, "fastprob": lambda: comparison.fastprob(*args)}
-
-    def timed(side):
-        time.sleep(IDLE_S)
-        t0 = time.perf_counter()
-        calls[side]()
-        return time.perf_counter() - t0
-
-    timed("gemm"), timed("fastprob")  # warm-up: compile / load from cache, touch the pages
+    for call in calls.values():  # warm-up: compile / load from cache, touch the pages
+        _idle_then_time(call)
     shares = []
     for r in range(1 if benchmark.disabled else max(comparison.rounds, 5)):
         order = ("gemm", "fastprob") if r % 2 == 0 else ("fastprob", "gemm")
-        t = {side: timed(side) for side in order}
+        t = {side: _idle_then_time(calls[side]) for side in order}
         shares.append((work["fastprob"] / t["fastprob"]) / (work["gemm"] / t["gemm"]))
     benchmark.group = "paired"
     benchmark.extra_info.update(pair=f"{name} rate / GEMM rate ({PLAN.isa})", n=comparison.sizes[size],

@@ -118,8 +118,8 @@ def centre_tile(C, mu, nt, Z):
 
 #: Vectors of rows the blocked solver carries per step (see
 #: :func:`_blocked_mahalanobis_source`): its inner loop holds 4 coordinates x R
-#: accumulators, R loaded vectors and a broadcast factor entry in registers.  Measured against the solvers
-#: it replaced (one thread, paired rounds, Zen 4; d = 8 / 16 / 64, float64): with
+#: accumulators, R loaded vectors and a broadcast factor entry in registers.
+#: Measured against the solvers it replaced (one thread, paired rounds, Zen 4; d = 8 / 16 / 64, float64): with
 #: 32 registers R = 2: 0.93x / 0.93x / 1.26x, R = 4: 1.21x / 1.09x / 1.31x, R = 5:
 #: 1.04x / 1.07x / 1.30x; with 16 (the AVX2 plan) R = 2: - / 1.02x / 1.19x, R = 3:
 #: 1.11x / 1.22x / 1.22x.
@@ -229,10 +229,9 @@ def _blocked_mahalanobis_source(R, centre):
 
 
 #: Widths of the unrolled Mahalanobis solvers (:func:`mahalanobis`): d in
-#: UNROLLED_D uses the solver of width d, every other d the blocked solver
+#: UNROLLED_WIDTHS uses the solver of width d, every other d the blocked solver
 #: (:func:`_blocked_mahalanobis_source`).
 UNROLLED_WIDTHS = (1, 2, 3, 4)
-UNROLLED_D = frozenset(UNROLLED_WIDTHS)
 
 
 def _unrolled_mahalanobis_source(D, centre):
@@ -317,7 +316,7 @@ def solver_token(d, diagonal=False):
     Numba compiles a kernel once per argument type, so a kernel compiles only
     the solver its data need.
     """
-    if diagonal or d not in UNROLLED_D:
+    if diagonal or d not in UNROLLED_WIDTHS:
         return np.empty(0)
     return np.empty((0,) * (2 + UNROLLED_WIDTHS.index(d)))
 
