@@ -19,6 +19,7 @@ from ._moments import (
 from .kernels import mixture as _mixk
 from .mixture import make_components
 from .threads import openmp_fork_guard
+from ._validation import read_only
 
 #: sklearn's message when a covariance cannot be factorised, kept verbatim so
 #: that code matching on it keeps working.
@@ -150,7 +151,8 @@ def e_step_statistics(X, sw, comps):
     worst_b = np.empty(n_blocks, dtype=np.int64)
     worst_ll_b = np.empty(n_blocks)
     kernel = _mixk.em_step.for_size(N * K * d * (d + dd + 4))
-    kernel(X, np.empty(0) if sw is None else sw, *comps.kernel_args(X.dtype), block, tile,
+    kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
+           *comps.kernel_args(X.dtype), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)
     loglik = 0.0

@@ -1,8 +1,11 @@
 """Python side of the blockwise moment kernels: block layout, allocation, reduction."""
 import numpy as np
 
+from .kernels import mixture as _mixk
 from .kernels import moments as _mk
+from .kernels.gaussian import solver_token
 from .kernels.tiles import rows_per_tile
+from ._validation import read_only
 
 #: Budget for the per-block partial statistics (n_blocks * K * d * d float64).
 _PARTIALS_BYTES = 32 * 2**20
@@ -64,9 +67,14 @@ def group_partials(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=Fals
     dd = 1 if diagonal else d
     block, tile, n_blocks = block_layout(N, d, n_groups, dd)
     W_b, mean_b, M2_b = allocate_partials(n_blocks, n_groups, d, dd)
-    kernel = _mk.group_moments.for_size(N * n_groups * d * (dd + 3))
-    kernel(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
-           np.empty((0, 0)) if resp is None else resp, block, tile, W_b, mean_b, M2_b)
+    kernel = _mixk.em_step.for_size(N * n_groups * d * (dd + 3))
+    # No mixture (0 components): em_step computes moments of the groups instead of an
+    # E-step, in float64 tiles, from the build the EM iterations of float64 data use.
+    no_mixture = (np.empty(0), np.empty((0, d)), np.empty((0, d, d)), np.empty(0), np.empty((0, 0)))
+    kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
+                      np.empty((0, 0)) if resp is None else resp, *no_mixture),
+           diagonal, solver_token(d, diagonal), block, tile, W_b, mean_b, M2_b,
+           np.empty(n_blocks), np.empty(n_blocks, np.int64), np.empty(n_blocks))
     return W_b, mean_b, M2_b
 
 

@@ -11,6 +11,23 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+def read_only(*arrays):
+    """The arrays as read-only views (no copy): how every kernel input is passed.
+
+    Numba compiles a kernel once per combination of argument types, and an
+    array's writeability is part of its type: a memmap opened with mode 'r', a
+    broadcast view and an ordinary array would each compile (and cache) a build
+    of their own.  Kernels never write to their inputs, so all of them are
+    passed read-only: one build serves every kind of input.
+    """
+    views = []
+    for a in arrays:
+        view = a.view()
+        view.flags.writeable = False
+        views.append(view)
+    return views[0] if len(views) == 1 else views
+
+
 def as_float_array(a, name, dtype=None):
     """Coerce ``a`` to a float32/float64 ndarray without modifying the caller's data.
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from .kernels import gaussian as _gk
 from .kernels import linalg as _lk
+from .kernels import mixture as _mixk
 from ._moments import group_moments
 from .kernels.tiles import rows_per_tile
 from ._validation import (
@@ -16,6 +17,7 @@ from ._validation import (
     check_finite,
     check_ndim,
     check_positive_int,
+    read_only,
     check_weights,
     result_float_dtype,
     weak_float_dtype,
@@ -344,9 +346,13 @@ def mvn_logpdf(X, mean, cov):
     N = X2.shape[0]
     out = np.empty((N, K), dtype=X2.dtype)
     if N:
-        kernel = _gk.mvn_logpdf.for_size(N * K * d * (d + 1))
+        kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
         means = np.ascontiguousarray(np.broadcast_to(mean.reshape(-1, d), (K, d)))
-        kernel(X2, means, factors._L64, factors._logdet64, rows_per_tile(d), _gk.solver_token(d), out)
+        # The mixture kernel with zero log-weights, in float64 (the factors' dtype).
+        tile = rows_per_tile(d)
+        kernel(-(-N // tile), *read_only(X2, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0))),
+               False, _gk.solver_token(d), tile, out, np.empty(0, X2.dtype), np.empty((0, 0), X2.dtype),
+               np.empty(0, np.int64))
     if not batched:
         out = out[:, 0]
     return out[0] if single_point else out

@@ -25,6 +25,7 @@ from ._validation import (
     check_finite,
     check_ndim,
     check_positive_int,
+    read_only,
     result_float_dtype,
 )
 
@@ -105,7 +106,7 @@ class Components:
             log_weights = np.log(self.weights)
         chol, var = (np.ascontiguousarray(a, dtype=dtype) for a in (self.chol, self.var))
         solver = solver_token(self.n_features, self.diagonal)
-        return log_weights, self.means, chol, self.logdet, var, self.diagonal, solver
+        return (*read_only(log_weights, self.means, chol, self.logdet, var), self.diagonal, solver)
 
 
 def factorise(covariances, covariance_type, d):
@@ -193,7 +194,9 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
     if N:
         d = comps.n_features
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
-        kernel(X, *comps.kernel_args(X.dtype), rows_per_tile(d), lse_out, resp_out, label_out)
+        tile = rows_per_tile(d)
+        kernel(-(-N // tile), read_only(X), *comps.kernel_args(X.dtype), tile, np.empty((0, 0), X.dtype),
+               lse_out, resp_out, label_out)
     return lse_out, resp_out, label_out
 
 

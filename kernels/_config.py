@@ -7,7 +7,7 @@ a platform quirk) by editing or overriding this module only.
 Environment overrides (read at import):
 
 ``FASTPROB_NUMBA_CACHE=0``
-    disable Numba's on-disk compile cache (default on).
+    disable the on-disk compile cache (default on; where it is kept: :mod:`._cache`).
 
 Threading layer (the library Numba runs parallel kernels on): Numba's own
 choice, TBB, else OpenMP, else its built-in workqueue (``NUMBA_THREADING_LAYER``
@@ -19,14 +19,15 @@ overrides it), made safe where the layer is not:
 * GNU OpenMP aborts a process forked after it was used (``multiprocessing``
   with 'fork'): in such a child fastprob runs the serial builds.
 """
-import hashlib
+import concurrent.futures
 import os
-import pathlib
 import threading
 import types
 
 import numba
 from numba.extending import overload
+
+from . import _cache
 
 #: Write compiled machine code to disk so later processes skip compilation.
 CACHE = os.environ.get("FASTPROB_NUMBA_CACHE", "1") != "0"
@@ -41,49 +42,20 @@ FASTMATH_STRICT = {"contract"}
 #: results stay deterministic from run to run and thread count to thread count.
 FASTMATH_REDUCE = {"contract", "reassoc", "nsz"}
 
-_COMMON = dict(nogil=True, cache=CACHE, error_model="numpy")
+_COMMON = dict(nogil=True, error_model="numpy")
 
 
-def sources_digest():
-    """SHA-256 of all kernel source files: changes whenever any kernel changes."""
-    here = pathlib.Path(__file__).resolve().parent
-    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
-
-
-def _drop_stale_cache():
-    """Delete cached machine code when any kernel source file has changed.
-
-    Numba's cache only notices changes to the file that defines a function, yet
-    kernels call (and inline) kernels from other files: after editing one module
-    its callers would load stale code from the cache.  A digest of all kernel
-    sources, kept beside the cache, catches that.  (A cache folder named by
-    ``NUMBA_CACHE_DIR`` is not checked: key it on :func:`sources_digest`.)
-    """
-    here = pathlib.Path(__file__).resolve().parent
-    try:
-        digest = sources_digest()
-        cache = here / "__pycache__"
-        stamp = cache / "fastprob-kernels.sha256"
-        if stamp.is_file() and stamp.read_text() == digest:
-            return
-        for f in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
-            f.unlink(missing_ok=True)
-        cache.mkdir(exist_ok=True)
-        stamp.write_text(digest)
-    except OSError:  # read-only install: Numba then caches elsewhere, keyed on these files' stamps
-        pass
-
-
-if CACHE:
-    _drop_stale_cache()
+def _jit(fn, fastmath, **options):
+    """numba.njit with this module's flags, cached on disk (see :mod:`._cache`) unless CACHE is off."""
+    dispatcher = numba.njit(fastmath=set(fastmath), **_COMMON, **options)(fn)
+    return _cache.enable(dispatcher) if CACHE else dispatcher
 
 
 def serial(fn=None, *, reduce=False):
     """Compile ``fn`` as a single-threaded kernel (lazy, so any dtype/layout works)."""
 
     def wrap(f):
-        fastmath = FASTMATH_REDUCE if reduce else FASTMATH_STRICT
-        return numba.njit(fastmath=set(fastmath), **_COMMON)(f)
+        return _jit(f, FASTMATH_REDUCE if reduce else FASTMATH_STRICT)
 
     return wrap if fn is None else wrap(fn)
 
@@ -121,10 +93,8 @@ class KernelPair:
         # Numba's cache files are named after the function's qualname, and its
         # cache key does not include the `parallel` flag: the two builds must
         # have different qualnames or one would load the other's machine code.
-        self.serial = numba.njit(fastmath=set(fastmath), **_COMMON)(_renamed(fn, "serial"))
-        self.parallel = numba.njit(fastmath=set(fastmath), parallel=True, **_COMMON)(
-            _renamed(fn, "parallel")
-        )
+        self.serial = _jit(_renamed(fn, "serial"), fastmath)
+        self.parallel = _jit(_renamed(fn, "parallel"), fastmath, parallel=True)
         self.__doc__ = fn.__doc__
         self.__name__ = fn.__name__
 
@@ -185,6 +155,89 @@ def serial_and_parallel(fn=None, *, reduce=False):
         return KernelPair(f, reduce)
 
     return wrap if fn is None else wrap(fn)
+
+
+class BlockKernel:
+    """A kernel ``fn(b0, b1, *args)`` doing the work of blocks b0 <= b < b1, compiled once.
+
+    The row kernels (mixture scores, EM steps, moments) split their rows into
+    blocks whose results are independent.  They are compiled single-threaded
+    only, without the GIL, and run in parallel by splitting the blocks into
+    contiguous ranges, one per thread of a pool of Python threads
+    (:func:`run_in_threads`).  Compared with a ``parallel=True`` build this
+    compiles one kernel instead of two, and Numba's parallel compilation is the
+    costly one: em_step's took 4.8-5.4 s to compile where its serial build took
+    1.4-1.9 s (Zen 4), and loading a cached parallel build is slow too (numba
+    #8085).  Idle pool threads sleep (OpenMP's spin while waiting, taking cores
+    from scikit-learn's OpenMP code that runs between EM steps).
+
+    ``kernel.serial(n_blocks, *args)`` runs every block on the calling thread;
+    ``kernel.parallel(n_blocks, *args)`` splits them across
+    :func:`numba.get_num_threads` threads; ``kernel.for_size(work)`` picks one
+    from a rough count of floating-point work, as :meth:`KernelPair.for_size`.
+    Results do not depend on the choice: blocks are computed alike either way.
+    """
+
+    def __init__(self, fn, reduce):
+        self.kernel = _jit(fn, FASTMATH_REDUCE if reduce else FASTMATH_STRICT)
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+
+    def serial(self, n_blocks, *args):
+        """Run blocks 0 .. n_blocks - 1 on the calling thread."""
+        return self.kernel(0, n_blocks, *args)
+
+    def parallel(self, n_blocks, *args):
+        """Run blocks 0 .. n_blocks - 1 split across the threads (see :func:`run_in_threads`)."""
+        run_in_threads(self.kernel, n_blocks, args)
+
+    def for_size(self, work):
+        """``serial`` or ``parallel`` for about ``work`` floating-point operations."""
+        if work < KernelPair.PARALLEL_MIN_WORK or numba.get_num_threads() == 1:
+            return self.serial
+        return self.parallel
+
+
+def blockwise(fn=None, *, reduce=False):
+    """Decorator: compile ``fn(b0, b1, *args)`` into a :class:`BlockKernel`."""
+
+    def wrap(f):
+        return BlockKernel(f, reduce)
+
+    return wrap if fn is None else wrap(fn)
+
+
+_pool = {"executor": None, "pid": None, "lock": threading.Lock()}
+
+
+def _executor():
+    """The process's pool of worker threads (made on first use, again in a forked child)."""
+    with _pool["lock"]:
+        if _pool["executor"] is None or _pool["pid"] != os.getpid():
+            _pool["executor"] = concurrent.futures.ThreadPoolExecutor(
+                max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="fastprob")
+            _pool["pid"] = os.getpid()
+        return _pool["executor"]
+
+
+def run_in_threads(kernel, n_blocks, args):
+    """Run ``kernel(b0, b1, *args)`` over contiguous ranges covering 0 .. n_blocks - 1, one per thread.
+
+    As many ranges as :func:`numba.get_num_threads` (the calling thread's
+    setting, see :func:`fastprob.set_num_threads`), of equal numbers of
+    blocks; the calling thread runs the first, pool threads the rest.
+    """
+    n = min(numba.get_num_threads(), n_blocks)
+    if n <= 1:
+        kernel(0, n_blocks, *args)
+        return
+    bounds = [n_blocks * i // n for i in range(n + 1)]
+    futures = [_executor().submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, n)]
+    try:
+        kernel(bounds[0], bounds[1], *args)
+    finally:
+        for f in futures:
+            f.result()
 
 
 def _renamed(fn, suffix):

@@ -7,7 +7,7 @@ from numba.core.errors import TypingError
 from ._config import choose_by_types, serial, serial_and_parallel
 from . import simd
 from .target import PLAN
-from .tiles import ROW_PAD, centred, load_tile, split_mean
+from .tiles import centred, split_mean
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -392,37 +392,3 @@ def fix_infinite_rows(X, t0, nt, LP):
     for r in range(nt):
         if np.isnan(total[r]) and nan_row_limit(X, t0 + r) == -np.inf:
             LP[:, r] = -np.inf
-
-
-@serial_and_parallel
-def mvn_logpdf(X, means, chol, logdet, tile, solver, out):
-    """log N(x_n | mean_k, L_k L_kᵀ) for every row n and component k.
-
-    Parameters
-    ----------
-    X : (N, d) float32/float64, C-contiguous.  NaN rows give NaN; rows with
-        an infinite coordinate (and no NaN) give -inf.
-    means : (K, d) float64.
-    chol : (Kc, d, d) float64 lower Cholesky factors, Kc in {1, K}.
-    logdet : (Kc,) float64 log-determinants of the covariances.
-    tile : rows per work item; results do not depend on it.
-    solver : :func:`solver_token` for d.
-    out : (N, K) out, X's dtype.
-    """
-    N, d = X.shape
-    K = out.shape[1]
-    zeros = np.zeros(K)
-    no_var = np.empty((0, 0))
-    for b in prange((N + tile - 1) // tile):
-        t0 = b * tile
-        nt = min(N, t0 + tile) - t0
-        C = np.empty((d, nt))
-        Z = np.empty((solver_scratch_rows(d, nt + ROW_PAD), nt + ROW_PAD))
-        maha = np.empty(nt)
-        LP = np.empty((K, nt))
-        load_tile(X, t0, nt, C)
-        tile_log_prob(C, nt, zeros, means, chol, logdet, no_var, False, solver, Z, maha, LP)
-        fix_infinite_rows(X, t0, nt, LP)
-        for r in range(nt):
-            for k in range(K):
-                out[t0 + r, k] = LP[k, r]

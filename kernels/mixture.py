@@ -1,5 +1,11 @@
 """Gaussian-mixture kernels: scores of a fitted mixture, and the fused EM pass.
 
+These two kernels serve every row-wise mixture and Gaussian computation (log-densities,
+responsibilities, labels, EM iterations, moments for fits and initialisation):
+each call compiles, or loads from the disk cache, one build of one of them per
+dtype and Mahalanobis solver (:func:`.gaussian.solver_token`), not one kernel per
+public function.
+
 Both work tile by tile (see :mod:`.tiles`): the weighted log-probabilities of
 a tile's rows for all K components live in a (K, tile) buffer, so no N x K
 array is ever allocated unless the caller asks for the responsibilities.
@@ -12,11 +18,10 @@ dtype; log-sum-exp, per-block statistics and their reduction are accumulated
 in float64.
 """
 import numpy as np
-from numba import prange
 from numba.core import types
 
-from ._config import choose_by_types, serial, serial_and_parallel
-from .gaussian import nan_row_limit, solver_scratch_rows, tile_log_prob
+from ._config import blockwise, choose_by_types, serial
+from .gaussian import fix_infinite_rows, nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
@@ -107,17 +112,28 @@ def tile_logsumexp(LP, nt, lse, s, top, normalise):
                 LP[k, r] *= top[r]
 
 
-@serial_and_parallel
-def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, tile,
-                   lse_out, resp_out, label_out):
-    """Per-row log-likelihood, responsibilities and/or most probable component.
+@blockwise
+def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, solver, tile,
+                   lp_out, lse_out, resp_out, label_out):
+    """Per-row weighted log-probabilities, log-likelihood, responsibilities and/or most probable component.
+
+    Computes tiles b0 <= b < b1 (a :class:`.._config.BlockKernel`: call its builds
+    with n_blocks = ceil(N / tile) first).
+
+    Also the multivariate normal log-density (:func:`fastprob.mvn_logpdf`: zero
+    log-weights and ``lp_out``), so that one build serves every scoring call.
 
     Parameters
     ----------
     X : (N, d) float32/float64, C-contiguous.
     log_weights, means, chol, logdet, var, diagonal, solver : the mixture, as for
-        :func:`.gaussian.tile_log_prob`.
+        :func:`.gaussian.tile_log_prob`.  The tiles and the per-row arithmetic
+        after centring run in ``chol``'s dtype: X's for the mixture functions,
+        float64 for :func:`fastprob.mvn_logpdf` on float32 data.
     tile : rows per work item (results do not depend on it).
+    lp_out : (N, K) out, log_weights[k] + log N(x_n | means[k], Σ_k), or empty to
+        skip.  NaN rows give NaN; rows with an infinite coordinate (and no NaN)
+        give -inf.
     lse_out : (N,) out, log p(x_n), or empty to skip.
     resp_out : (N, K) out, P(h = k | x_n), or empty to skip.
     label_out : (N,) int64 out, argmax_k of the weighted log-probability (first
@@ -125,21 +141,27 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, t
     """
     N, d = X.shape
     K = means.shape[0]
+    want_lp = lp_out.size > 0
     want_lse = lse_out.size > 0
     want_resp = resp_out.size > 0
     want_label = label_out.size > 0
-    for b in prange((N + tile - 1) // tile):
+    for b in range(b0, b1):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
-        C = np.empty((d, nt + ROW_PAD), X.dtype)
-        Z = np.empty((solver_scratch_rows(d, nt + ROW_PAD), nt + ROW_PAD), X.dtype)
-        maha = np.empty(nt, X.dtype)
-        LP = np.empty((K, nt + ROW_PAD), X.dtype)
+        C = np.empty((d, nt + ROW_PAD), chol.dtype)
+        Z = np.empty((solver_scratch_rows(d, nt + ROW_PAD), nt + ROW_PAD), chol.dtype)
+        maha = np.empty(nt, chol.dtype)
+        LP = np.empty((K, nt + ROW_PAD), chol.dtype)
         lse = np.empty(nt)
         s = np.empty(nt)
-        top = np.empty(nt, X.dtype)
+        top = np.empty(nt, chol.dtype)
         load_tile(X, t0, nt, C)
         tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
+        if want_lp:
+            fix_infinite_rows(X, t0, nt, LP)
+            for r in range(nt):
+                for k in range(K):
+                    lp_out[t0 + r, k] = LP[k, r]
         # A row with an infinite coordinate (and no NaN) has log-probabilities
         # -inf or NaN (0 * inf in the solve); its label is 0 either way, its
         # responsibilities NaN (undefined) either way, and its log p(x) -- NaN
@@ -166,22 +188,34 @@ def mixture_scores(X, log_weights, means, chol, logdet, var, diagonal, solver, t
                     resp_out[t0 + r, k] = LP[k, r]
 
 
-@serial_and_parallel(reduce=True)
-def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, solver, block, tile,
+@blockwise(reduce=True)
+def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, diagonal, solver, block, tile,
             W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
-    """One fused E-step + sufficient statistics pass over X, per fixed block of rows.
+    """Per fixed block of rows: one fused E-step + sufficient statistics pass, or moments of row groups.
 
-    For every tile: weighted log-probabilities (K, tile), their logsumexp and
-    responsibilities, then per component the responsibility-weighted mean and
-    centred scatter of the tile, Chan-merged into the block's accumulators.
-    Nothing of size N x K is written.
+    Computes blocks b0 <= b < b1 (a :class:`.._config.BlockKernel`: call its builds
+    with n_blocks = ``W_out.shape[0]`` first).
+
+    With a mixture (``means`` has K > 0 rows), for every tile: weighted
+    log-probabilities (K, tile), their logsumexp and responsibilities, then per
+    component the responsibility-weighted mean and centred scatter of the
+    tile, Chan-merged into the block's accumulators.  Nothing of size N x K is
+    written.  Without one (``means`` has 0 rows), the weights of the K =
+    ``W_out.shape[1]`` groups come from ``resp``, else ``labels``, else every
+    row belongs to the one group: the moments behind the Gaussian fits and the
+    mixture initialisations, from the same build as the EM iterations.
 
     Parameters
     ----------
     X : (N, d) float32/float64, C-contiguous.
     sw : (N,) sample weights or empty (unit weights).
+    labels : (N,) int group of each row (rows with other values, e.g. -1,
+        belong to no group), or empty.
+    resp : (N, K) soft group memberships, or empty.
     log_weights, means, chol, logdet, var, diagonal, solver : the current mixture
-        (see :func:`.gaussian.tile_log_prob`).
+        (see :func:`.gaussian.tile_log_prob`), or arrays with no components.
+        Tiles are kept in ``chol``'s dtype: X's for the mixture's iterations,
+        float64 for moments.
     block, tile : rows per block (a multiple of ``tile``); the block layout
         depends on the data shape only, so the serial reduction of the outputs
         is bit-identical on any number of threads.
@@ -189,25 +223,30 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, solver, bloc
     mean_out : (n_blocks, K, d) out.
     M2_out : (n_blocks, K, d, d) or (n_blocks, K, d, 1) out: centred scatter
         (lower triangle, or diagonal).
-    loglik_out : (n_blocks,) out: Σ sw·log p(x) per block.
+    loglik_out : (n_blocks,) out: Σ sw·log p(x) per block (0 for moments).
     worst_out, worst_loglik_out : (n_blocks,) out: row with the lowest
         log p(x) in the block (first on ties), and that value; used to
-        re-seed components that lose all their points.
+        re-seed components that lose all their points (-1 and inf for moments).
     """
     N, d = X.shape
-    K = means.shape[0]
-    n_blocks = W_out.shape[0]
+    K = W_out.shape[1]
+    estep = means.shape[0] > 0
+    soft = resp.size > 0
+    hard = labels.size > 0
     dd = M2_out.shape[3]
-    for b in prange(n_blocks):
+    # Always true, but computed: a literal True argument would make Numba compile a
+    # second tile_logsumexp (for the literal type) beside the one mixture_scores uses.
+    normalise = K > 0
+    for b in range(b0, b1):
         r0 = b * block
         r1 = min(N, r0 + block)
-        C = np.empty((d, tile + ROW_PAD), X.dtype)
-        Z = np.empty((solver_scratch_rows(d, tile + ROW_PAD), tile + ROW_PAD), X.dtype)
-        maha = np.empty(tile, X.dtype)
-        LP = np.empty((K, tile + ROW_PAD), X.dtype)
+        C = np.empty((d, tile + ROW_PAD), chol.dtype)
+        Z = np.empty((solver_scratch_rows(d, tile + ROW_PAD), tile + ROW_PAD), chol.dtype)
+        maha = np.empty(tile, chol.dtype)
+        LP = np.empty((K, tile + ROW_PAD), chol.dtype)
         lse = np.empty(tile)
         s = np.empty(tile)
-        top = np.empty(tile, X.dtype)
+        top = np.empty(tile, chol.dtype)
         base = np.empty(tile)
         rk = np.empty(tile)
         mean_t = np.empty(d)
@@ -221,17 +260,28 @@ def em_step(X, sw, log_weights, means, chol, logdet, var, diagonal, solver, bloc
         for t0 in range(r0, r1, tile):
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
-            tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
-            tile_logsumexp(LP, nt, lse, s, top, True)
             load_weights(sw, t0, nt, base)
-            for r in range(nt):
-                loglik += base[r] * lse[r]
-                if base[r] > 0.0 and lse[r] < worst_ll:
-                    worst_ll = lse[r]
-                    worst = t0 + r
-            for k in range(K):
+            if estep:
+                tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
+                tile_logsumexp(LP, nt, lse, s, top, normalise)
                 for r in range(nt):
-                    rk[r] = base[r] * LP[k, r]
+                    loglik += base[r] * lse[r]
+                    if base[r] > 0.0 and lse[r] < worst_ll:
+                        worst_ll = lse[r]
+                        worst = t0 + r
+            for k in range(K):
+                if estep:
+                    for r in range(nt):
+                        rk[r] = base[r] * LP[k, r]
+                elif soft:
+                    for r in range(nt):
+                        rk[r] = base[r] * resp[t0 + r, k]
+                elif hard:
+                    for r in range(nt):
+                        rk[r] = base[r] if labels[t0 + r] == k else 0.0
+                else:
+                    for r in range(nt):
+                        rk[r] = base[r]
                 W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
                                               mean_t, M2_t, Z)
         loglik_out[b] = loglik

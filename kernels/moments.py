@@ -1,16 +1,15 @@
 """Weighted means and centred second moments, merged blockwise (Chan et al. 1983).
 
-Used by the Gaussian maximum-likelihood fits, the mixture initialisation and the
-fused EM step.  Never the one-pass E[x²] - E[x]² formula: in float32 it returns
+Building blocks of the fused pass :func:`.mixture.em_step`, which computes the
+Gaussian maximum-likelihood fits, the mixture initialisations and the EM steps.  Never the one-pass E[x²] - E[x]² formula: in float32 it returns
 negative variances for data such as N(1e4, 1).  Every "scatter" array ``M2`` is
 either (d, d), of which only the lower triangle is used, or (d, 1) for the
 diagonal only (diagonal and spherical mixtures).
 """
 import numpy as np
-from numba import prange
 
-from ._config import serial, serial_and_parallel
-from .tiles import centred, load_tile
+from ._config import serial
+from .tiles import centred
 
 
 @serial
@@ -195,60 +194,6 @@ def accumulate_tile(C, nt, rk, W, mean, M2, mean_t, M2_t, Z):
         return W
     tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z)
     return merge_moments(W, mean, M2, Wt, mean_t, M2_t)
-
-
-@serial_and_parallel(reduce=True)
-def group_moments(X, sw, labels, resp, block, tile, W_out, mean_out, M2_out):
-    """Per-block weighted moments of K groups of rows.
-
-    Parameters
-    ----------
-    X : (N, d) float32/float64, C-contiguous.
-    sw : (N,) sample weights, or empty for unit weights.
-    labels : (N,) int group of each row (rows with other values, e.g. -1,
-        belong to no group), or empty.
-    resp : (N, K) soft group memberships, or empty.  With neither labels nor
-        resp, K must be 1 and every row belongs to the group.
-    block : rows per block; a function of the data shape only, never of the
-        thread count, so the serial reduction that follows gives bit-identical
-        results on any number of threads.
-    tile : rows per tile (see :mod:`.tiles`); ``block`` is a multiple of it.
-    W_out : (n_blocks, K) float64 out, total weight per block and group.
-    mean_out : (n_blocks, K, d) float64 out.
-    M2_out : (n_blocks, K, d, d) or (n_blocks, K, d, 1) float64 out.
-    """
-    N, d = X.shape
-    n_blocks, K = W_out.shape
-    hard = labels.size > 0
-    soft = resp.size > 0
-    dd = M2_out.shape[3]
-    for b in prange(n_blocks):
-        r0 = b * block
-        r1 = min(N, r0 + block)
-        C = np.empty((d, tile))
-        Z = np.empty((d, tile))
-        base = np.empty(tile)
-        rk = np.empty(tile)
-        mean_t = np.empty(d)
-        M2_t = np.empty((d, dd))
-        W_out[b, :] = 0.0
-        mean_out[b] = 0.0
-        M2_out[b] = 0.0
-        for t0 in range(r0, r1, tile):
-            nt = min(r1, t0 + tile) - t0
-            load_tile(X, t0, nt, C)
-            load_weights(sw, t0, nt, base)
-            for k in range(K):
-                if soft:
-                    for r in range(nt):
-                        rk[r] = base[r] * resp[t0 + r, k]
-                elif hard:
-                    for r in range(nt):
-                        rk[r] = base[r] if labels[t0 + r] == k else 0.0
-                else:
-                    rk[:nt] = base[:nt]
-                W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
-                                              mean_t, M2_t, Z)
 
 
 @serial

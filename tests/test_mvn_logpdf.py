@@ -7,6 +7,7 @@ from hypothesis import strategies as hs
 
 import fastprob
 from fastprob.kernels import gaussian as gk
+from fastprob.kernels import mixture as mk
 from reference import mvn_logpdf_loop, mvn_logpdf_mp, random_spd
 
 
@@ -146,16 +147,23 @@ def test_layouts_readonly_and_inputs_unchanged(rng):
         np.testing.assert_array_equal(a, snap)
 
 
-def test_serial_and_parallel_builds_agree_bitwise(rng):
+def _scores_kernel(build, X, means, factors, tile, token, out):
+    """mvn_logpdf's kernel call: the mixture scores kernel with zero log-weights, writing log-densities."""
+    K = means.shape[0]
+    build(-(-len(X) // tile), X, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0)), False,
+          token, tile, out, np.empty(0), np.empty((0, 0)), np.empty(0, np.int64))
+
+
+def test_serial_and_parallel_runs_agree_bitwise(rng):
     d, K = 7, 3
     X = rng.standard_normal((1000, d))
     means = rng.standard_normal((K, d))
     factors = fastprob.cholesky(np.stack([random_spd(d, rng) for _ in range(K)]))
     outs = []
-    for build in (gk.mvn_logpdf.serial, gk.mvn_logpdf.parallel):
-        for block in (16, 100, 256):
+    for build in (mk.mixture_scores.serial, mk.mixture_scores.parallel):
+        for tile in (16, 100, 256):
             out = np.empty((len(X), K))
-            build(X, means, factors._L64, factors._logdet64, block, gk.solver_token(d), out)
+            _scores_kernel(build, X, means, factors, tile, gk.solver_token(d), out)
             outs.append(out)
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
@@ -172,7 +180,7 @@ def test_every_unrolled_width_agrees_with_the_blocked_solver(rng, d):
     outs = []
     for token in (gk.solver_token(d), np.empty(0)):
         out = np.empty((len(X), K))
-        gk.mvn_logpdf.serial(X, means, factors._L64, factors._logdet64, 64, token, out)
+        _scores_kernel(mk.mixture_scores.serial, X, means, factors, 64, token, out)
         outs.append(out)
     assert gk.solver_token(d).ndim == 2 + gk.UNROLLED_WIDTHS.index(d) and gk.solver_token(d + 4).ndim == 1
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-13)

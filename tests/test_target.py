@@ -189,7 +189,7 @@ def test_kernels_under_a_lower_target(cpu, request, tmp_path_factory):
     # the kernel sources' digest because Numba would load code inlined from a
     # since-edited file from it.
     cache = request.config.cache
-    name = f"numba-{cpu}-{_config.sources_digest()[:16]}"
+    name = f"numba-{cpu}-{_cache.sources_digest()[:16]}"
     if cache is not None:
         folder = cache.mkdir(name)
         for stale in folder.parent.glob(f"numba-{cpu}-*"):
