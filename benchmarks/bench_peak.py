@@ -21,7 +21,7 @@ def _environment():
     fastprob.mvn_fit(np.random.default_rng(0).standard_normal((200_000, 2)))  # starts the thread pool
     return {"versions": f"fastprob {fastprob.__version__}, numba {numba.__version__}, numpy {np.__version__}, "
                         f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}",
-            "threads": numba.get_num_threads(), "threading_layer": numba.threading_layer(),
+            "threads": fastprob.get_num_threads(), "threading_layer": "Python threads",
             "target": PLAN.describe()}
 
 

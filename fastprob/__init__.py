@@ -61,6 +61,7 @@ __all__ = [
     "CholeskyFactors",
     "GaussianMixture",
     "cholesky",
+    "compile",
     "cov_from_factor",
     "gaussian_nll",
     "get_num_threads",
@@ -102,6 +103,10 @@ def __getattr__(name):
         from .estimator import GaussianMixture  # pauses the collector itself
 
         return GaussianMixture
+    if name == "compile":
+        from ._warmup import compile
+
+        return compile
     raise AttributeError(f"module 'fastprob' has no attribute {name!r}")
 
 

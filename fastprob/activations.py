@@ -57,7 +57,7 @@ def check_out(out, shape, dtype, name="out"):
     return out
 
 
-def run_elementwise(kernel_pair, inputs, shape, dtype, out, work=WORK["exp"]):
+def run_elementwise(kernel, inputs, shape, dtype, out, work=WORK["exp"]):
     """Run an elementwise kernel on 1-D views of ``inputs`` (broadcast to ``shape``).
 
     Handles the plumbing every elementwise function shares: a C-contiguous
@@ -85,7 +85,7 @@ def run_elementwise(kernel_pair, inputs, shape, dtype, out, work=WORK["exp"]):
                 if not same:
                     flat_inputs[j] = f.copy()
     if size:
-        kernel_pair.for_size(size * work)(*flat_inputs, target)
+        kernel.for_size(size * work)(size, *flat_inputs, target)
     if out is not None and not out.flags.c_contiguous:
         out[...] = target.reshape(shape)
     if out is None and result.ndim == 0:

@@ -209,18 +209,7 @@ def _scale(c, size, entry, progress):
 
 
 def _threading_layer():
-    import numba
-
-    try:
-        return numba.threading_layer()
-    except ValueError:  # no parallel kernel has run yet: run one (small inputs use the serial builds)
-        from .activations import sigmoid
-
-        sigmoid(np.zeros(1 << 21))
-        try:
-            return numba.threading_layer()
-        except ValueError:
-            return f"not started (configured: {numba.config.THREADING_LAYER})"
+    return "Python threads (fastprob.kernels._config.run_in_threads)"
 
 
 def _cpu_model():
@@ -246,6 +235,7 @@ def machine_info():
     import numba
 
     from . import __version__
+    from .kernels import _config
 
     versions = {"python": platform.python_version(), "fastprob": __version__}
     for dist in ("numba", "llvmlite", "numpy", "scipy", "scikit-learn", "matplotlib"):
@@ -271,7 +261,7 @@ def machine_info():
 
     return {"cpu": _cpu_model(), "target": PLAN.describe(), "isa": PLAN.isa,
             "platform": platform.platform(), "logical_cpus": os.cpu_count(),
-            "usable_cpus": usable, "numba_threads": numba.get_num_threads(),
+            "usable_cpus": usable, "numba_threads": _config.get_num_threads(),
             "numba_max_threads": numba.config.NUMBA_NUM_THREADS, "threading_layer": _threading_layer(),
             "blas": blas, "versions": versions}
 
@@ -302,7 +292,7 @@ def markdown(report):
         f"- kernels compiled for: {m['target']}",
         "- numpy GEMM in this run (the yardstick of the rate column): " + ", ".join(
             f"{name} {rate:.1f} GFLOP/s" for name, rate in report.get("gemm_gflops", {}).items()),
-        f"- threads: Numba {m['numba_threads']} of {m['numba_max_threads']}, threading layer "
+        f"- threads: {m['numba_threads']} of {m['numba_max_threads']} (NUMBA_NUM_THREADS), on "
         f"{m['threading_layer']}; BLAS (numpy/scipy references): {m['blas']}",
         f"- versions: {versions}",
         f"- inputs: {size}, `fastprob.compare` registry (the cases of `benchmarks/`)",

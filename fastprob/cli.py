@@ -1,4 +1,4 @@
-"""Command-line interface: ``fastprob demo``, ``fastprob fit`` and ``fastprob bench``.
+"""Command-line interface: ``fastprob demo``, ``fastprob fit``, ``fastprob compile`` and ``fastprob bench``.
 
 Exit status: 0 on success, 1 when the work fails (unreadable or invalid data, a
 fit that fails), 2 for usage errors (bad options).  Errors are one line on
@@ -50,7 +50,9 @@ def _set_threads(n):
     top = numba.config.NUMBA_NUM_THREADS
     if not 1 <= n <= top:
         raise CLIError(f"--threads must be between 1 and {top} (NUMBA_NUM_THREADS); got {n}", 2)
-    numba.set_num_threads(n)
+    from .threads import set_num_threads
+
+    set_num_threads(n)
 
 
 # --------------------------------------------------------------------------- #
@@ -362,6 +364,25 @@ def _write_predictions(path, gm, X, dtype, labels, responsibilities):
                 fh.write((line * len(block)) % tuple(block.ravel().tolist()))
 
 
+def parse_features(text):
+    """``d``, a range ``A-B`` or a comma-separated list of both -> sorted numbers of features."""
+    values = set()
+    for part in text.split(","):
+        try:
+            values.update(parse_components(part.strip()))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"expected numbers of features such as 16, 1-64 or 2,5-8, got {text!r}") from None
+    return sorted(values)
+
+
+def _compile(args):
+    from ._warmup import compile as build
+
+    build(args.dtype, args.features, args.covariance_type, processes=args.processes, verbose=not args.quiet)
+    return 0
+
+
 def parse_components(text):
     """``K`` or a range ``A-B`` (inclusive) -> list of component counts."""
     try:
@@ -622,6 +643,27 @@ def build_parser():
     noise.add_argument("-v", "--verbose", action="store_true", help="show every EM iteration")
     noise.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     fit.set_defaults(func=_fit)
+
+    comp = sub.add_parser(
+        "compile", formatter_class=fmt,
+        help="build the kernels ahead of use (for images, clusters, notebooks)",
+        description="Compile the kernels of the mixture and Gaussian functions for the chosen dtypes, "
+        "numbers of features and covariance types into the disk cache, in several processes at once, so "
+        "that later processes on this machine load them instead of compiling.  Kernels depend on the "
+        "number of features only through five solvers (d = 1, 2, 3, 4 and every other d).",
+        epilog="examples:\n  fastprob compile\n  fastprob compile --dtype float64 --features 2-16 "
+        "--covariance-type full diag\n" + EXIT_STATUS,
+    )
+    comp.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64", "float32"],
+                      help="dtypes of the data (default: both)")
+    comp.add_argument("--features", type=parse_features, default=list(range(1, 65)), metavar="LIST",
+                      help="numbers of features: d, A-B or a comma-separated list (default: 1-64)")
+    comp.add_argument("--covariance-type", nargs="+", choices=COVARIANCE_TYPES, default=list(COVARIANCE_TYPES),
+                      help="covariance types (default: all four)")
+    comp.add_argument("--processes", type=_positive_int, metavar="N",
+                      help="worker processes compiling side by side (default: the number of CPUs)")
+    comp.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    comp.set_defaults(func=_compile)
 
     bench = sub.add_parser(
         "bench", formatter_class=fmt,

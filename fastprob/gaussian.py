@@ -212,7 +212,7 @@ def factor_stack(cov3):
     L = np.zeros((K, d, d))
     logdet = np.empty(K)
     failed = np.empty(K, dtype=np.int64)
-    _lk.cholesky.for_size(K * d**3 // 3)(cov3, L, logdet, failed)
+    _lk.cholesky(cov3, L, logdet, failed)
     return L, logdet, failed
 
 
@@ -276,7 +276,7 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     flat = out.reshape(-1)
     if flat.size:
         ops = [broadcast_flat(a, shape) for a in (x, mean, var)]
-        _gk.normal_logpdf.for_size(flat.size * 20)(*ops, flat)
+        _gk.normal_logpdf.for_size(flat.size * 20)(flat.size, *ops, flat)
     return out if out.ndim else out[()]
 
 

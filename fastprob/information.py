@@ -182,7 +182,7 @@ def logsumexp(a, axis=-1, *, keepdims=False, out=None):
     _check_reduction_out(out, shape, a.dtype)
     res = np.empty(flat.shape[0])
     if flat.shape[0]:
-        _ik.logsumexp_rows.for_size(flat.size * 4)(flat, res)
+        _ik.logsumexp_rows.for_size(flat.size * 4)(flat.shape[0], flat, res)
     return _finish_reduction(res, batch, a.dtype, out, shape if keepdims else None)
 
 
@@ -256,7 +256,8 @@ def entropy(p, axis=-1, *, normalize=False, base=None, out=None):
     _check_reduction_out(out, batch, p.dtype)
     res = np.empty(rows.shape[0])
     if rows.shape[0]:
-        _ik.entropy_rows.for_size(rows.size * 20)(rows, np.ascontiguousarray(scale, dtype=np.float64).reshape(-1), res)
+        _ik.entropy_rows.for_size(rows.size * 20)(rows.shape[0], rows,
+                                                  np.ascontiguousarray(scale, dtype=np.float64).reshape(-1), res)
     return _finish_reduction(res / div if div != 1.0 else res, batch, p.dtype, out)
 
 
@@ -277,7 +278,7 @@ def _pairwise(kernel, p, q, axis, normalize, base, out, names=("p", "q")):
     _check_reduction_out(out, batch, dtype)
     res = np.empty(prow.shape[0])
     if prow.shape[0]:
-        kernel.for_size(prow.size * 40)(prow, qrow, np.ascontiguousarray(sp).reshape(-1),
+        kernel.for_size(prow.size * 40)(prow.shape[0], prow, qrow, np.ascontiguousarray(sp).reshape(-1),
                                         np.ascontiguousarray(sq).reshape(-1), res)
     return _finish_reduction(res / div if div != 1.0 else res, batch, dtype, out)
 
@@ -392,7 +393,7 @@ def cross_entropy_with_logits(labels, logits, axis=-1, *, normalize=False, out=N
     res = np.empty(yrow.shape[0])
     if yrow.shape[0]:
         _ik.softmax_cross_entropy_rows.for_size(yrow.size * 30)(
-            yrow, zrow, np.ascontiguousarray(scale).reshape(-1), res)
+            yrow.shape[0], yrow, zrow, np.ascontiguousarray(scale).reshape(-1), res)
     return _finish_reduction(res, batch, dtype, out)
 
 
@@ -527,7 +528,7 @@ def gaussian_kl(mean_p, cov_p, mean_q, cov_q):
         )
     out = np.empty(K)
     _ik.gaussian_kl.for_size(K * d**3)(
-        np.ascontiguousarray(parts["mean_p"], dtype=np.float64), fp._L64, fp._logdet64.reshape(-1),
+        K, np.ascontiguousarray(parts["mean_p"], dtype=np.float64), fp._L64, fp._logdet64.reshape(-1),
         np.ascontiguousarray(parts["mean_q"], dtype=np.float64), fq._L64, fq._logdet64.reshape(-1), out)
     # KL >= 0: for nearly equal Gaussians the closed form's rounding can dip a few ulps below 0
     np.maximum(out, 0.0, out=out)  # NaN stays NaN

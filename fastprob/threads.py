@@ -5,19 +5,21 @@ import os
 
 import numba
 
+from .kernels import _config
+
 __all__ = ["get_num_threads", "set_num_threads"]
 
 
 def get_num_threads():
     """Number of threads the parallel kernels use in the calling Python thread."""
-    return numba.get_num_threads()
+    return _config.get_num_threads()
 
 
 class set_num_threads:
     """Set the number of threads of the parallel kernels; as a context manager, restore it afterwards.
 
     ``fastprob.set_num_threads(2)`` sets the count for the calling Python thread
-    (Numba keeps the setting per thread) until changed again;
+    (the setting is per thread, as Numba's) until changed again;
     ``with fastprob.set_num_threads(1): ...`` restores the previous count on
     leaving the block, also when it raises.
 
@@ -38,15 +40,15 @@ class set_num_threads:
                 f"n must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}. "
                 "To allow more threads, set the environment variable NUMBA_NUM_THREADS before starting Python."
             )
-        self.previous = numba.get_num_threads()
+        self.previous = _config.get_num_threads()
         self.n = int(n)
-        numba.set_num_threads(self.n)
+        _config.set_num_threads(self.n)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        numba.set_num_threads(self.previous)
+        _config.set_num_threads(self.previous)
         return False
 
     def __repr__(self):
@@ -73,8 +75,8 @@ def openmp_fork_guard():
     threads that do not exist in the child.  A GaussianMixture fitted in a
     parent and then in a fork pool's workers hung that way (reproduced); with
     OpenMP limited to one thread no parallel team is started.  Elsewhere this
-    changes nothing.  (fastprob's own kernels handle the fork themselves, see
-    ``kernels._config.parallel_mode``.)
+    changes nothing.  (fastprob's own kernels run on Python threads, which a
+    forked child makes anew: see ``kernels._config.run_in_threads``.)
     """
     if not _forked["child"]:
         return contextlib.nullcontext()

@@ -1,7 +1,9 @@
 """Elementwise activations and their derivatives: sigmoid, log-sigmoid, softplus, tanh, ...
 
-Every kernel takes a 1-D C-contiguous input ``x`` and writes ``out`` (same
-size, may be the same array).  There are two builds of each function:
+Every kernel takes a 1-D C-contiguous input ``x`` and writes elements
+i0 <= i < i1 of ``out`` (same size, may be the same array; the elements are
+split across threads by :class:`._config.BlockKernel`).  There are two
+versions of each function:
 
 - ``*64`` for float64 data: ≤ 2 ULP (typically ≤ 1).  The exponential is
   carried as an unevaluated pair e + el (``mathfn.scale_pair``), denominators
@@ -24,10 +26,8 @@ import math
 
 import numpy as np
 
-from numba import prange
-
 from . import mathfn as M
-from ._config import serial, serial_and_parallel
+from ._config import blockwise, serial
 
 #: Beyond |z| = 20, tanh(z) rounds to ±1 (and 2|z| stays far from overflow).
 TANH_CLAMP = 40.0
@@ -39,10 +39,10 @@ TANH_GRAD_MIN = -760.0
 # --------------------------------------------------------------------------- #
 # sigmoid
 # --------------------------------------------------------------------------- #
-@serial_and_parallel
-def sigmoid64(x, out):
+@blockwise
+def sigmoid64(i0, i1, x, out):
     """σ(z) = 1 / (1 + e**-z): e**z / (1 + e**z) for z < 0 (exact down to subnormals)."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
         e, el = M.scale_pair(h, l, k)  # e + el = e**-|z|
@@ -58,10 +58,10 @@ def sigmoid64(x, out):
         out[i] = q + ((M.fma(-q, d, n) + nl) - q * dl) * inv
 
 
-@serial_and_parallel
-def sigmoid32(x, out):
+@blockwise
+def sigmoid32(i0, i1, x, out):
     """σ(z) for float32 data, in float64 with the low-precision exponential."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = float(x[i])
         e = M.exp_lowp(-abs(z))
         out[i] = (e if z < 0.0 else 1.0) / (1.0 + e)
@@ -70,10 +70,10 @@ def sigmoid32(x, out):
 # --------------------------------------------------------------------------- #
 # log-sigmoid and softplus (share log(1 + e**-|z|))
 # --------------------------------------------------------------------------- #
-@serial_and_parallel
-def log_sigmoid64(x, out):
+@blockwise
+def log_sigmoid64(i0, i1, x, out):
     """log σ(z) = min(z, 0) - log(1 + e**-|z|)."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
         e, el = M.scale_pair(h, l, k)
@@ -81,19 +81,19 @@ def log_sigmoid64(x, out):
         out[i] = (z - L) if z < 0.0 else -L
 
 
-@serial_and_parallel
-def log_sigmoid32(x, out):
+@blockwise
+def log_sigmoid32(i0, i1, x, out):
     """log σ(z) for float32 data."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = float(x[i])
         L = M.log1p_unit(M.exp_lowp(-abs(z)), 0.0)
         out[i] = (z - L) if z < 0.0 else -L
 
 
-@serial_and_parallel
-def softplus64(x, out):
+@blockwise
+def softplus64(i0, i1, x, out):
     """softplus(z) = log(1 + e**z) = max(z, 0) + log(1 + e**-|z|)."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
         e, el = M.scale_pair(h, l, k)
@@ -102,10 +102,10 @@ def softplus64(x, out):
         out[i] = (z + L) if z > 0.0 else L
 
 
-@serial_and_parallel
-def softplus32(x, out):
+@blockwise
+def softplus32(i0, i1, x, out):
     """softplus(z) for float32 data."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = float(x[i])
         L = M.log1p_unit(M.exp_lowp(-abs(z)), 0.0)
         out[i] = (z + L) if z > 0.0 else L
@@ -114,14 +114,14 @@ def softplus32(x, out):
 # --------------------------------------------------------------------------- #
 # tanh
 # --------------------------------------------------------------------------- #
-@serial_and_parallel
-def tanh64(x, out):
+@blockwise
+def tanh64(i0, i1, x, out):
     """tanh(z) = sign(z) y / (y + 2) with y = e**(2|z|) - 1.
 
     The same as 2σ(2z) - 1 mathematically, but with no cancellation near 0:
     y is computed directly (expm1), as a pair y + yl.
     """
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         a = 2.0 * abs(z)
         a = TANH_CLAMP if a > TANH_CLAMP else a  # NaN passes
@@ -163,10 +163,10 @@ F32_MINUS_TWO = np.float32(-2.0)
 F32_TANH_MAX_ABS = np.float32(20.0)
 
 
-@serial_and_parallel
-def tanh32(x, out):
+@blockwise
+def tanh32(i0, i1, x, out):
     """tanh(z) for float32 data, in float32 arithmetic (see the notes above)."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         a = abs(z)
         s = z * z
@@ -184,29 +184,29 @@ def tanh32(x, out):
 # --------------------------------------------------------------------------- #
 # derivatives
 # --------------------------------------------------------------------------- #
-@serial_and_parallel
-def sigmoid_grad64(x, out):
+@blockwise
+def sigmoid_grad64(i0, i1, x, out):
     """σ'(z) = σ(z) σ(-z) = e / (1 + e)**2 with e = e**-|z| (no 1 - σ cancellation)."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(z)))
         e, el = M.scale_pair(h, l, k)
         out[i] = _over_square(e, el, e, el)
 
 
-@serial_and_parallel
-def sigmoid_grad32(x, out):
+@blockwise
+def sigmoid_grad32(i0, i1, x, out):
     """σ'(z) for float32 data."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         e = M.exp_lowp(-abs(float(x[i])))
         d = 1.0 + e
         out[i] = e / (d * d)
 
 
-@serial_and_parallel
-def tanh_grad64(x, out):
+@blockwise
+def tanh_grad64(i0, i1, x, out):
     """tanh'(z) = 1 - tanh(z)**2 = 4 e / (1 + e)**2 with e = e**-2|z|."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         a = -2.0 * abs(x[i])
         # Clamped lower than exp's own EXP_MIN: 4 e**-746 is still a subnormal.
         a = TANH_GRAD_MIN if a < TANH_GRAD_MIN else a
@@ -217,10 +217,10 @@ def tanh_grad64(x, out):
         out[i] = _over_square(n, nl, 0.25 * n, 0.25 * nl)
 
 
-@serial_and_parallel
-def tanh_grad32(x, out):
+@blockwise
+def tanh_grad32(i0, i1, x, out):
     """tanh'(z) for float32 data."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         e = M.exp_lowp(-2.0 * abs(float(x[i])))
         d = 1.0 + e
         out[i] = 4.0 * e / (d * d)
@@ -238,18 +238,18 @@ def _over_square(n, nl, e, el):
     return q + ((M.fma(-q, D, n) + nl) - q * Dl) * inv
 
 
-@serial_and_parallel
-def relu(x, out):
+@blockwise
+def relu(i0, i1, x, out):
     """max(z, 0); NaN stays NaN; -0.0 gives 0.0."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         out[i] = 0.0 if z <= 0.0 else z
 
 
-@serial_and_parallel
-def relu_grad(x, out):
+@blockwise
+def relu_grad(i0, i1, x, out):
     """1 for z >= 0 (the subgradient at 0 is taken as 1), 0 for z < 0, NaN for NaN."""
-    for i in prange(x.size):
+    for i in range(i0, i1):
         z = x[i]
         g = 1.0 if z >= 0.0 else 0.0
         out[i] = g if z == z else z
@@ -258,15 +258,15 @@ def relu_grad(x, out):
 # --------------------------------------------------------------------------- #
 # logit
 # --------------------------------------------------------------------------- #
-@serial_and_parallel
-def logit(x, out):
+@blockwise
+def logit(i0, i1, x, out):
     """log(p / (1 - p)), float32 or float64 (computed in float64).
 
     Near p = 1/2, log1p((2p - 1) / (1 - p)) (2p - 1 exact) avoids the
     cancellation of log p - log(1 - p); elsewhere log p - log1p(-p).
     p = 0 gives -inf, p = 1 gives inf, p outside [0, 1] gives NaN.
     """
-    for i in prange(x.size):
+    for i in range(i0, i1):
         p = float(x[i])
         mid = (p >= 0.25) & (p <= 0.75)
         # (2p - 1) / (1 - p) with 1 - p = u + ul exactly and a Newton
@@ -286,8 +286,8 @@ def logit(x, out):
 # --------------------------------------------------------------------------- #
 # binary cross-entropy from logits
 # --------------------------------------------------------------------------- #
-@serial_and_parallel
-def bce_with_logits64(y, z, out):
+@blockwise
+def bce_with_logits64(i0, i1, y, z, out):
     """max(z, 0) - z y + log(1 + e**-|z|), written as w |z| + log1p(e**-|z|).
 
     w = 1 - y for z >= 0 and y for z < 0, so both terms are >= 0 (no
@@ -296,7 +296,7 @@ def bce_with_logits64(y, z, out):
     """
     sy = 1 if y.size > 1 else 0
     sz = 1 if z.size > 1 else 0
-    for i in prange(out.size):
+    for i in range(i0, i1):
         yi = float(y[i * sy])
         zi = float(z[i * sz])
         k, h, l = M.exp_reduce(M.clamp_exp_arg(-abs(zi)))
@@ -307,12 +307,12 @@ def bce_with_logits64(y, z, out):
         out[i] = t + L
 
 
-@serial_and_parallel
-def bce_with_logits32(y, z, out):
+@blockwise
+def bce_with_logits32(i0, i1, y, z, out):
     """Binary cross-entropy from logits for float32 data."""
     sy = 1 if y.size > 1 else 0
     sz = 1 if z.size > 1 else 0
-    for i in prange(out.size):
+    for i in range(i0, i1):
         yi = float(y[i * sy])
         zi = float(z[i * sz])
         L = M.log1p_unit(M.exp_lowp(-abs(zi)), 0.0)

@@ -1,10 +1,9 @@
 """Gaussian log-densities: univariate (elementwise) and multivariate (via Cholesky)."""
 import numpy as np
-from numba import prange
 from numba.core import types
 from numba.core.errors import TypingError
 
-from ._config import choose_by_types, serial, serial_and_parallel
+from ._config import blockwise, choose_by_types, serial
 from . import simd
 from .target import PLAN
 from .tiles import centred, split_mean
@@ -12,14 +11,14 @@ from .tiles import centred, split_mean
 LOG_2PI = np.log(2.0 * np.pi)
 
 
-@serial_and_parallel
-def normal_logpdf(x, mean, var, out):
+@blockwise
+def normal_logpdf(i0, i1, x, mean, var, out):
     """log N(x | mean, var) elementwise, computed in float64.
 
     All arguments are 1-D and C-contiguous; ``x``, ``mean`` and ``var`` have
-    either ``out.size`` elements or exactly one (a broadcast scalar).
+    either ``out.size`` elements or exactly one (a broadcast scalar).  Computes
+    elements i0 <= i < i1 (a :class:`._config.BlockKernel`).
     """
-    n = out.size
     # Stride 0 reads the single element of a broadcast scalar.
     sx = 1 if x.size > 1 else 0
     sm = 1 if mean.size > 1 else 0
@@ -28,13 +27,13 @@ def normal_logpdf(x, mean, var, out):
         # would dominate) so the loop is SIMD arithmetic only.
         v = np.float64(var[0])
         c = LOG_2PI + np.log(v)
-        for i in prange(n):
+        for i in range(i0, i1):
             z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
             # z * (z / v), not z * z / v: z² overflows (|z| > 1e154) or underflows long before
             # the quotient does (normal_logpdf(1e300, 0, 1e300) is -5e299, not -inf)
             out[i] = -0.5 * (c + z * (z / v))
     else:
-        for i in prange(n):
+        for i in range(i0, i1):
             v = np.float64(var[i])
             z = np.float64(x[i * sx]) - np.float64(mean[i * sm])
             out[i] = -0.5 * (LOG_2PI + np.log(v) + z * (z / v))

@@ -2,9 +2,10 @@
 
 Inputs are 2-D C-contiguous ``(rows, n)`` arrays (the public functions move the
 reduced axis last and flatten the others); each kernel writes one float64
-value per row into ``out``.  Rows are independent and are what ``prange``
-splits across threads; each row's sum runs in one fixed order inside one
-thread, so results are bit-for-bit identical on any number of threads.
+value per row into ``out``.  Rows are independent: each kernel computes rows
+i0 <= r < i1 and :class:`._config.BlockKernel` splits the rows across threads;
+each row's sum runs in one fixed order inside one thread, so results are
+bit-for-bit identical on any number of threads.
 Everything is accumulated in float64 (also for float32 data).
 
 The row kernels are compiled with FASTMATH_REDUCE (reassociation lets LLVM
@@ -17,10 +18,9 @@ instructions keep their strict flags when inlined, and only the ``+=`` of
 the sums is reassociable.
 """
 import numpy as np
-from numba import prange
 
 from . import mathfn as M
-from ._config import serial, serial_and_parallel
+from ._config import blockwise, serial
 
 
 @serial
@@ -92,14 +92,14 @@ def _lse_finish(s, ties):
     return M.log1p(s + np.float64(ties - 1))
 
 
-@serial_and_parallel(reduce=True)
-def logsumexp_rows(a, out):
+@blockwise(reduce=True)
+def logsumexp_rows(i0, i1, a, out):
     """out[r] = log Σ_i exp(a[r, i]), stable and ±inf/NaN-safe (scipy's semantics).
 
     All -inf gives -inf, any +inf gives +inf, any NaN NaN; an empty row gives
     -inf (log of an empty sum).
     """
-    for r in prange(a.shape[0]):
+    for r in range(i0, i1):
         m = row_max(a, r)
         if np.isinf(m):
             # ±inf max (or an empty/all-NaN row): the result is m unless a NaN is present.
@@ -108,14 +108,14 @@ def logsumexp_rows(a, out):
             out[r] = _plus(m, row_lse_shifted(a, r, m))
 
 
-@serial_and_parallel(reduce=True)
-def entropy_rows(p, scale, out):
+@blockwise(reduce=True)
+def entropy_rows(i0, i1, p, scale, out):
     """out[r] = -Σ_i q_i log q_i with q = p[r] * scale[r] (0 log 0 = 0).
 
     ``scale`` is 1 (distributions already normalised) or 1 / row sum.
     """
     rows, n = p.shape
-    for r in prange(rows):
+    for r in range(i0, i1):
         c = scale[r]
         s = 0.0
         for i in range(n):
@@ -123,14 +123,14 @@ def entropy_rows(p, scale, out):
         out[r] = -s
 
 
-@serial_and_parallel(reduce=True)
-def cross_entropy_rows(p, q, sp, sq, out):
+@blockwise(reduce=True)
+def cross_entropy_rows(i0, i1, p, q, sp, sq, out):
     """out[r] = -Σ_i p_i log q_i with p = p[r] * sp[r], q = q[r] * sq[r].
 
     Terms with p_i == 0 are 0 (whatever q_i); q_i == 0 < p_i gives +inf.
     """
     rows, n = p.shape
-    for r in prange(rows):
+    for r in range(i0, i1):
         cp = sp[r]
         cq = sq[r]
         s = 0.0
@@ -139,11 +139,11 @@ def cross_entropy_rows(p, q, sp, sq, out):
         out[r] = -s
 
 
-@serial_and_parallel(reduce=True)
-def kl_rows(p, q, sp, sq, out):
+@blockwise(reduce=True)
+def kl_rows(i0, i1, p, q, sp, sq, out):
     """out[r] = Σ_i p_i log(p_i / q_i) with p = p[r] * sp[r], q = q[r] * sq[r] (see _term_kl)."""
     rows, n = p.shape
-    for r in prange(rows):
+    for r in range(i0, i1):
         cp = sp[r]
         cq = sq[r]
         s = 0.0
@@ -152,8 +152,8 @@ def kl_rows(p, q, sp, sq, out):
         out[r] = s
 
 
-@serial_and_parallel(reduce=True)
-def softmax_cross_entropy_rows(labels, logits, scale, out):
+@blockwise(reduce=True)
+def softmax_cross_entropy_rows(i0, i1, labels, logits, scale, out):
     """out[r] = -Σ_i y_i log softmax(z)_i = Σ_i y_i ((m - z_i) + log Σ_j exp(z_j - m)).
 
     y = labels[r] * scale[r].  Both terms are >= 0, so nothing cancels, and
@@ -162,7 +162,7 @@ def softmax_cross_entropy_rows(labels, logits, scale, out):
     softmax is undefined); a -inf logit with label 0 contributes 0.
     """
     rows, n = logits.shape
-    for r in prange(rows):
+    for r in range(i0, i1):
         m = row_max(logits, r)
         if np.isinf(m):
             out[r] = np.nan  # +inf logits, or all -inf/NaN: the softmax is undefined
@@ -210,8 +210,8 @@ def _plus(a, b):
     return a + b
 
 
-@serial_and_parallel
-def gaussian_kl(mean_p, chol_p, logdet_p, mean_q, chol_q, logdet_q, out):
+@blockwise
+def gaussian_kl(i0, i1, mean_p, chol_p, logdet_p, mean_q, chol_q, logdet_q, out):
     """KL(N(mean_p, L_p L_pᵀ) ‖ N(mean_q, L_q L_qᵀ)) for K pairs of Gaussians.
 
     ½ [ ‖L_q⁻¹ L_p‖_F² - d + ‖L_q⁻¹ (mean_q - mean_p)‖² + log|Σ_q| - log|Σ_p| ].
@@ -221,9 +221,8 @@ def gaussian_kl(mean_p, chol_p, logdet_p, mean_q, chol_q, logdet_q, out):
     L_q⁻¹ L_p is a forward substitution column by column: for identical
     factors it is exactly the identity, so KL(p ‖ p) is exactly 0.
     """
-    K = out.shape[0]
     d = mean_p.shape[1]
-    for k in prange(K):
+    for k in range(i0, i1):
         mp = k if mean_p.shape[0] > 1 else 0
         mq = k if mean_q.shape[0] > 1 else 0
         cp = k if chol_p.shape[0] > 1 else 0

@@ -1,13 +1,16 @@
 """Batched dense linear algebra for small (d x d) matrices."""
 import numpy as np
-from numba import prange
 
-from ._config import serial_and_parallel
+from ._config import serial
 
 
-@serial_and_parallel
+@serial
 def cholesky(cov, L, logdet, failed_pivot):
     """Lower Cholesky factors of a batch of symmetric matrices, in float64.
+
+    Single-threaded: the factors of a mixture are microseconds of work, less
+    than waking threads (and a parallel build would take longer to compile
+    than any factorisation it could speed up).
 
     Parameters
     ----------
@@ -22,7 +25,7 @@ def cholesky(cov, L, logdet, failed_pivot):
     int : number of components that are not positive definite.
     """
     K, d = cov.shape[0], cov.shape[1]
-    for k in prange(K):
+    for k in range(K):
         failed_pivot[k] = -1
         for j in range(d):
             s = np.float64(cov[k, j, j])

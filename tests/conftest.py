@@ -1,4 +1,3 @@
-import numba
 import pytest
 
 
@@ -11,9 +10,11 @@ def rng():
 
 @pytest.fixture
 def restore_threads():
-    """Yield numba's thread setter and put the thread count back afterwards."""
-    before = numba.get_num_threads()
+    """Yield fastprob's thread setter and put the thread count back afterwards."""
+    import fastprob
+
+    before = fastprob.get_num_threads()
     try:
-        yield numba.set_num_threads
+        yield fastprob.set_num_threads
     finally:
-        numba.set_num_threads(before)
+        fastprob.set_num_threads(before)

@@ -181,13 +181,13 @@ def test_mathfn_inlines_and_vectorises(name):
 @pytest.mark.parametrize("name", ["sigmoid64", "log_sigmoid64", "softplus64", "tanh64", "sigmoid_grad64",
                                   "tanh_grad64", "tanh32", "softplus32"])
 def test_elementwise_kernels_vectorise(name):
-    pair = getattr(elementwise, name)
+    block_kernel = getattr(elementwise, name)
     dtype = np.float32 if name.endswith("32") else np.float64
     x = np.linspace(-3, 3, 64).astype(dtype)
-    _check_vectorised(_final_ir(pair.serial.py_func, (x, np.empty_like(x))), pair.__name__)
+    _check_vectorised(_final_ir(block_kernel.kernel.py_func, (0, x.size, x, np.empty_like(x))), block_kernel.__name__)
 
 
 def test_information_inner_loops_inline_log():
     p = np.full((4, 8), 0.125)
-    ir = _final_ir(information.entropy_rows.serial.py_func, (p, np.ones(4), np.empty(4)))
+    ir = _final_ir(information.entropy_rows.kernel.py_func, (0, 4, p, np.ones(4), np.empty(4)))
     assert not [c for c in re.findall(r"call [^(]*@(\S+)\(", ir) if "mathfn" in c]

@@ -73,7 +73,7 @@ def test_serial_equals_parallel(rng):
     outs = []
     for build in (gk.normal_logpdf.serial, gk.normal_logpdf.parallel):
         out = np.empty_like(x)
-        build(x, np.array([0.1]), np.array([2.5]), out)
+        build(x.size, x, np.array([0.1]), np.array([2.5]), out)
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 

@@ -27,9 +27,8 @@ def test_kernels_ship_inside_the_fastprob_namespace():
 def _dispatchers():
     for mod in KERNEL_MODULES:
         for name, obj in vars(mod).items():
-            if isinstance(obj, _config.KernelPair):
-                yield f"{mod.__name__}.{name}.serial", obj.serial
-                yield f"{mod.__name__}.{name}.parallel", obj.parallel
+            if isinstance(obj, _config.BlockKernel):
+                yield f"{mod.__name__}.{name}", obj.kernel
             elif isinstance(obj, numba.core.registry.CPUDispatcher):
                 yield f"{mod.__name__}.{name}", obj
 
@@ -42,7 +41,7 @@ def test_every_kernel_uses_the_config_flags():
         opts = disp.targetoptions
         assert opts["error_model"] == "numpy", name
         assert set(opts["fastmath"]) <= allowed, name
-        assert bool(opts.get("parallel", False)) == name.endswith(".parallel"), name
+        assert not opts.get("parallel", False), name  # parallelism is Python threads (BlockKernel)
         assert (type(disp._cache).__name__ != "NullCache") == _config.CACHE, name
 
 

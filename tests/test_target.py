@@ -18,7 +18,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastprob.kernels import _config
+from fastprob.kernels import _cache, _config
 from fastprob.kernels import gaussian as G
 from fastprob.kernels.target import PLAN, plan_for
 
@@ -44,7 +44,7 @@ def _child_env(cpu, cache_dir):
     NUMBA_CPU_FEATURES must be set (empty: the CPU's own features): with the name
     alone Numba keeps the host's feature list.
     """
-    env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(cache_dir))
+    env = dict(os.environ, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES="", FASTPROB_CACHE_DIR=str(cache_dir))
     env.pop("PYTHONPATH", None)
     return env
 
@@ -122,7 +122,7 @@ def _report(folder, **env):
     """Run _REPORT in a child with the cache on in ``folder``; the host target unless ``env`` names one."""
     base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")}
     out = subprocess.run([sys.executable, "-P", "-c", _REPORT], capture_output=True, text=True, cwd=folder,
-                         env=dict(base, NUMBA_CACHE_DIR=str(folder / "cache"), FASTPROB_NUMBA_CACHE="1", **env))
+                         env=dict(base, FASTPROB_CACHE_DIR=str(folder / "cache"), FASTPROB_NUMBA_CACHE="1", **env))
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -185,18 +185,18 @@ def test_kernels_under_a_lower_target(cpu, request, tmp_path_factory):
     if reason:
         pytest.skip(reason)
     # A cache folder of its own per target, never the kernels' normal cache: kept
-    # between local runs in pytest's cache folder (else a temporary one), named by
-    # the kernel sources' digest because Numba would load code inlined from a
-    # since-edited file from it.
-    cache = request.config.cache
-    name = f"numba-{cpu}-{_cache.sources_digest()[:16]}"
+    # between local runs in pytest's cache folder (else a temporary one).  Inside
+    # it the kernels pick a sub-folder by their sources' digest, so an edited
+    # kernel never loads stale code; older sub-folders are removed here.
+    cache = getattr(request.config, "cache", None)
     if cache is not None:
-        folder = cache.mkdir(name)
-        for stale in folder.parent.glob(f"numba-{cpu}-*"):
-            if stale != folder:
+        folder = cache.mkdir(f"numba-{cpu}")
+        current = f"{numba.__version__}-{_cache.sources_digest()[:16]}"
+        for stale in folder.glob("*-*"):
+            if stale.name != current:
                 shutil.rmtree(stale, ignore_errors=True)
     else:
-        folder = tmp_path_factory.mktemp(name)
+        folder = tmp_path_factory.mktemp(f"numba-{cpu}")
     tests = [str(ROOT / "tests" / name) for name in KERNEL_TESTS]
     # -P: import fastprob as this process does (installed), not from the working directory.
     proc = subprocess.run([sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],

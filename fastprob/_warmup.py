@@ -1,0 +1,215 @@
+"""Build the kernels ahead of use (:func:`compile`), and record what Numba compiles (:class:`BuildLog`).
+
+A kernel is compiled per dtype and per Mahalanobis solver (one for each of
+d = 1, 2, 3, 4 and one for every other d, see
+:func:`fastprob.kernels.gaussian.solver_token`), not per number of features,
+and kept in the disk cache (:mod:`fastprob.kernels._cache`).  ``compile`` runs
+small calls of every mixture and Gaussian function for each (dtype, solver)
+needed, in several processes at once, so that later processes -- a notebook,
+every Dask worker, a container started from an image -- load machine code
+instead of compiling it.
+"""
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+
+import numpy as np
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+class BuildLog:
+    """Context manager recording every Numba compilation in this process while it is open.
+
+    ``builds`` lists ``(name, argument types, seconds)``: seconds are the
+    build's own, without the builds nested in it (a kernel compiles the kernels
+    it calls first).  Loads from the disk cache are not compilations and are
+    not listed.
+    """
+
+    def __init__(self):
+        self.builds = []
+        self._stacks = threading.local()
+
+    def __enter__(self):
+        from numba.core import event
+
+        log = self
+
+        class _Listener(event.Listener):
+            def on_start(self, ev):
+                stack = log._stack()
+                stack.append([time.perf_counter(), 0.0])
+
+            def on_end(self, ev):
+                stack = log._stack()
+                t0, nested = stack.pop()
+                seconds = time.perf_counter() - t0
+                if stack:
+                    stack[-1][1] += seconds
+                fn = ev.data["dispatcher"].py_func
+                log.builds.append((f"{fn.__module__}.{fn.__qualname__}", tuple(ev.data["args"]),
+                                   seconds - nested))
+
+        self._listener = _Listener()
+        self._install = event.install_listener("numba:compile", self._listener)
+        self._install.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._install.__exit__(*exc_info)
+        return False
+
+    def _stack(self):
+        if not hasattr(self._stacks, "stack"):
+            self._stacks.stack = []
+        return self._stacks.stack
+
+    def kernels(self):
+        """The builds of fastprob's own kernels (the rest are Numba's library code they use)."""
+        return [b for b in self.builds if b[0].startswith("fastprob.kernels.")]
+
+    def seconds(self):
+        """Total compilation time."""
+        return sum(b[2] for b in self.builds)
+
+
+def _solver_key(d):
+    from .kernels.gaussian import UNROLLED_WIDTHS
+
+    return d if d in UNROLLED_WIDTHS else "other"
+
+
+def plan_jobs(dtypes, n_features, covariance_types):
+    """The (dtype, d, covariance types) jobs that together build every kernel those calls use.
+
+    One job per dtype and solver: d = 1..4 each have their own solver for the
+    'full' and 'tied' covariances; every other d, and 'diag' and 'spherical'
+    at any d, share the blocked solver (one job, run at the smallest such d).
+    """
+    dtypes = [np.dtype(t).name for t in dtypes]
+    for t in dtypes:
+        if t not in ("float32", "float64"):
+            raise ValueError(f"dtypes must be float32 and/or float64, got {t!r}.")
+    n_features = sorted({int(d) for d in n_features})
+    if not n_features or n_features[0] < 1:
+        raise ValueError(f"n_features must be numbers of features >= 1, got {n_features!r}.")
+    for c in covariance_types:
+        if c not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_types must be among {COVARIANCE_TYPES}, got {c!r}.")
+    from .kernels.gaussian import UNROLLED_WIDTHS
+
+    triangular = [c for c in covariance_types if c in ("full", "tied")]
+    diagonal = [c for c in covariance_types if c not in ("full", "tied")]
+    jobs = {}  # (dtype, solver) -> [d to run at, covariance types]
+    for t in dtypes:
+        for d in n_features:
+            for key, covs in ((_solver_key(d), triangular), ("other", diagonal)):
+                if covs:
+                    job = jobs.setdefault((t, key), [d, set()])
+                    if covs is triangular and key == "other" and job[0] in UNROLLED_WIDTHS:
+                        job[0] = d  # 'full'/'tied' must run at a d of the blocked solver
+                    job[1].update(covs)
+    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs)) for (t, _), (d, covs) in jobs.items()]
+
+
+def _run_job(dtype, d, covariance_types):
+    """Run every mixture/Gaussian function once on small data in this process; return its build log."""
+    import warnings
+
+    import fastprob
+
+    rng = np.random.default_rng(0)
+    # Small data: the kernels are the same for any number of rows and threads.
+    X = rng.standard_normal((64, d)).astype(dtype)
+    started = time.perf_counter()
+    with BuildLog() as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cov in covariance_types:
+            gm = fastprob.GaussianMixture(2, covariance_type=cov, max_iter=2, random_state=0).fit(X)
+            gm.predict_proba(X)
+            gm.score_samples(X)
+            covs = gm.covariances_
+            fastprob.gmm_logpdf(X, gm.weights_, gm.means_, covs, covariance_type=cov)
+            fastprob.gmm_responsibilities(X, gm.weights_, gm.means_, covs, covariance_type=cov)
+            if cov == "full":
+                mean, sigma = fastprob.mvn_fit(X)
+                fastprob.mvn_logpdf(X, mean, sigma)
+    return {"dtype": dtype, "n_features": d, "covariance_types": covariance_types,
+            "seconds": time.perf_counter() - started, "kernels_built": len(log.kernels()),
+            "compile_seconds": log.seconds()}
+
+
+def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
+            covariance_types=COVARIANCE_TYPES, *, processes=None, verbose=True):
+    """Build the kernels of the mixture and Gaussian functions ahead of use, into the disk cache.
+
+    Later processes on this machine (same CPU, Python, Numba and fastprob)
+    load them instead of compiling: their first call takes as long as any
+    other.  Calls with data of any size are covered: the kernels do not depend
+    on the number of rows or components, only on the dtype and on the number
+    of features through one of five Mahalanobis solvers (d = 1, 2, 3, 4, and
+    every other d).
+
+    Parameters
+    ----------
+    dtypes : sequence of {'float64', 'float32'}
+    n_features : iterable of int
+        Numbers of features the data will have.
+    covariance_types : sequence of {'full', 'tied', 'diag', 'spherical'}
+    processes : int, optional
+        Worker processes that compile side by side (default: the number of
+        CPUs, at most the number of jobs); 1 compiles in this process.
+    verbose : bool
+        Print one line per finished job.
+
+    Returns
+    -------
+    list of dict
+        One per job: ``dtype``, ``n_features`` (the d it ran at),
+        ``covariance_types``, ``seconds``, ``kernels_built`` (0 when all came
+        from the cache) and ``compile_seconds``.
+
+    Examples
+    --------
+    >>> import fastprob
+    >>> jobs = fastprob.compile(["float64"], [2], ["full"], processes=1, verbose=False)
+    >>> [(job["dtype"], job["n_features"]) for job in jobs]
+    [('float64', 2)]
+    """
+    jobs = plan_jobs(dtypes, n_features, covariance_types)
+    if processes is None:
+        processes = os.cpu_count() or 1
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive integer, got {processes!r}.")
+    processes = min(processes, len(jobs))
+    started = time.perf_counter()
+    results = []
+
+    def report(result):
+        results.append(result)
+        if verbose:
+            print(f"[{len(results)}/{len(jobs)}] {result['dtype']} d={result['n_features']} "
+                  f"{'/'.join(result['covariance_types'])}: {result['kernels_built']} kernels built "
+                  f"in {result['seconds']:.1f} s", flush=True)
+
+    if verbose:
+        from .kernels._cache import cache_dir
+
+        print(f"fastprob: building {len(jobs)} kernel sets in {processes} process(es) into {cache_dir()}",
+              flush=True)
+    if processes == 1:
+        for job in jobs:
+            report(_run_job(*job))
+    else:
+        # 'spawn': a fresh interpreter per worker, safe whatever threads or OpenMP
+        # runtime this process has started.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+            for future in concurrent.futures.as_completed([pool.submit(_run_job, *job) for job in jobs]):
+                report(future.result())
+    if verbose:
+        print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
+    return sorted(results, key=lambda r: jobs.index((r["dtype"], r["n_features"], r["covariance_types"])))
