@@ -150,7 +150,8 @@ def e_step_statistics(X, sw, comps):
     loglik_b = np.empty(n_blocks)
     worst_b = np.empty(n_blocks, dtype=np.int64)
     worst_ll_b = np.empty(n_blocks)
-    kernel = _mixk.em_step.for_size(N * K * d * (d + dd + 4))
+    # Per row and component: the triangular solve (~d² flops, none when diagonal) and the scatter (~d·dd).
+    kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if diagonal else d)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
            *comps.kernel_args(X.dtype), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)

@@ -31,11 +31,11 @@ __all__ = [
     "tanh_grad",
 ]
 
-#: Work per element, in KernelPair.for_size's units (its parallel threshold,
-#: 50 000, is about 10 µs of serial work: the thread-pool hand-off costs a few
-#: µs).  Measured serial cost here: ~1.5 ns/element for sigmoid/tanh and their
-#: derivatives in float64, ~2.4 for softplus/log_sigmoid, ~0.8 for float32,
-#: ~0.2 for relu.  So sigmoid goes parallel from ~6000 elements, relu from 50 000.
+#: Work per element, in BlockKernel.for_size's units (roughly ns of serial time;
+#: its parallel threshold is 200 000).  Measured serial cost here: ~1.5
+#: ns/element for sigmoid/tanh and their derivatives in float64, ~2.4 for
+#: softplus/log_sigmoid, ~0.8 for float32, ~0.2 for relu.  So sigmoid goes
+#: parallel from 25 000 elements, relu from 200 000.
 WORK = {"exp": 8, "exp+log": 12, "exp32": 5, "exp+log32": 8, "trivial": 1}
 
 

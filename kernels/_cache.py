@@ -86,6 +86,7 @@ class _KernelCacheLocator(_CacheLocator):
     """Numba cache locator for the functions defined in ``kernels/`` (see the module docstring)."""
 
     def __init__(self, py_func, py_file):
+        self._py_file = py_file  # Numba names it in its "cannot cache" warnings
         self._lineno = py_func.__code__.co_firstlineno
 
     def ensure_cache_path(self):

@@ -96,9 +96,11 @@ class BlockKernel:
     choice: blocks are computed alike either way.
     """
 
-    #: Below this many flops (the units of ``for_size``) the hand-off to pool
-    #: threads costs more than it saves; see the measurement in docs/performance.md.
-    PARALLEL_MIN_WORK = 50_000
+    #: Below this much work (``for_size``'s units, roughly flops: about 1 ns of
+    #: serial time each) a call runs serially.  Handing ranges to pool threads
+    #: costs ~55 µs (measured, 2 threads, Zen 4); this threshold (~0.2 ms of
+    #: serial work) keeps that below a quarter of what a second thread saves.
+    PARALLEL_MIN_WORK = 200_000
 
     def __init__(self, fn, reduce):
         self.kernel = _jit(fn, FASTMATH_REDUCE if reduce else FASTMATH_STRICT)
@@ -158,7 +160,11 @@ def run_in_threads(kernel, n_blocks, args):
 
     As many ranges as :func:`get_num_threads` (the calling thread's setting,
     see :func:`fastprob.set_num_threads`), of equal numbers of blocks; the
-    calling thread runs the first, pool threads the rest.
+    calling thread runs the first, pool threads the rest.  A range no pool
+    thread has started by the time the calling thread is done with its own is
+    taken back and run by the calling thread: when other processes keep the
+    cores busy, a call waits for no thread that cannot get a core (with
+    OpenMP it waited a scheduler time slice, ~12 ms, for work of 0.05 ms).
     """
     n = min(get_num_threads(), n_blocks)
     if n <= 1:
@@ -169,5 +175,8 @@ def run_in_threads(kernel, n_blocks, args):
     try:
         kernel(bounds[0], bounds[1], *args)
     finally:
-        for f in futures:
-            f.result()
+        for i, f in enumerate(futures, start=1):
+            if f.cancel():  # not started yet: run it here
+                kernel(bounds[i], bounds[i + 1], *args)
+            else:
+                f.result()

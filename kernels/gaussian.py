@@ -145,7 +145,8 @@ def _blocked_mahalanobis_source(R, centre):
     loads of z_j and 4 broadcast factor entries for 4R multiply-adds, a
     register-blocked matrix product), then the 4 x 4 diagonal block is solved in
     registers and its z stored for the blocks below; the last d % 4 coordinates
-    form a block of their own height.  Each tile element is centred as it is
+    follow one at a time (one generated block of height 1 in a loop: blocks of
+    heights 1, 2 and 3 each made the kernel longer to compile by ~0.5 s).  Each tile element is centred as it is
     loaded: C - mu for a float64 tile ('centred'), (C - mh) - ml with the mean
     split in two parts of C's dtype for a float32 tile ('split', see
     :func:`centre_tile`).
@@ -156,9 +157,9 @@ def _blocked_mahalanobis_source(R, centre):
     multiplied by the reciprocal pivot, and the squares are summed in order of
     i.  The reciprocal pivots and the mean are first written to the scratch S
     (>= :func:`solver_scratch_rows` rows; O(d) work per call, the factor is read
-    in place).  After the full steps come single vectors, then one masked
-    vector for the last rows: nothing beyond C[:, nt - 1] is read, nothing
-    beyond maha[nt - 1] written.
+    in place).  After the full steps come single vectors with masked loads and
+    stores (all lanes but in the last): nothing beyond C[:, nt - 1] is read,
+    nothing beyond maha[nt - 1] written.
     """
 
     def block(h, R, load, indent):
@@ -188,14 +189,11 @@ def _blocked_mahalanobis_source(R, centre):
 
     def step(R, load, store_maha):
         lines = [f"s{v} = simd.splat(zero)" for v in range(R)]
-        lines.append("for i0 in range(0, d4, 4):")
-        lines += block(4, R, load, "    ")
-        lines.append("    if i0 + 4 < d:")
-        lines += [f"        simd.store(Z[i0 + {i}], r + {v} * W, a{i}_{v})" for i in range(4) for v in range(R)]
-        lines.append("i0 = d4")
-        for h in (1, 2, 3):
-            lines.append(f"{'if' if h == 1 else 'elif'} d - d4 == {h}:")
+        for h, start in ((4, "0, d4, 4"), (1, "d4, d")):  # blocks of 4, then the last d % 4 one by one
+            lines.append(f"for i0 in range({start}):")
             lines += block(h, R, load, "    ")
+            lines.append(f"    if i0 + {h} < d:")
+            lines += [f"        simd.store(Z[i0 + {i}], r + {v} * W, a{i}_{v})" for i in range(h) for v in range(R)]
         lines += [store_maha.format(v=v) for v in range(R)]
         return lines
 
@@ -217,12 +215,8 @@ def _blocked_mahalanobis_source(R, centre):
              f"    full = nt - nt % ({R} * W)",
              f"    for r in range(0, full, {R} * W):"]
     lines += ["        " + x for x in step(R, "simd.load(C, {row}, r + {v} * W)", "simd.store(maha, r + {v} * W, s{v})")]
-    lines += ["    r = full",
-              "    while r + W <= nt:"]
-    lines += ["        " + x for x in step(1, "simd.load(C, {row}, r)", "simd.store(maha, r, s{v})")]
-    lines += ["        r += W",
-              "    if r < nt:",
-              "        n = nt - r"]
+    lines += ["    for r in range(full, nt, W):",
+              "        n = min(W, nt - r)"]
     lines += ["        " + x for x in step(1, "simd.load_first(C, {row}, r, n)", "simd.store_first(maha, r, s{v}, n)")]
     return "\n".join(lines)
 

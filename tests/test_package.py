@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import fastprob
-from fastprob.kernels import _config, elementwise, gaussian, information, linalg, mathfn, mixture, moments, tiles
+from fastprob.kernels import _config, elementwise, gaussian, information, mathfn, mixture, moments, tiles
 
-KERNEL_MODULES = [gaussian, linalg, moments, mathfn, elementwise, information, mixture, tiles]
+KERNEL_MODULES = [gaussian, moments, mathfn, elementwise, information, mixture, tiles]
 
 
 def test_kernels_ship_inside_the_fastprob_namespace():
