@@ -1,0 +1,111 @@
+"""fastprob.compile / `fastprob compile`: kernels built ahead of use, so that later processes compile nothing."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastprob
+from fastprob._warmup import BuildLog, plan_jobs
+from fastprob.cli import main
+
+
+def test_jobs_cover_each_dtype_and_solver_once():
+    jobs = plan_jobs(["float64", "float32"], range(1, 65), ["full", "tied", "diag", "spherical"])
+    # d = 1..4 have their own solvers ('full'/'tied'); every other d and the diagonal
+    # types share one: five jobs per dtype.
+    assert len(jobs) == 10
+    for dtype in ("float64", "float32"):
+        mine = sorted((d, covs) for t, d, covs in jobs if t == dtype)
+        assert mine == [(1, ("full", "tied")), (2, ("full", "tied")), (3, ("full", "tied")), (4, ("full", "tied")),
+                        (5, ("full", "tied", "diag", "spherical"))]
+    assert plan_jobs(["float32"], [2, 3], ["diag"]) == [("float32", 2, ("diag",))]
+    # 'full' must run where the blocked solver is used, also when 'diag' came first.
+    assert plan_jobs([float], [2, 30], ["full", "diag"]) == [("float64", 2, ("full",)), ("float64", 30, ("full", "diag"))]
+
+
+@pytest.mark.parametrize("args, match", [
+    ((["float16"], [2], ["full"]), "dtypes must be float32 and/or float64"),
+    ((["float64"], [0], ["full"]), "n_features must be numbers of features >= 1"),
+    ((["float64"], [], ["full"]), "n_features must be numbers of features >= 1"),
+    ((["float64"], [2], ["fll"]), "covariance_types must be among"),
+])
+def test_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        fastprob.compile(*args, processes=1, verbose=False)
+
+
+@pytest.mark.parametrize("processes", [0, -1, 1.5, True])
+def test_bad_process_counts(processes):
+    with pytest.raises(ValueError, match="processes must be a positive integer"):
+        fastprob.compile(["float64"], [2], ["full"], processes=processes, verbose=False)
+
+
+_AFTER = """
+import json, numpy as np, fastprob
+from fastprob._warmup import BuildLog
+rng = np.random.default_rng(1)
+with BuildLog() as log:
+    for d in (3, 9, 40):
+        X = rng.standard_normal((3000, d))
+        for cov in ("full", "diag"):
+            gm = fastprob.GaussianMixture(3, covariance_type=cov, random_state=0).fit(X)
+            gm.predict(X)
+            fastprob.gmm_logpdf(X, gm.weights_, gm.means_, gm.covariances_, covariance_type=cov)
+    fastprob.mvn_logpdf(X, np.zeros(40), np.eye(40))
+print(json.dumps([name for name, _, _ in log.kernels()]))
+"""
+
+
+def test_compile_then_a_new_process_builds_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["FASTPROB_CACHE_DIR"] = str(tmp_path)
+    # Two worker processes; the report lines name each job.
+    out = subprocess.run([sys.executable, "-P", "-m", "fastprob", "compile", "--dtype", "float64",
+                          "--features", "3,9-40", "--covariance-type", "full", "diag", "--processes", "2"],
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("fastprob: building 2 kernel sets in 2 process(es) into ")
+    assert sorted(line.split(":")[0] for line in lines[1:3]) == ["[1/2] float64 d=3 full", "[2/2] float64 d=9 full/diag"]
+    assert lines[-1].startswith("done in ")
+    after = subprocess.run([sys.executable, "-P", "-c", _AFTER], capture_output=True, text=True, env=env,
+                           timeout=900)
+    assert after.returncode == 0, after.stderr[-3000:]
+    assert json.loads(after.stdout.strip().splitlines()[-1]) == []
+
+
+def test_compile_in_this_process_reports_jobs():
+    jobs = fastprob.compile(["float64"], [2], ["spherical"], processes=1, verbose=False)
+    assert [(j["dtype"], j["n_features"], j["covariance_types"]) for j in jobs] == [("float64", 2, ("spherical",))]
+    assert jobs[0]["seconds"] >= jobs[0]["compile_seconds"] >= 0 and jobs[0]["kernels_built"] >= 0
+
+
+def test_cli_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", "--features", "0-3"])
+    assert exc.value.code == 2
+    assert "expected numbers of features such as 16, 1-64 or 2,5-8, got '0-3'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", "--dtype", "float16"])
+    assert exc.value.code == 2
+
+
+def test_build_log_records_own_seconds_of_nested_builds():
+    import numba
+
+    @numba.njit
+    def inner(x):
+        return x + 1
+
+    @numba.njit
+    def outer(x):
+        return inner(x) * 2
+
+    with BuildLog() as log:
+        assert outer(1) == 4
+    names = [name for name, _, _ in log.builds]
+    assert any(n.endswith("outer") for n in names) and any(n.endswith("inner") for n in names)
+    assert all(seconds >= 0 for _, _, seconds in log.builds)
+    assert log.kernels() == []  # neither is a fastprob kernel
