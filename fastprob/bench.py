@@ -209,7 +209,7 @@ def _scale(c, size, entry, progress):
 
 
 def _threading_layer():
-    return "Python threads (fastprob.kernels._config.run_in_threads)"
+    return "Python threads (fastprob.kernels._threads)"
 
 
 def _cpu_model():
@@ -235,7 +235,7 @@ def machine_info():
     import numba
 
     from . import __version__
-    from .kernels import _config
+    from .kernels import _threads
 
     versions = {"python": platform.python_version(), "fastprob": __version__}
     for dist in ("numba", "llvmlite", "numpy", "scipy", "scikit-learn", "matplotlib"):
@@ -261,7 +261,7 @@ def machine_info():
 
     return {"cpu": _cpu_model(), "target": PLAN.describe(), "isa": PLAN.isa,
             "platform": platform.platform(), "logical_cpus": os.cpu_count(),
-            "usable_cpus": usable, "numba_threads": _config.get_num_threads(),
+            "usable_cpus": usable, "numba_threads": _threads.get_num_threads(),
             "numba_max_threads": numba.config.NUMBA_NUM_THREADS, "threading_layer": _threading_layer(),
             "blas": blas, "versions": versions}
 

@@ -5,14 +5,14 @@ import os
 
 import numba
 
-from .kernels import _config
+from .kernels import _threads
 
 __all__ = ["get_num_threads", "set_num_threads"]
 
 
 def get_num_threads():
     """Number of threads the parallel kernels use in the calling Python thread."""
-    return _config.get_num_threads()
+    return _threads.get_num_threads()
 
 
 class set_num_threads:
@@ -40,15 +40,15 @@ class set_num_threads:
                 f"n must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}. "
                 "To allow more threads, set the environment variable NUMBA_NUM_THREADS before starting Python."
             )
-        self.previous = _config.get_num_threads()
+        self.previous = _threads.get_num_threads()
         self.n = int(n)
-        _config.set_num_threads(self.n)
+        _threads.set_num_threads(self.n)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        _config.set_num_threads(self.previous)
+        _threads.set_num_threads(self.previous)
         return False
 
     def __repr__(self):
@@ -76,7 +76,7 @@ def openmp_fork_guard():
     parent and then in a fork pool's workers hung that way (reproduced); with
     OpenMP limited to one thread no parallel team is started.  Elsewhere this
     changes nothing.  (fastprob's own kernels run on Python threads, which a
-    forked child makes anew: see ``kernels._config.run_in_threads``.)
+    forked child makes anew: see ``kernels._threads``.)
     """
     if not _forked["child"]:
         return contextlib.nullcontext()

@@ -18,14 +18,13 @@ launches, GNU OpenMP aborting in a process forked after it was used, OpenMP
 threads spinning after a parallel region on cores scikit-learn's OpenMP code
 then needs.
 """
-import concurrent.futures
 import os
-import threading
 
 import numba
 from numba.extending import overload
 
 from . import _cache
+from ._threads import get_num_threads, run_in_threads
 
 #: Write compiled machine code to disk so later processes skip compilation.
 CACHE = os.environ.get("FASTPROB_NUMBA_CACHE", "1") != "0"
@@ -82,7 +81,7 @@ class BlockKernel:
     blocks whose results are independent.  They are compiled single-threaded
     only, without the GIL, and run in parallel by splitting the blocks into
     contiguous ranges, one per thread of a pool of Python threads
-    (:func:`run_in_threads`).  Compared with a ``parallel=True`` build this
+    (:mod:`._threads`).  Compared with a ``parallel=True`` build this
     compiles one kernel instead of two, and Numba's parallel compilation is the
     costly one: em_step's took 4.8-5.4 s to compile where its serial build took
     1.4-1.9 s (Zen 4), and loading a cached parallel build is slow too (numba
@@ -99,7 +98,7 @@ class BlockKernel:
     #: Below this much work (``for_size``'s units, roughly flops: about 1 ns of
     #: serial time each) a call runs serially.  Handing ranges to pool threads
     #: costs ~55 µs (measured, 2 threads, Zen 4); this threshold (~0.2 ms of
-    #: serial work) keeps that below a quarter of what a second thread saves.
+    #: serial work) keeps that below half of what a second thread saves.
     PARALLEL_MIN_WORK = 200_000
 
     def __init__(self, fn, reduce):
@@ -129,54 +128,3 @@ def blockwise(fn=None, *, reduce=False):
         return BlockKernel(f, reduce)
 
     return wrap if fn is None else wrap(fn)
-
-
-_pool = {"executor": None, "pid": None, "lock": threading.Lock()}
-_threads = threading.local()
-
-
-def get_num_threads():
-    """Threads a parallel kernel call of the calling Python thread uses (default: NUMBA_NUM_THREADS)."""
-    return getattr(_threads, "n", numba.config.NUMBA_NUM_THREADS)
-
-
-def set_num_threads(n):
-    """Set :func:`get_num_threads` for the calling Python thread (1 <= n <= NUMBA_NUM_THREADS, unchecked)."""
-    _threads.n = n
-
-
-def _executor():
-    """The process's pool of worker threads (made on first use, again in a forked child)."""
-    with _pool["lock"]:
-        if _pool["executor"] is None or _pool["pid"] != os.getpid():
-            _pool["executor"] = concurrent.futures.ThreadPoolExecutor(
-                max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="fastprob")
-            _pool["pid"] = os.getpid()
-        return _pool["executor"]
-
-
-def run_in_threads(kernel, n_blocks, args):
-    """Run ``kernel(b0, b1, *args)`` over contiguous ranges covering 0 .. n_blocks - 1, one per thread.
-
-    As many ranges as :func:`get_num_threads` (the calling thread's setting,
-    see :func:`fastprob.set_num_threads`), of equal numbers of blocks; the
-    calling thread runs the first, pool threads the rest.  A range no pool
-    thread has started by the time the calling thread is done with its own is
-    taken back and run by the calling thread: when other processes keep the
-    cores busy, a call waits for no thread that cannot get a core (with
-    OpenMP it waited a scheduler time slice, ~12 ms, for work of 0.05 ms).
-    """
-    n = min(get_num_threads(), n_blocks)
-    if n <= 1:
-        kernel(0, n_blocks, *args)
-        return
-    bounds = [n_blocks * i // n for i in range(n + 1)]
-    futures = [_executor().submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, n)]
-    try:
-        kernel(bounds[0], bounds[1], *args)
-    finally:
-        for i, f in enumerate(futures, start=1):
-            if f.cancel():  # not started yet: run it here
-                kernel(bounds[i], bounds[i + 1], *args)
-            else:
-                f.result()

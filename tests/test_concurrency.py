@@ -64,7 +64,7 @@ def test_no_kernel_starts_numbas_threading_layer():
     # Every parallel kernel runs on fastprob's Python threads: Numba's threading layer
     # (with its workqueue and fork hazards) is never started, whatever it is set to.
     out = run_script("""
-        from fastprob.kernels import _config
+        from fastprob.kernels import _threads
         res = [None] * 6
         def run(i):
             for _ in range(4):
@@ -75,7 +75,7 @@ def test_no_kernel_starts_numbas_threading_layer():
             layer = numba.threading_layer()
         except ValueError:
             layer = "none"
-        print(layer, _config._pool["executor"] is not None,
+        print(layer, _threads._state["pool"] is not None,
               all(np.array_equal(s, sref) and np.array_equal(g, ref) for s, g in res))
     """, env={"NUMBA_THREADING_LAYER": "workqueue"})
     assert out.returncode == 0, out.stderr[-2000:]
@@ -88,11 +88,11 @@ def test_forked_child_computes_in_parallel_with_its_own_threads():
     # a new pool (and does not wait on the parent's).
     out = run_script("""
         import multiprocessing as mp
-        from fastprob.kernels import _config
+        from fastprob.kernels import _threads
         def child(q):
-            parent_pool = _config._pool["executor"]
+            parent_pool = _threads._state["pool"]
             same = np.array_equal(fastprob.sigmoid(Y), sref) and np.array_equal(fastprob.gmm_logpdf(X, w, m, c), ref)
-            q.put((bool(same), _config._pool["executor"] is not parent_pool))
+            q.put((bool(same), _threads._state["pool"] is not parent_pool))
         if __name__ == "__main__":
             ctx = mp.get_context("fork"); q = ctx.Queue()
             p = ctx.Process(target=child, args=(q,)); p.start(); p.join(120)
