@@ -142,8 +142,7 @@ def test_cold_and_warm_start(benchmark):
     for name, r in results.items():
         assert r["warm_wall"] < r["cold_wall"] or name == "import", name
     fit = results["fit_10k_x4"]
-    assert {b[0].removeprefix("fastprob.kernels.") for b in fit["builds"] if b[0].startswith("fastprob.kernels.")} \
-        >= {"mixture.em_step", "mixture.mixture_scores"}
+    assert "fastprob.kernels.mixture.em_step" in {b[0] for b in fit["builds"]}
 
 
 def test_new_number_of_features_compiles_a_bounded_set(benchmark):

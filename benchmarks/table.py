@@ -62,7 +62,7 @@ def table(report):
     cpu = info.get("cpu", {})
     text = (f"Machine: {cpu.get('brand_raw', info.get('processor'))}, {cpu.get('count', '?')} logical CPUs; "
             f"Python {info['python_version']}; {extra.pop('versions', '')}; "
-            f"{extra.pop('threads', '?')} threads, threading layer {extra.pop('threading_layer', '?')}; "
+            f"{extra.pop('threads', '?')} threads on {extra.pop('threading_layer', '?')}; "
             f"kernels compiled for {extra.pop('target', '?')}; "
             f"{report['datetime'][:10]}.")
     if extra:

@@ -224,7 +224,7 @@ def _cpu_model():
 
 
 def machine_info():
-    """CPU model, the target the kernels are compiled for, core and thread counts, threading layer, BLAS, versions.
+    """CPU model, the target the kernels are compiled for, core and thread counts, what the threads are, BLAS, versions.
 
     Returns
     -------

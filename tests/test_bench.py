@@ -21,7 +21,7 @@ def report_dir(tmp_path_factory):
 
 def test_quick_report_has_header_and_table(report_dir, capsys):
     md = (report_dir / "bench.md").read_text()
-    for field in ("CPU:", "logical CPUs", "threading layer", "Numba", "numpy", "scipy", "numba", "versions:",
+    for field in ("CPU:", "logical CPUs", "threads:", "Python threads", "numpy", "scipy", "numba", "versions:",
                   "'test' sizes (--quick)", f"kernels compiled for: {PLAN.describe()}"):
         assert field in md, field
     report = json.loads((report_dir / "bench.json").read_text())
