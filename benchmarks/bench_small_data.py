@@ -65,10 +65,9 @@ def test_small_fits_equal_sklearn_and_are_timed(benchmark):
 
 
 def main():
-    import platform
+    from fastprob.bench import _cpu_model
 
-    print(f"# small data, {platform.processor() or platform.machine()}, fastprob threads: "
-          f"{fastprob.get_num_threads()}\n")
+    print(f"# small data, {_cpu_model()}, fastprob threads: {fastprob.get_num_threads()}\n")
     print("| dataset | covariance | K | fastprob (ms) | scikit-learn (ms) | ratio |\n|---|---|---:|---:|---:|---:|")
     slower = 0
     ratios = []

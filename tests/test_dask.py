@@ -7,6 +7,7 @@ import pytest
 from distributed import Client, LocalCluster
 from test_out_of_core import ATTRS, TYPES, assert_same_model, given_start, mixture_data
 
+import fastprob
 from fastprob import GaussianMixture, _dask, _em
 
 UNEVEN = (700, 1300, 1, 400)
@@ -157,3 +158,21 @@ def test_dask_unknown_chunk_sizes_are_left_alone(client):
     lazy = gm.predict_proba(masked)
     assert isinstance(lazy, da.Array) and np.isnan(lazy.chunks[0][0])  # nothing computed yet
     np.testing.assert_allclose(lazy.compute(), gm.predict_proba(X), rtol=1e-12, atol=1e-300)
+
+
+def test_workers_warm_their_kernels_with_client_run_and_a_plugin(client):
+    # docs/startup.md: fastprob.compile on every worker, directly and as a worker plugin.
+    from distributed import WorkerPlugin
+
+    ran = client.run(fastprob.compile, ["float64"], [3], ["spherical"], processes=1, verbose=False)
+    assert len(ran) == 2
+    assert all([(j["dtype"], j["n_features"]) for j in jobs] == [("float64", 3)] for jobs in ran.values())
+
+    class WarmFastprob(WorkerPlugin):
+        def setup(self, worker):
+            import fastprob
+
+            worker.fastprob_jobs = fastprob.compile(["float64"], [3], ["spherical"], processes=1, verbose=False)
+
+    client.register_plugin(WarmFastprob())
+    assert all(client.run(lambda dask_worker: len(dask_worker.fastprob_jobs)).values())
