@@ -61,7 +61,6 @@ __all__ = [
     "CholeskyFactors",
     "GaussianMixture",
     "cholesky",
-    "compile",
     "cov_from_factor",
     "gaussian_nll",
     "get_num_threads",
@@ -103,7 +102,7 @@ def __getattr__(name):
         from .estimator import GaussianMixture  # pauses the collector itself
 
         return GaussianMixture
-    if name == "compile":
+    if name == "compile":  # not in __all__: `from fastprob import *` must not shadow the builtin
         from ._warmup import compile
 
         return compile
@@ -111,4 +110,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"compile"})

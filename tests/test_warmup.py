@@ -109,3 +109,9 @@ def test_build_log_records_own_seconds_of_nested_builds():
     assert any(n.endswith("outer") for n in names) and any(n.endswith("inner") for n in names)
     assert all(seconds >= 0 for _, _, seconds in log.builds)
     assert log.kernels() == []  # neither is a fastprob kernel
+
+
+def test_star_import_leaves_the_builtin_compile_alone():
+    namespace = {}
+    exec("from fastprob import *", namespace)
+    assert "compile" not in namespace and callable(fastprob.compile) and "compile" in dir(fastprob)
