@@ -242,19 +242,27 @@ def factor_stack(cov3):
 
 
 def _failed_pivot(lower):
-    """First j whose leading (j+1) x (j+1) block is not positive definite (-1 if none) of a finite lower triangle."""
+    """First j whose leading (j+1) x (j+1) block is not positive definite (-1 if none) of a finite lower triangle.
+
+    Leading blocks of a positive definite block are positive definite, so the
+    first failing size is found by bisection: log2(d) factorisations.
+    """
     full = lower + np.tril(lower, -1).T
-    try:
-        np.linalg.cholesky(full)
-        return -1
-    except np.linalg.LinAlgError:
-        pass
-    for j in range(full.shape[0]):
+
+    def definite(size):
         try:
-            np.linalg.cholesky(full[:j + 1, :j + 1])
+            np.linalg.cholesky(full[:size, :size])
+            return True
         except np.linalg.LinAlgError:
-            return j
-    return full.shape[0] - 1
+            return False
+
+    if definite(full.shape[0]):
+        return -1
+    good, bad = 0, full.shape[0]  # leading block of size `good` is definite, of size `bad` is not
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if definite(mid) else (good, mid)
+    return bad - 1
 
 
 def _as_factors(cov, name="cov"):

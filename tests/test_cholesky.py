@@ -118,3 +118,35 @@ def test_cov_from_factor_full_rank_factor_whose_product_does_not_fit(B, jitter, 
     with pytest.raises(ValueError, match=message):
         fastprob.cov_from_factor(B, jitter=jitter)
     np.testing.assert_array_equal(fastprob.cov_from_factor(np.eye(2) * 1e-200, jitter=1e-6), np.eye(2) * 1e-6)
+
+
+def _first_failing_pivot(cov):
+    """Slow reference: the first j whose leading (j+1) x (j+1) block has a non-positive determinant."""
+    for j in range(cov.shape[0]):
+        if not np.all(np.isfinite(cov[j, : j + 1])) or not np.linalg.det(cov[: j + 1, : j + 1]) > 0:
+            return j
+    return -1
+
+
+def test_factor_stack_reports_each_components_failing_pivot(rng):
+    from fastprob.gaussian import factor_stack
+
+    d = 6
+    good = [random_spd(d, rng) for _ in range(3)]
+    bad = []
+    for j in (0, 2, 5):  # a rank deficiency that first shows at pivot j
+        B = random_spd(d, rng)
+        B[j, :j] = B[:j, j] = 0.0
+        B[j, j] = -1.0
+        bad.append(B)
+    nan = random_spd(d, rng)
+    nan[4, 1] = nan[1, 4] = np.nan
+    stack = np.stack(good + bad + [nan])
+    L, logdet, failed = factor_stack(stack)
+    assert failed.tolist() == [-1, -1, -1, 0, 2, 5, 4]
+    assert failed.tolist() == [_first_failing_pivot(c) for c in stack]
+    for k in range(3):
+        np.testing.assert_allclose(L[k] @ L[k].T, good[k], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(logdet[k], np.linalg.slogdet(good[k])[1], rtol=1e-12)
+    # An infinite entry fails at its row as NaN does (LAPACK would return non-finite factors).
+    assert factor_stack(np.array([[[1.0, 0.0], [np.inf, 1.0]]]))[2].tolist() == [1]
