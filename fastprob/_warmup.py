@@ -10,8 +10,11 @@ every Dask worker, a container started from an image -- load machine code
 instead of compiling it.
 """
 import concurrent.futures
-import multiprocessing
+import json
 import os
+import pathlib
+import subprocess
+import sys
 import threading
 import time
 
@@ -142,6 +145,29 @@ def _run_job(dtype, d, covariance_types):
             "compile_seconds": log.seconds()}
 
 
+def _run_job_in_new_process(dtype, d, covariance_types):
+    """:func:`_run_job` in a new interpreter that imports this same fastprob.
+
+    A plain subprocess, not multiprocessing: it re-imports no ``__main__`` (a
+    script calling ``fastprob.compile()`` at top level needs no
+    ``if __name__ == "__main__"`` guard), works in notebooks and in daemonic
+    processes such as Dask's workers, and whatever threads or OpenMP runtime
+    this process has started.
+    """
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    code = ("import json, sys; from fastprob._warmup import _run_job; "
+            "print(json.dumps(_run_job(sys.argv[1], int(sys.argv[2]), tuple(sys.argv[3].split(',')))))")
+    out = subprocess.run([sys.executable, "-P", "-c", code, dtype, str(d), ",".join(covariance_types)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"fastprob.compile: the job {dtype} d={d} {'/'.join(covariance_types)} failed "
+                           f"(exit status {out.returncode}):\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["covariance_types"] = tuple(result["covariance_types"])
+    return result
+
+
 def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
             covariance_types=COVARIANCE_TYPES, *, processes=None, verbose=True):
     """Build the kernels of the mixture and Gaussian functions ahead of use, into the disk cache.
@@ -160,8 +186,9 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         Numbers of features the data will have.
     covariance_types : sequence of {'full', 'tied', 'diag', 'spherical'}
     processes : int, optional
-        Worker processes that compile side by side (default: the number of
-        CPUs, at most the number of jobs); 1 compiles in this process.
+        Worker processes that compile side by side (new interpreters; default:
+        the number of CPUs, at most the number of jobs); 1 compiles in this
+        process.
     verbose : bool
         Print one line per finished job.
 
@@ -204,11 +231,9 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         for job in jobs:
             report(_run_job(*job))
     else:
-        # 'spawn': a fresh interpreter per worker, safe whatever threads or OpenMP
-        # runtime this process has started.
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
-            for future in concurrent.futures.as_completed([pool.submit(_run_job, *job) for job in jobs]):
+        with concurrent.futures.ThreadPoolExecutor(processes) as pool:
+            for future in concurrent.futures.as_completed([pool.submit(_run_job_in_new_process, *job)
+                                                           for job in jobs]):
                 report(future.result())
     if verbose:
         print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
