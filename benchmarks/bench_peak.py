@@ -11,7 +11,7 @@ from fastprob.kernels.target import PLAN
 
 
 def _environment():
-    """Versions, thread count and the threading layer Numba picked (after one parallel call)."""
+    """Versions, thread count and the threads the kernels run on (after one parallel call)."""
     import numba
     import scipy
     import sklearn

@@ -7,12 +7,12 @@ order; only the mixture parameters go to the workers and only the reduced
 statistics come back.  The M-step and the convergence test run on the client
 (:mod:`fastprob.estimator`, the same code as for in-memory data).
 
-Threads.  Numba's parallel kernels run inside dask tasks, several at a time
+Threads.  fastprob's parallel kernels run inside dask tasks, several at a time
 per worker.  Each task uses ``OMP_NUM_THREADS`` threads when that is set in
 the worker's environment (dask's nanny sets it to 1 by default: dask itself
 runs one task per worker thread), else the cores divided by the worker's (or
-the threaded scheduler's) concurrent tasks.  The threading layer is chosen
-thread-safe by :mod:`fastprob.kernels._config`.
+the threaded scheduler's) concurrent tasks.  Concurrent calls are safe (see
+:mod:`fastprob.kernels._threads`).
 """
 import os
 import threading

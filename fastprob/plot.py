@@ -156,8 +156,8 @@ def faithful_figure(X=None, *, single=None, mixture=None, levels=8, path=None, f
     K, d = means.shape
 
     lo, hi = _box(X)
-    # 60 x 60 is smooth enough for these contours and keeps the evaluation on the kernels'
-    # serial builds (the demo then compiles no parallel kernel on a cold cache).
+    # 60 x 60 is smooth enough for these contours and small enough to run on the calling
+    # thread alone (below the kernels' parallel threshold).
     G, XX, YY = _grid(lo, hi, 60)
     surfaces = [mvn_logpdf(G, mean, cov), gmm_logpdf(G, weights, means, covs)]
     top = max(s.max() for s in surfaces)

@@ -292,7 +292,7 @@ def test_parallel_and_serial_builds_agree(restore_threads):
         restore_threads(1)
         one = f(z)
         restore_threads(numba.config.NUMBA_NUM_THREADS)
-        small = np.concatenate([f(c) for c in np.split(z, 300)])  # serial build (small inputs)
+        small = np.concatenate([f(c) for c in np.split(z, 300)])  # small inputs: calling thread only
         np.testing.assert_array_equal(full, one)
         np.testing.assert_array_equal(full, small)
 

@@ -16,8 +16,8 @@ rng = np.random.default_rng(0)
 X = rng.standard_normal((300_000, 4))
 w = np.full(3, 1 / 3); m = rng.standard_normal((3, 4)); c = np.stack([np.eye(4) * (k + 1) for k in range(3)])
 ref = fastprob.gmm_logpdf(X, w, m, c)
-# The elementwise kernels run Numba's parallel builds (the threading layer); the row
-# kernels (gmm_logpdf, fits) run one build on a pool of Python threads.
+# Both kinds of parallel kernel: elementwise (sigmoid) and row kernels (gmm_logpdf), each
+# one build run on fastprob's worker threads.
 Y = rng.standard_normal(2_000_000)
 sref = fastprob.sigmoid(Y)
 """
