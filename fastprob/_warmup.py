@@ -11,6 +11,7 @@ instead of compiling it.
 """
 import concurrent.futures
 import json
+import numbers
 import os
 import pathlib
 import subprocess
@@ -79,10 +80,17 @@ class BuildLog:
         return sum(b[2] for b in self.builds)
 
 
-def _solver_key(d):
-    from .kernels.gaussian import UNROLLED_WIDTHS
-
-    return d if d in UNROLLED_WIDTHS else "other"
+def _as_list(values, name):
+    """A sequence argument as a list; a single string or number counts as one value."""
+    if isinstance(values, (str, bytes, numbers.Number, np.dtype, type)):
+        values = [values]
+    try:
+        values = list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence, got {values!r}.") from None
+    if not values:
+        raise ValueError(f"{name} is empty: name at least one.")
+    return values
 
 
 def plan_jobs(dtypes, n_features, covariance_types):
@@ -90,32 +98,40 @@ def plan_jobs(dtypes, n_features, covariance_types):
 
     One job per dtype and solver: d = 1..4 each have their own solver for the
     'full' and 'tied' covariances; every other d, and 'diag' and 'spherical'
-    at any d, share the blocked solver (one job, run at the smallest such d).
+    at any d, share the blocked solver, built by one job run at d = 5 (the
+    same kernels as any larger d, in a fraction of the time).
     """
-    dtypes = [np.dtype(t).name for t in dtypes]
-    for t in dtypes:
-        if t not in ("float32", "float64"):
+    from .kernels.gaussian import UNROLLED_WIDTHS
+
+    names = []
+    for t in _as_list(dtypes, "dtypes"):
+        try:
+            name = np.dtype(t).name
+        except TypeError:
+            name = repr(t)
+        if name not in ("float32", "float64"):
             raise ValueError(f"dtypes must be float32 and/or float64, got {t!r}.")
-    n_features = sorted({int(d) for d in n_features})
-    if not n_features or n_features[0] < 1:
-        raise ValueError(f"n_features must be numbers of features >= 1, got {n_features!r}.")
+        names.append(name)
+    ds = []
+    for d in _as_list(n_features, "n_features"):
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral) or d < 1:
+            raise ValueError(f"n_features must be numbers of features (integers >= 1), got {d!r}.")
+        ds.append(int(d))
+    covariance_types = _as_list(covariance_types, "covariance_types")
     for c in covariance_types:
         if c not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_types must be among {COVARIANCE_TYPES}, got {c!r}.")
-    from .kernels.gaussian import UNROLLED_WIDTHS
-
-    triangular = [c for c in covariance_types if c in ("full", "tied")]
-    diagonal = [c for c in covariance_types if c not in ("full", "tied")]
-    jobs = {}  # (dtype, solver) -> [d to run at, covariance types]
-    for t in dtypes:
-        for d in n_features:
-            for key, covs in ((_solver_key(d), triangular), ("other", diagonal)):
-                if covs:
-                    job = jobs.setdefault((t, key), [d, set()])
-                    if covs is triangular and key == "other" and job[0] in UNROLLED_WIDTHS:
-                        job[0] = d  # 'full'/'tied' must run at a d of the blocked solver
-                    job[1].update(covs)
-    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs)) for (t, _), (d, covs) in jobs.items()]
+    blocked = max(UNROLLED_WIDTHS) + 1
+    triangular = {c for c in covariance_types if c in ("full", "tied")}
+    diagonal = {c for c in covariance_types if c not in ("full", "tied")}
+    jobs = {}  # (dtype, d to run at) -> covariance types
+    for t in dict.fromkeys(names):
+        for d in sorted(set(ds)):
+            if triangular:
+                jobs.setdefault((t, d if d in UNROLLED_WIDTHS else blocked), set()).update(triangular)
+            if diagonal:
+                jobs.setdefault((t, blocked), set()).update(diagonal)
+    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs)) for (t, d), covs in jobs.items()]
 
 
 def _run_job(dtype, d, covariance_types):
@@ -137,9 +153,9 @@ def _run_job(dtype, d, covariance_types):
             covs = gm.covariances_
             fastprob.gmm_logpdf(X, gm.weights_, gm.means_, covs, covariance_type=cov)
             fastprob.gmm_responsibilities(X, gm.weights_, gm.means_, covs, covariance_type=cov)
-            if cov == "full":
-                mean, sigma = fastprob.mvn_fit(X)
-                fastprob.mvn_logpdf(X, mean, sigma)
+        # The Gaussian functions use the solver of d too ('full' covariances).
+        mean, sigma = fastprob.mvn_fit(X)
+        fastprob.mvn_logpdf(X, mean, sigma)
     return {"dtype": dtype, "n_features": d, "covariance_types": covariance_types,
             "seconds": time.perf_counter() - started, "kernels_built": len(log.kernels()),
             "compile_seconds": log.seconds()}
@@ -161,8 +177,9 @@ def _run_job_in_new_process(dtype, d, covariance_types):
     out = subprocess.run([sys.executable, "-P", "-c", code, dtype, str(d), ",".join(covariance_types)],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
-        raise RuntimeError(f"fastprob.compile: the job {dtype} d={d} {'/'.join(covariance_types)} failed "
-                           f"(exit status {out.returncode}):\n{out.stderr[-3000:]}")
+        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+        raise RuntimeError(f"the job {dtype} d={d} {'/'.join(covariance_types)} failed: {last}\n"
+                           f"{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["covariance_types"] = tuple(result["covariance_types"])
     return result
@@ -181,10 +198,11 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
 
     Parameters
     ----------
-    dtypes : sequence of {'float64', 'float32'}
-    n_features : iterable of int
-        Numbers of features the data will have.
-    covariance_types : sequence of {'full', 'tied', 'diag', 'spherical'}
+    dtypes : {'float64', 'float32'} or a sequence of them
+    n_features : int or iterable of int
+        Numbers of features the data will have (``normal_fit`` and the other
+        one-dimensional functions are covered by d = 1).
+    covariance_types : {'full', 'tied', 'diag', 'spherical'} or a sequence of them
     processes : int, optional
         Worker processes that compile side by side (new interpreters; default:
         the number of CPUs, at most the number of jobs); 1 compiles in this
@@ -209,9 +227,9 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
     jobs = plan_jobs(dtypes, n_features, covariance_types)
     if processes is None:
         processes = os.cpu_count() or 1
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+    if isinstance(processes, (bool, np.bool_)) or not isinstance(processes, numbers.Integral) or processes < 1:
         raise ValueError(f"processes must be a positive integer, got {processes!r}.")
-    processes = min(processes, len(jobs))
+    processes = min(int(processes), len(jobs))
     started = time.perf_counter()
     results = []
 

@@ -379,7 +379,10 @@ def parse_features(text):
 def _compile(args):
     from ._warmup import compile as build
 
-    build(args.dtype, args.features, args.covariance_type, processes=args.processes, verbose=not args.quiet)
+    try:
+        build(args.dtype, args.features, args.covariance_type, processes=args.processes, verbose=not args.quiet)
+    except (RuntimeError, MemoryError) as exc:
+        raise CLIError(str(exc).splitlines()[0] or type(exc).__name__) from None
     return 0
 
 

@@ -30,6 +30,7 @@ import os
 import pathlib
 import sys
 import tempfile
+import warnings
 
 import numba
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator
@@ -48,16 +49,22 @@ def _user_cache_home():
         return pathlib.Path(os.environ.get("LOCALAPPDATA") or pathlib.Path.home() / "AppData" / "Local")
     if sys.platform == "darwin":
         return pathlib.Path.home() / "Library" / "Caches"
-    return pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return pathlib.Path(xdg) if os.path.isabs(xdg) else pathlib.Path.home() / ".cache"
 
 
 def cache_roots():
-    """Candidate roots of the kernel cache, in order of preference (see the module docstring)."""
+    """Candidate roots of the kernel cache, in order of preference (see the module docstring).
+
+    Relative paths in the variables are taken from the current directory (made
+    absolute once, so a later ``os.chdir`` does not move the cache), except
+    ``XDG_CACHE_HOME``, which the XDG specification says to ignore if relative.
+    """
     roots = []
     if os.environ.get("FASTPROB_CACHE_DIR"):
-        roots.append(pathlib.Path(os.environ["FASTPROB_CACHE_DIR"]))
+        roots.append(pathlib.Path(os.environ["FASTPROB_CACHE_DIR"]).absolute())
     if os.environ.get("NUMBA_CACHE_DIR"):
-        roots.append(pathlib.Path(os.environ["NUMBA_CACHE_DIR"]) / "fastprob")
+        roots.append(pathlib.Path(os.environ["NUMBA_CACHE_DIR"]).absolute() / "fastprob")
     try:
         roots.append(_user_cache_home() / "fastprob")
     except RuntimeError:  # no home directory
@@ -71,15 +78,23 @@ def cache_roots():
 def cache_dir():
     """The folder this process reads and writes compiled kernels in, or None if none is writable."""
     leaf = f"{numba.__version__}-{sources_digest()[:16]}"
+    refused = []
     for root in cache_roots():
         path = root / leaf
         try:
             path.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=path).close()
-        except OSError:
+        except OSError as exc:
+            refused.append(f"{path} ({exc.strerror or exc})")
             continue
-        return path
-    return None
+        break
+    else:
+        path = None
+    if refused and os.environ.get("FASTPROB_CACHE_DIR"):
+        # The user named a folder: say that it is not used, and what is.
+        warnings.warn(f"FASTPROB_CACHE_DIR cannot be used: {refused[0]}; compiled kernels are kept in "
+                      f"{path or 'no folder (compiled in every process)'} instead.", RuntimeWarning, stacklevel=2)
+    return path
 
 
 class _KernelCacheLocator(_CacheLocator):

@@ -173,3 +173,22 @@ def test_roots_in_order(monkeypatch):
     if sys.platform.startswith("linux"):
         assert roots[2] == pathlib.Path("/c/fastprob")
     assert roots[-1].parent == pathlib.Path(tempfile.gettempdir())
+
+
+def test_relative_settings_and_an_unusable_named_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FASTPROB_CACHE_DIR", "rel")
+    assert _cache.cache_roots()[0] == tmp_path / "rel"  # absolute: a later chdir does not move the cache
+    if sys.platform.startswith("linux"):
+        monkeypatch.setenv("XDG_CACHE_HOME", "relxdg")  # the XDG spec: ignore a relative value
+        assert _cache._user_cache_home() == pathlib.Path.home() / ".cache"
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("FASTPROB_CACHE_DIR", str(blocker))
+    _cache.cache_dir.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"FASTPROB_CACHE_DIR cannot be used: .*file.*; compiled kernels are kept in"):
+            path = _cache.cache_dir()
+        assert path is not None and blocker not in path.parents
+    finally:
+        _cache.cache_dir.cache_clear()

@@ -168,7 +168,8 @@ def test_workers_warm_their_kernels_with_client_run_and_a_plugin(client):
     # (which multiprocessing would refuse).
     ran = client.run(fastprob.compile, ["float64"], [3], ["full", "spherical"], processes=2, verbose=False)
     assert len(ran) == 2
-    assert all(sorted(j["covariance_types"] for j in jobs) == [("full",), ("spherical",)] for jobs in ran.values())
+    assert all(sorted((j["n_features"], j["covariance_types"]) for j in jobs) == [(3, ("full",)), (5, ("spherical",))]
+               for jobs in ran.values())
 
     class WarmFastprob(WorkerPlugin):
         def setup(self, worker):
