@@ -161,28 +161,80 @@ def _run_job(dtype, d, covariance_types):
             "compile_seconds": log.seconds()}
 
 
-def _run_job_in_new_process(dtype, d, covariance_types):
-    """:func:`_run_job` in a new interpreter that imports this same fastprob.
+_WORKER = """
+import json, sys
+from fastprob._warmup import _run_job
+for line in sys.stdin:
+    dtype, d, covs = json.loads(line)
+    try:
+        result = _run_job(dtype, d, tuple(covs))
+    except BaseException as exc:
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(result), flush=True)
+"""
+
+
+class _WorkerProcess:
+    """A new interpreter that imports this same fastprob and runs :func:`_run_job` for each job it is sent.
 
     A plain subprocess, not multiprocessing: it re-imports no ``__main__`` (a
     script calling ``fastprob.compile()`` at top level needs no
     ``if __name__ == "__main__"`` guard), works in notebooks and in daemonic
-    processes such as Dask's workers, and whatever threads or OpenMP runtime
-    this process has started.
+    processes such as Dask's workers, whatever threads or OpenMP runtime this
+    process has started.  One worker runs several jobs: it imports once, and
+    the helper kernels it compiled for one job serve the next.
     """
-    root = str(pathlib.Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-    code = ("import json, sys; from fastprob._warmup import _run_job; "
-            "print(json.dumps(_run_job(sys.argv[1], int(sys.argv[2]), tuple(sys.argv[3].split(',')))))")
-    out = subprocess.run([sys.executable, "-P", "-c", code, dtype, str(d), ",".join(covariance_types)],
-                         capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
-        raise RuntimeError(f"the job {dtype} d={d} {'/'.join(covariance_types)} failed: {last}\n"
-                           f"{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["covariance_types"] = tuple(result["covariance_types"])
-    return result
+
+    def __init__(self):
+        root = str(pathlib.Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        self.proc = subprocess.Popen([sys.executable, "-P", "-c", _WORKER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def run(self, dtype, d, covariance_types):
+        self.proc.stdin.write(json.dumps([dtype, d, list(covariance_types)]) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        what = f"the job {dtype} d={d} {'/'.join(covariance_types)} failed"
+        if not line:
+            err = self.proc.stderr.read()
+            last = (err.strip().splitlines() or [f"exit status {self.proc.wait()}"])[-1]
+            raise RuntimeError(f"{what}: {last}\n{err[-3000:]}")
+        result = json.loads(line)
+        if "error" in result:
+            raise RuntimeError(f"{what}: {result['error']}")
+        result["covariance_types"] = tuple(result["covariance_types"])
+        return result
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def _run_in_workers(jobs, processes, report):
+    """Run the jobs on ``processes`` worker interpreters, each taking the next job when it is free."""
+    pending = list(jobs)
+    lock = threading.Lock()
+
+    def serve():
+        worker = _WorkerProcess()
+        try:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    job = pending.pop(0)
+                result = worker.run(*job)
+                with lock:
+                    report(result)
+        finally:
+            worker.close()
+
+    with concurrent.futures.ThreadPoolExecutor(processes) as pool:
+        for future in [pool.submit(serve) for _ in range(processes)]:
+            future.result()
 
 
 def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
@@ -249,10 +301,7 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         for job in jobs:
             report(_run_job(*job))
     else:
-        with concurrent.futures.ThreadPoolExecutor(processes) as pool:
-            for future in concurrent.futures.as_completed([pool.submit(_run_job_in_new_process, *job)
-                                                           for job in jobs]):
-                report(future.result())
+        _run_in_workers(jobs, processes, report)
     if verbose:
         print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
     return sorted(results, key=lambda r: jobs.index((r["dtype"], r["n_features"], r["covariance_types"])))
