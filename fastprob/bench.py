@@ -208,10 +208,6 @@ def _scale(c, size, entry, progress):
     return curves
 
 
-def _threading_layer():
-    return "Python threads (fastprob.kernels._threads)"
-
-
 def _cpu_model():
     try:
         with open("/proc/cpuinfo") as fh:
@@ -262,7 +258,7 @@ def machine_info():
     return {"cpu": _cpu_model(), "target": PLAN.describe(), "isa": PLAN.isa,
             "platform": platform.platform(), "logical_cpus": os.cpu_count(),
             "usable_cpus": usable, "numba_threads": _threads.get_num_threads(),
-            "numba_max_threads": numba.config.NUMBA_NUM_THREADS, "threading_layer": _threading_layer(),
+            "numba_max_threads": numba.config.NUMBA_NUM_THREADS, "threading_layer": "Python threads (fastprob.kernels._threads)",
             "blas": blas, "versions": versions}
 
 

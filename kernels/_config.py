@@ -108,7 +108,7 @@ class BlockKernel:
 
     def serial(self, n_blocks, *args):
         """Run blocks 0 .. n_blocks - 1 on the calling thread."""
-        return self.kernel(0, n_blocks, *args)
+        self.kernel(0, n_blocks, *args)
 
     def parallel(self, n_blocks, *args):
         """Run blocks 0 .. n_blocks - 1 split across the threads (see :func:`run_in_threads`)."""

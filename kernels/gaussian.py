@@ -44,7 +44,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
     x - mu loses no digits to a large mean: it is computed in float64 for a
-    float64 tile C, and with a split mean (:func:`centre_tile`) for a float32
+    float64 tile C, and with a split mean (:func:`.tiles.split_mean`) for a float32
     tile; the rest of the arithmetic runs in the dtype of Z, maha, LP and the
     factors, which the caller makes the same: float64 everywhere except the
     mixture kernels on float32 data, which pass float32 tiles and buffers.
@@ -77,7 +77,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
         maha[:nt] = 0.0
         if diagonal:
             for i in range(d):
-                mh, ml = split_mean(means[k, i], C)  # see centre_tile
+                mh, ml = split_mean(means[k, i], C)  # see tiles.split_mean
                 v = var[k, i]
                 for r in range(nt):
                     z = Z.dtype.type(centred(C[i, r], mh, ml))
@@ -93,26 +93,6 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
         half = LP.dtype.type(0.5)
         for r in range(nt):
             LP[k, r] = c - half * maha[r]
-
-
-@serial
-def centre_tile(C, mu, nt, Z):
-    """Z[i, r] = C[i, r] - mu[i] for r < nt, in C's dtype, as accurate as centring in float64.
-
-    The float64 mean is split into mh + ml, mh = mu rounded to C's dtype and
-    ml the rest rounded, and Z = (C - mh) - ml (:func:`.tiles.centred`).  For
-    float64 C, ml = 0 and this is exactly C - mu (one subtraction).  For
-    float32 C (float32 data, exact in the tile) the two float32 subtractions
-    each round relative to the *difference*, not to |mu|:
-    z = (x - mu)(1 + d) with |d| <= ~2 float32 ulps however large the mean --
-    the accuracy of a float64 subtraction rounded to float32, in 16-lane float32
-    arithmetic.  (Rounding the mean to float32 alone would be off by up to
-    |mu|/2**24: 6e-4 at mu = 1e4.)
-    """
-    for i in range(C.shape[0]):
-        mh, ml = split_mean(mu[i], C)
-        for r in range(nt):
-            Z[i, r] = centred(C[i, r], mh, ml)
 
 
 #: Vectors of rows the blocked solver carries per step (see
@@ -149,7 +129,7 @@ def _blocked_mahalanobis_source(R, centre):
     heights 1, 2 and 3 each made the kernel longer to compile by ~0.5 s).  Each tile element is centred as it is
     loaded: C - mu for a float64 tile ('centred'), (C - mh) - ml with the mean
     split in two parts of C's dtype for a float32 tile ('split', see
-    :func:`centre_tile`).
+    :func:`.tiles.split_mean`).
 
     The arithmetic is that of the unrolled solvers, operation for operation:
     each coordinate's terms are subtracted one at a time in order of j with a
@@ -228,33 +208,25 @@ UNROLLED_WIDTHS = (1, 2, 3, 4)
 
 
 def _unrolled_mahalanobis_source(D, centre):
-    """Source of ``mahalanobis_<D>(L, Z, nt, maha)``: maha[r] = ‖L⁻¹ Z[:, r]‖² for d <= D.
+    """Source of ``<centre>_mahalanobis_<D>(L, Z, mu, nt, maha)``: maha[r] = ‖L⁻¹ (Z[:, r] - mu)‖² for d <= D.
 
-    With ``centre`` = 'centred', ``centred_mahalanobis_<D>(L, Z, mu, nt, maha)``
-    instead takes the uncentred tile and centres each element as it loads it:
-    z = L⁻¹ (Z[:, r] - mu) (float64 tiles); with 'split',
-    ``split_mahalanobis_<D>`` centres as :func:`centre_tile` does, with the
-    mean split in two parts of Z's dtype (float32 tiles).
+    Each element of the tile Z is centred as it is loaded: plainly for
+    ``centre`` = 'centred' (float64 tiles), with the mean split in two parts of
+    Z's dtype for 'split' (float32 tiles, as :func:`.tiles.split_mean` explains).
 
     With the width D a constant, every coordinate z_i of a row is a local
     variable: LLVM vectorises the loop across rows with the whole z of a
     vector of rows in registers and the entries of L as broadcast scalars.
-    That is one pass over Z (d loads per row, one store of maha), where
-    :func:`forward_substitution` makes about d/2 passes, each loading and
-    storing its rows of Z.  The arithmetic is the same forward substitution:
-    z_i = (Z_i - Σ_{j<i} l_ij z_j) / l_ii with a reciprocal pivot, terms
-    subtracted in order of j.  Z is only read.  (The centring is in Z's dtype:
-    callers pass float64 tiles to the centring variant only.)
+    That is one pass over Z (d loads per row, one store of maha).  The
+    arithmetic is the forward substitution z_i = (Z_i - Σ_{j<i} l_ij z_j) / l_ii
+    with a reciprocal pivot, terms subtracted in order of j.  Z is only read.
 
     For d < D the coordinates i >= d get pivot 0 and coefficients 0 (and read
     row 0 of Z, any valid row), so they are exactly 0 and add nothing: one
     compiled width serves several d, which keeps compile time down.
     """
-    if centre:
-        lines = [f"def {centre}_mahalanobis_{D}(L, Z, mu, nt, maha):"]
-    else:
-        lines = [f"def mahalanobis_{D}(L, Z, nt, maha):"]
-    lines += ["    d = Z.shape[0]",
+    lines = [f"def {centre}_mahalanobis_{D}(L, Z, mu, nt, maha):",
+              "    d = Z.shape[0]",
               "    one = L.dtype.type(1.0)",
               "    zero = L.dtype.type(0.0)"]
     for i in range(D):
@@ -263,13 +235,12 @@ def _unrolled_mahalanobis_source(D, centre):
         lines += [f"    l{i}_{j} = L[{i}, {j}] if {i} < d else zero" for j in range(i)]
         if centre == "centred":
             lines.append(f"    m{i} = mu[row{i}]")
-        elif centre == "split":
+        else:
             lines.append(f"    m{i}, n{i} = split_mean(mu[row{i}], Z)")
     lines.append("    for r in range(nt):")
     for i in range(D):
         terms = "".join(f" - l{i}_{j} * z{j}" for j in range(i))
-        x = {"centred": f"(Z[row{i}, r] - m{i})", "split": f"((Z[row{i}, r] - m{i}) - n{i})",
-             None: f"Z[row{i}, r]"}[centre]
+        x = {"centred": f"(Z[row{i}, r] - m{i})", "split": f"((Z[row{i}, r] - m{i}) - n{i})"}[centre]
         lines.append(f"        z{i} = ({x}{terms}) * p{i}")
     lines.append("        maha[r] = " + " + ".join(f"z{i} * z{i}" for i in range(D)))
     return "\n".join(lines)
@@ -292,8 +263,8 @@ def _define_solvers():
         exec(compile(_blocked_mahalanobis_source(BLOCK_VECTORS, centre), __file__, "exec"), namespace)
         namespace[name] = serial(namespace[name])
     for D in UNROLLED_WIDTHS:
-        for centre in (None, "centred", "split"):
-            name = f"{centre + '_' if centre else ''}mahalanobis_{D}"
+        for centre in ("centred", "split"):
+            name = f"{centre}_mahalanobis_{D}"
             exec(compile(_unrolled_mahalanobis_source(D, centre), __file__, "exec"), namespace)
             namespace[name] = serial(namespace[name])
 
@@ -322,40 +293,29 @@ def mahalanobis(solver, L, C, mu, Z, nt, maha):
     scratch, >= :func:`solver_scratch_rows` rows, of C's dtype), or an unrolled
     one, which centres each element as it loads it (saving a pass that stores
     and reloads the centred tile): plainly for float64 tiles, with the split
-    mean of :func:`centre_tile` for float32 tiles (all in float32 lanes).  For
-    the unrolled solvers a float64 tile with a float32 scratch Z is centred into
-    Z first: centring in float64 inside the solver's loop would make LLVM pick
-    the float64 vector width for the whole loop, half the float32 lanes.
+    mean of :func:`.tiles.split_mean` for float32 tiles (all in float32 lanes).  Z
+    must have C's dtype: the kernels keep tile and scratch in one dtype.
     """
     raise NotImplementedError("compiled use only")
 
 
 @choose_by_types(mahalanobis)
 def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
+    if Z.dtype != C.dtype:
+        raise TypingError(f"mahalanobis: the solvers need a scratch of the tile's dtype, got {Z.dtype} "
+                          f"for a {C.dtype} tile")
     kind = "centred" if C.dtype == types.float64 else "split"
     if solver.ndim == 1:
-        if Z.dtype != C.dtype:
-            raise TypingError(f"mahalanobis: the blocked solver needs a scratch of the tile's dtype, got {Z.dtype} "
-                              f"for a {C.dtype} tile")
         solve_blocked = globals()[f"blocked_{kind}_mahalanobis"]
 
         def blocked(solver, L, C, mu, Z, nt, maha):
             solve_blocked(L, C, mu, nt, maha, Z)
         return blocked
-    D = UNROLLED_WIDTHS[solver.ndim - 2]
-    if Z.dtype == C.dtype:
-        solve_centring = globals()[f"{kind}_mahalanobis_{D}"]
+    solve_centring = globals()[f"{kind}_mahalanobis_{UNROLLED_WIDTHS[solver.ndim - 2]}"]
 
-        def centred_on_the_fly(solver, L, C, mu, Z, nt, maha):
-            solve_centring(L, C, mu, nt, maha)
-        return centred_on_the_fly
-    solve = globals()[f"mahalanobis_{D}"]
-
-    def centred_first(solver, L, C, mu, Z, nt, maha):
-        Zd = Z[:C.shape[0]]  # the scratch may have more rows than the tile
-        centre_tile(C, mu, nt, Zd)
-        solve(L, Zd, nt, maha)
-    return centred_first
+    def centred_on_the_fly(solver, L, C, mu, Z, nt, maha):
+        solve_centring(L, C, mu, nt, maha)
+    return centred_on_the_fly
 
 
 @serial

@@ -11,7 +11,7 @@ a tile's rows for all K components live in a (K, tile) buffer, so no N x K
 array is ever allocated unless the caller asks for the responsibilities.
 
 Tiles are kept in X's dtype; rows are centred (x - mu) as accurately as in
-float64 (a split mean for float32, see :func:`.gaussian.centre_tile`), then
+float64 (a split mean for float32, see :func:`.tiles.split_mean`), then
 the triangular solve and the log-probabilities run in X's dtype -- float32
 data uses float32 SIMD lanes, twice as many -- with the factors passed in that
 dtype; log-sum-exp, per-block statistics and their reduction are accumulated

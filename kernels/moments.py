@@ -46,7 +46,7 @@ def tile_moments(C, nt, rk, Wt, mean_t, M2_t, Z):
     C is float64, or float32 (the mixture kernels on float32 data): then the
     float64 mean is split into its float32 rounding and the rest, so that
     the centring loses nothing to a large mean (see
-    :func:`.gaussian.centre_tile`); for float64 C the rest is 0.
+    :func:`.tiles.split_mean`); for float64 C the rest is 0.
 
     Rows of weight exactly 0 add nothing to the scatter.  When they are at
     least two thirds of the tile (about the measured break-even) -- hard

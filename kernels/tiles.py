@@ -5,7 +5,7 @@ buffer: every later pass then sweeps contiguous rows of the buffer, which LLVM
 vectorises across samples.  The buffer is float64 where a kernel computes in
 float64 (float32 data then accumulates in float64 without a full-size copy),
 float32 in the mixture kernels on float32 data, which centre with a split mean
-(see :func:`.gaussian.centre_tile`).
+(see :func:`split_mean`).
 """
 import numpy as np
 from numba.core import types
@@ -52,7 +52,13 @@ def split_mean(mu, like):
     """(mh, ml): the float64 ``mu`` as mh + ml in ``like``'s dtype, for :func:`centred`.
 
     mh is mu rounded to that dtype and ml the rest, rounded; for float64, mh = mu
-    and ml = 0.
+    and ml = 0, and centring is exactly x - mu (one subtraction).  For float32
+    x (float32 data, exact in the tile) the two float32 subtractions
+    (x - mh) - ml each round relative to the *difference*, not to |mu|:
+    z = (x - mu)(1 + d) with |d| <= ~2 float32 ulps however large the mean --
+    the accuracy of a float64 subtraction rounded to float32, in 16-lane
+    float32 arithmetic.  (Rounding the mean to float32 alone would be off by
+    up to |mu|/2**24: 6e-4 at mu = 1e4.)
     """
     mh = like.dtype.type(mu)
     return mh, like.dtype.type(mu - mh)
@@ -62,7 +68,7 @@ def centred(x, mh, ml):
     """x - (mh + ml): the tile value x minus a float64 mean split as mh + ml.
 
     mh is the mean rounded to x's dtype and ml the rest (see
-    :func:`.gaussian.centre_tile`).  For float64 x, ml is 0 and this is
+    :func:`split_mean`).  For float64 x, ml is 0 and this is
     x - mh, the plain float64 subtraction (no extra operation); for float32 x
     it is (x - mh) - ml, as accurate as a float64 subtraction rounded to
     float32, however large the mean.
