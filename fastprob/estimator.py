@@ -12,6 +12,7 @@ import os
 import time
 import warnings
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,13 +48,32 @@ from .mixture import (
     score_one,
 )
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "FitProgress"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 _FORMAT = "fastprob.GaussianMixture"
 _FORMAT_VERSION = 1
 _FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 _INIT_ARRAYS = ("weights_init", "means_init", "precisions_init")
+
+
+class FitProgress(NamedTuple):
+    """What ``GaussianMixture.fit(..., callback=f)`` passes to ``f`` as EM runs.
+
+    ``event`` is 'init_begin' (before an initialisation; ``n_iter`` 0), 'iteration'
+    (after each EM iteration) or 'init_end' (after the initialisation's last
+    iteration).  ``init`` counts initialisations from 0; ``lower_bound`` is the
+    mean log-likelihood after ``n_iter`` iterations (-inf before the first) and
+    ``change`` its change in that iteration (nan at 'init_begin' and 'init_end').
+    """
+
+    event: str
+    init: int
+    n_iter: int
+    lower_bound: float
+    change: float
+    converged: bool
+    n_components: int
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -139,7 +159,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ #
     # Fitting
     # ------------------------------------------------------------------ #
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, callback=None):
         """Estimate the parameters with EM.
 
         Parameters
@@ -163,20 +183,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights: the fit maximises Σ w_n log p(x_n).  For chunks,
             give (X_i, sample_weight_i) pairs instead.
+        callback : callable, optional
+            Called as ``callback(progress)`` with a :class:`FitProgress` at the
+            start and end of each initialisation and after every EM iteration
+            (e.g. to report progress or log the lower bound); ``verbose``'s
+            printing is independent of it.
 
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import fastprob
+        >>> X = fastprob.load_faithful()
+        >>> bounds = []
+        >>> gm = fastprob.GaussianMixture(2, random_state=0).fit(
+        ...     X, callback=lambda p: bounds.append(p.lower_bound) if p.event == "iteration" else None)
+        >>> len(bounds) == gm.n_iter_, round(gm.lower_bound_ * len(X), 3)
+        (True, -1130.264)
         """
-        self._fit(X, sample_weight)
+        self._fit(X, sample_weight, callback)
         return self
 
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X, y=None, sample_weight=None, *, callback=None):
         """Fit, then return the most probable component of each sample (equal to ``fit(X).predict(X)``).
 
         A dask array gives a lazy dask array; chunks give one concatenated array.
+        ``callback`` is as for :meth:`fit`.
         """
-        source = self._fit(X, sample_weight)
+        source = self._fit(X, sample_weight, callback)
         if _dask.is_dask_array(X):
             return self.predict(source.X)
         if isinstance(source, ArraySource):
@@ -278,8 +314,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._set_fitted(comps, X.dtype)
         return self
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, callback=None):
         self._validate_params()
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be a callable taking a FitProgress, got {type(callback).__name__}.")
+        report = _Reporter(self, callback)
         source = self._source(X, sample_weight)
         if source.n_rows < self.n_components:
             raise ValueError(
@@ -301,7 +340,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         max_lower_bound = -np.inf
         reseeded = []
         for init in range(n_init):
-            self._verbose_init_begin(init)
+            report.init_begin(init)
             if do_init:
                 params = self._initial_parameters(source, inits, random_state, eps)
             else:
@@ -323,12 +362,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 lower_bound = stats.loglik / total_weight
                 lower_bounds.append(lower_bound)
                 change = lower_bound - prev
-                self._verbose_iter_end(n_iter, change, lower_bound)
+                report.iteration(init, n_iter, change, lower_bound)
                 if abs(change) < self.tol:
                     converged = True
                     break
             if self.max_iter > 0:
-                self._verbose_init_end(lower_bound, converged)
+                report.init_end(init, n_iter, lower_bound, converged)
             # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
             if best is None or lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
@@ -686,31 +725,42 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             model._weight_scale = fitted["weight_scale"]
         return model
 
-    # ------------------------------------------------------------------ #
-    # Progress messages (same format as scikit-learn).  The CLI overrides these
-    # three hooks to report progress its own way.
-    # ------------------------------------------------------------------ #
-    def _verbose_init_begin(self, init):
+
+class _Reporter:
+    """EM progress: scikit-learn's ``verbose`` messages (same format) and the user's callback."""
+
+    def __init__(self, model, callback):
+        self.verbose, self.interval = model.verbose, model.verbose_interval
+        self.K, self.callback = model.n_components, callback
+
+    def _call(self, *fields):
+        if self.callback is not None:
+            self.callback(FitProgress(*fields, self.K))
+
+    def init_begin(self, init):
         if self.verbose >= 1:
             print(f"Initialization {init}")
-            self._init_prev_time = self._iter_prev_time = time.time()
+            self.init_time = self.iter_time = time.time()
+        self._call("init_begin", init, 0, -np.inf, np.nan, False)
 
-    def _verbose_iter_end(self, n_iter, change, lower_bound):
-        if self.verbose >= 1 and n_iter % self.verbose_interval == 0:
+    def iteration(self, init, n_iter, change, lower_bound):
+        if self.verbose >= 1 and n_iter % self.interval == 0:
             if self.verbose == 1:
                 print(f"  Iteration {n_iter}")
             else:
                 now = time.time()
-                print(f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t ll change {change:.5f}")
-                self._iter_prev_time = now
+                print(f"  Iteration {n_iter}\t time lapse {now - self.iter_time:.5f}s\t ll change {change:.5f}")
+                self.iter_time = now
+        self._call("iteration", init, n_iter, lower_bound, change, False)
 
-    def _verbose_init_end(self, lower_bound, converged):
+    def init_end(self, init, n_iter, lower_bound, converged):
         msg = "converged" if converged else "did not converge"
         if self.verbose == 1:
             print(f"Initialization {msg}.")
         elif self.verbose >= 2:
-            print(f"Initialization {msg}. time lapse {time.time() - self._init_prev_time:.5f}s\t "
+            print(f"Initialization {msg}. time lapse {time.time() - self.init_time:.5f}s\t "
                   f"lower bound {lower_bound:.5f}.")
+        self._call("init_end", init, n_iter, lower_bound, np.nan, converged)
 
 
 def _n_rows(X):

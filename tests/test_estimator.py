@@ -488,3 +488,22 @@ def test_save_exact_path_numpy_scalars_and_bad_files(tmp_path, faithful):
     for bad in ("arr.npy", "junk.bin"):
         with pytest.raises(ValueError, match="is not a fastprob GaussianMixture file"):
             GaussianMixture.load(tmp_path / bad)
+
+
+def test_fit_callback_reports_every_iteration(faithful):
+    events = []
+    gm = GaussianMixture(2, n_init=2, random_state=0).fit(faithful, callback=events.append)
+    kinds = [e.event for e in events]
+    assert kinds.count("init_begin") == kinds.count("init_end") == 2
+    per_init = [[e for e in events if e.init == i and e.event == "iteration"] for i in range(2)]
+    assert all(e.n_components == 2 for e in events)
+    best = max(per_init, key=lambda its: its[-1].lower_bound)
+    assert [e.n_iter for e in best] == list(range(1, gm.n_iter_ + 1))
+    assert [e.lower_bound for e in best] == gm.lower_bounds_
+    ends = [e for e in events if e.event == "init_end"]
+    assert any(e.converged and e.lower_bound == gm.lower_bound_ for e in ends)
+
+
+def test_fit_callback_must_be_callable(faithful):
+    with pytest.raises(TypeError, match="callback must be a callable"):
+        GaussianMixture(2).fit(faithful, callback=3)
