@@ -19,8 +19,8 @@ import threading
 
 import numpy as np
 
-from . import _em
-from ._sources import check_chunk_finite
+from ._moments import Statistics, merge_statistics
+from ._sources import RowSource, check_chunk_finite
 from .mixture import make_components, score_one
 from .threads import set_num_threads
 
@@ -115,7 +115,7 @@ def as_weights(sample_weight):
     return sw
 
 
-class DaskSource:
+class DaskSource(RowSource):
     """A dask array or DataFrame (and optional sample weights) as a row source for EM."""
 
     def __init__(self, X, sample_weight=None):
@@ -127,92 +127,98 @@ class DaskSource:
         self.n_rows, self.n_features = self.X.shape
         self.dtype = np.dtype(self.X.dtype)
         self.blocks = self.X.chunks[0]
+        self.weighted = sample_weight is not None
         if sample_weight is None:
-            self.sw = None
+            self._sw = None
             finite = dask.compute(da.isfinite(self.X).all())[0]
         else:
             sw = as_weights(sample_weight)
             if sw.shape != (self.n_rows,):
                 raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
                                  f"got shape {sw.shape}.")
-            self.sw = sw.rechunk((self.blocks,))
+            self._sw = sw.rechunk((self.blocks,))
             finite, w_finite, w_min, w_sum = dask.compute(
-                da.isfinite(self.X).all(), da.isfinite(self.sw).all(), self.sw.min(), self.sw.sum())
+                da.isfinite(self.X).all(), da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum())
             if not w_finite or w_min < 0 or not w_sum > 0:
                 raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
+            self._user_weight_sum = float(w_sum)
         if not finite:
             raise ValueError("Input X contains NaN or infinity.")
         self.total_weight = float(self.n_rows)
-        self.weight_scale = 1.0
-        if self.sw is not None:
-            self._user_weight_sum = float(w_sum)
 
     def scale_weights(self):
-        """Sample weights to mean 1 (only their ratios matter), as for in-memory data."""
-        if self.sw is not None:
+        # To mean 1 (only their ratios matter), as for in-memory data.
+        if self._sw is not None:
             self.weight_scale = self.n_rows / self._user_weight_sum
-            self.sw = self.sw * self.weight_scale
+            self._sw = self._sw * self.weight_scale
             self.total_weight = float(self.n_rows)
 
-    def _map_reduce(self, block_statistics, diagonal, K, **kwargs):
+    def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
         """Statistics merged over all blocks: map_blocks, then a tree reduction in block order."""
         da = _dask_array()
-        d = self.n_features
-        length = packed_length(K, d, diagonal)
-        args = [self.X] if self.sw is None else [self.X, self.sw[:, None]]
-        packed = da.map_blocks(_block_task, *args, block_statistics=block_statistics, weighted=self.sw is not None,
-                               K=K, diagonal=diagonal, dtype=np.float64,
-                               chunks=((1,) * len(self.blocks), (length,)), **kwargs)
+        length = packed_length(n_components, self.n_features, diagonal)
+        args = [self.X] if self._sw is None else [self.X, self._sw[:, None]]
+        packed = da.map_blocks(_block_task, *args, chunk_statistics=chunk_statistics, weighted=self._sw is not None,
+                               rng_states=None if random_state is None else
+                               _stream_states(random_state, self.blocks, draws_per_row),
+                               dtype=np.float64, chunks=((1,) * len(self.blocks), (length,)))
         merged = da.reduction(packed, chunk=_keep, combine=_merge_packed, aggregate=_merge_packed, axis=0,
                               keepdims=True, split_every=SPLIT_EVERY, dtype=np.float64, concatenate=True,
                               meta=np.empty((0, 0)))
         return unpack(merged.compute()[0])
 
-    def e_step_statistics(self, comps):
-        return self._map_reduce(_e_step_block, comps.diagonal, comps.n_components, comps=comps)
-
-    def random_statistics(self, K, random_state, diagonal):
-        # One seed per block, drawn on the client: reproducible for a given
-        # random_state and chunking (not the numbers of the in-memory 'random').
-        seeds = random_state.randint(0, 2**31 - 1, size=len(self.blocks))
-        return self._map_reduce(_random_block, diagonal, K, seeds=seeds)
-
-    def labelled_statistics(self, kmeans, K, diagonal):
-        return self._map_reduce(_labelled_block, diagonal, K, kmeans=kmeans)
+    def map_rows(self, fn):
+        """Lazy: a 1-D dask array of ``fn`` over the row blocks."""
+        return self.X.map_blocks(_rows_task, fn=fn, dtype=np.int64, drop_axis=1)
 
     def take(self, rows):
         import dask
 
         rows = np.asarray(rows, dtype=np.int64)
-        if self.sw is None:
+        if self._sw is None:
             return np.ascontiguousarray(self.X[rows].compute()), None
-        X_rows, sw_rows = dask.compute(self.X[rows], self.sw[rows])
+        X_rows, sw_rows = dask.compute(self.X[rows], self._sw[rows])
         return np.ascontiguousarray(X_rows), np.ascontiguousarray(sw_rows)
+
+
+def _stream_states(random_state, blocks, draws_per_row):
+    """The state of ``random_state`` at each block's first row, for one stream over all rows.
+
+    The client draws (and discards) the numbers the rows before each block
+    would draw, so that every block continues the stream where the previous
+    one stopped: the same numbers as an in-memory pass.  ``random_state``
+    ends where such a pass would leave it.
+    """
+    states = []
+    for n in blocks:
+        states.append(random_state.get_state())
+        left = n * draws_per_row
+        while left:
+            step = min(left, 1 << 20)
+            random_state.random_sample(step)
+            left -= step
+    return states
 
 
 # ---------------------------------------------------------------------- #
 # Block tasks (run on the workers)
 # ---------------------------------------------------------------------- #
-def _block_task(Xb, *rest, block_statistics, weighted, K, diagonal, block_info=None, **kwargs):
+def _block_task(Xb, *rest, chunk_statistics, weighted, rng_states, block_info=None):
     swb = np.ascontiguousarray(rest[0][:, 0]) if weighted else None
     Xb = np.ascontiguousarray(Xb)
     offset = block_info[0]["array-location"][0][0]
-    index = block_info[0]["chunk-location"][0]
+    rng = None
+    if rng_states is not None:
+        rng = np.random.RandomState()
+        rng.set_state(rng_states[block_info[0]["chunk-location"][0]])
     with set_num_threads(task_threads()):
-        stats = block_statistics(Xb, swb, index=index, K=K, diagonal=diagonal, **kwargs)
+        stats = chunk_statistics(Xb, swb, rng)
     return pack(stats.shifted(offset))[None, :]
 
 
-def _e_step_block(Xb, swb, *, comps, index, K, diagonal):
-    return _em.e_step_statistics(Xb, swb, comps)
-
-
-def _random_block(Xb, swb, *, seeds, index, K, diagonal):
-    return _em.random_chunk_statistics(Xb, swb, K, np.random.RandomState(seeds[index]), diagonal)
-
-
-def _labelled_block(Xb, swb, *, kmeans, index, K, diagonal):
-    return _em.labelled_chunk_statistics(Xb, swb, kmeans.predict(Xb).astype(np.int64), K, diagonal)
+def _rows_task(Xb, *, fn):
+    with set_num_threads(task_threads()):
+        return fn(np.ascontiguousarray(Xb))
 
 
 def _keep(x, axis=None, keepdims=None):
@@ -223,7 +229,7 @@ def _merge_packed(x, axis=None, keepdims=None):
     """Merge the packed statistics of consecutive blocks (rows of x), in order."""
     total = None
     for row in x:
-        total = _em.merge_statistics(total, unpack(row))
+        total = merge_statistics(total, unpack(row))
     return pack(total)[None, :]
 
 
@@ -248,7 +254,7 @@ def unpack(vec):
     i += K * d
     M2 = vec[i:i + K * d * dd].reshape((K, d) if diagonal else (K, d, d)).copy()
     i += K * d * dd
-    return _em.Statistics(W, mean, M2, float(vec[i]), int(vec[i + 1]), float(vec[i + 2]))
+    return Statistics(W, mean, M2, float(vec[i]), int(vec[i + 1]), float(vec[i + 2]))
 
 
 # ---------------------------------------------------------------------- #

@@ -7,13 +7,17 @@ structure follows scikit-learn's ``sklearn/mixture`` (same formulas, same
 10·eps added to the component weights), so that the same initial parameters
 give the same fitted parameters.
 """
+import functools
+
 import numpy as np
 
 from ._moments import (
+    Statistics,
     allocate_partials,
     block_layout,
     group_moments,
     group_partials,
+    merge_statistics,
     reduce_partials,
 )
 from .kernels import mixture as _mixk
@@ -44,48 +48,6 @@ INIT_SAMPLE_BYTES = 512 * 2**20
 RANDOM_INIT_CHUNK = 65536
 
 
-class Statistics:
-    """Reduced sufficient statistics of one pass: per component W, mean, scatter M2.
-
-    ``loglik`` is Σ w log p(x) over the rows, ``worst_row`` the (global) index
-    of the row with the lowest log-likelihood and ``worst_ll`` its value.
-    """
-
-    __slots__ = ("W", "mean", "M2", "loglik", "worst_row", "worst_ll")
-
-    def __init__(self, W, mean, M2, loglik=np.nan, worst_row=-1, worst_ll=np.inf):
-        self.W, self.mean, self.M2 = W, mean, M2
-        self.loglik, self.worst_row, self.worst_ll = loglik, worst_row, worst_ll
-
-    def shifted(self, offset):
-        """The same statistics with ``worst_row`` counted from ``offset`` (a chunk's first row)."""
-        if self.worst_row >= 0:
-            self.worst_row += offset
-        return self
-
-
-def merge_statistics(a, b):
-    """Statistics of the union of two disjoint sets of rows (Chan et al.'s pairwise update).
-
-    ``a`` may be None (nothing yet).  M2 is (K, d, d) or, for diagonal
-    covariances, (K, d).
-    """
-    if a is None:
-        return b
-    W = a.W + b.W
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share_b = np.where(W > 0, b.W / W, 0.0)
-    delta = b.mean - a.mean
-    mean = a.mean + delta * share_b[:, None]
-    cross = a.W * share_b  # Wa·Wb / W
-    if a.M2.ndim == 3:
-        M2 = a.M2 + b.M2 + cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
-    else:
-        M2 = a.M2 + b.M2 + cross[:, None] * delta * delta
-    worst = b if b.worst_ll < a.worst_ll else a
-    return Statistics(W, mean, M2, a.loglik + b.loglik, worst.worst_row, worst.worst_ll)
-
-
 def is_diagonal(covariance_type):
     return covariance_type in ("diag", "spherical")
 
@@ -114,14 +76,16 @@ def estimate_parameters(stats, covariance_type, reg_covar, eps):
 
 # ---------------------------------------------------------------------- #
 # Per-chunk statistics: what every chunk of rows (an array, a memmap chunk,
-# a dask block) turns into.  Sources merge them in row order.
+# a dask block) turns into; a source's map_reduce merges them in row order.
+# Signature (X_chunk, weights_chunk, rng) after the leading arguments are
+# bound with functools.partial (picklable, for dask workers).
 # ---------------------------------------------------------------------- #
-def random_chunk_statistics(X, sw, n_components, random_state, diagonal):
+def random_chunk_statistics(n_components, diagonal, X, sw, random_state):
     """Moments under uniform random responsibilities, drawn row-chunk by row-chunk.
 
     Consecutive draws of (n, K) uniforms continue one stream, so a pass over
     the chunks in row order draws the same numbers as sklearn's single
-    (N, K) draw, without holding an N x K array.
+    (N, K) draw, without holding an N x K array (``draws_per_row`` = K).
     """
     partials = []
     for c0 in range(0, X.shape[0], RANDOM_INIT_CHUNK):
@@ -137,6 +101,15 @@ def random_chunk_statistics(X, sw, n_components, random_state, diagonal):
 def labelled_chunk_statistics(X, sw, labels, n_components, diagonal):
     """Moments of the rows of each label (rows labelled -1 belong to no component)."""
     return Statistics(*group_moments(X, sw, labels=labels, n_groups=n_components, diagonal=diagonal))
+
+
+def kmeans_chunk_statistics(kmeans, n_components, diagonal, X, sw, rng=None):
+    """Moments of the rows nearest to each of a fitted ``KMeans``'s centres."""
+    return labelled_chunk_statistics(X, sw, kmeans.predict(X).astype(np.int64), n_components, diagonal)
+
+
+def e_step_chunk_statistics(comps, X, sw, rng=None):
+    return e_step_statistics(X, sw, comps)
 
 
 def e_step_statistics(X, sw, comps):
@@ -165,22 +138,10 @@ def e_step_statistics(X, sw, comps):
     return Statistics(W, mean, M2, loglik, int(worst_b[worst]), float(worst_ll_b[worst]))
 
 
-# ---------------------------------------------------------------------- #
-# Passes over a source (see fastprob._sources; the dask source has its own).
-# ---------------------------------------------------------------------- #
-def pass_statistics(source, chunk_statistics):
-    """Merge ``chunk_statistics(X_chunk, w_chunk)`` over the source's chunks, in row order."""
-    total = None
-    for offset, Xc, swc in source.chunks():
-        total = merge_statistics(total, chunk_statistics(Xc, swc).shifted(offset))
-    return total
-
-
-def source_statistics(source, comps):
-    """E-step statistics of all rows of a source under the mixture ``comps``."""
-    if hasattr(source, "e_step_statistics"):
-        return source.e_step_statistics(comps)
-    return pass_statistics(source, lambda Xc, swc: e_step_statistics(Xc, swc, comps))
+def e_step(source, comps):
+    """E-step statistics of all rows of a source under the mixture ``comps`` (one pass)."""
+    return source.map_reduce(functools.partial(e_step_chunk_statistics, comps), comps.n_components,
+                             comps.diagonal)
 
 
 def init_statistics(source, method, n_components, random_state, diagonal):
@@ -189,28 +150,26 @@ def init_statistics(source, method, n_components, random_state, diagonal):
     'kmeans': labels from sklearn's KMeans (n_init=1); 'k-means++': the seeds
     of sklearn's kmeans_plusplus, one point per component (both on a random
     sample of :func:`init_sample_rows` rows (100 000, fewer for very wide
-    data) when there are more, so that
-    initialisation never loads all the data); 'random_from_data': K distinct
-    random rows; 'random': uniform random responsibilities, drawn chunk by
-    chunk (the same random stream as sklearn's single draw).
+    data) when there are more, so that initialisation never loads all the
+    data); 'random_from_data': K distinct random rows; 'random': uniform
+    random responsibilities, drawn chunk by chunk (the same random stream as
+    sklearn's single draw).
 
-    ``source`` is any row source; one that is not in memory but has at most
-    that many rows is first gathered into memory, so that the
-    initialisation is the in-memory one exactly.
+    A source of at most that many rows is first gathered into memory, so that
+    the initialisation is the in-memory one exactly, whatever the source.
     """
-    from ._sources import ArraySource
-
     N = source.n_rows
     K = n_components
     limit = init_sample_rows(source.n_features)
-    if N <= limit and type(source) is not ArraySource:
-        source = ArraySource(*source.take(np.arange(N)))
+    if N <= limit:
+        source = source.in_memory()
     if method == "random":
-        if hasattr(source, "random_statistics"):
-            return source.random_statistics(K, random_state, diagonal)
-        return pass_statistics(source, lambda Xc, swc: random_chunk_statistics(Xc, swc, K, random_state, diagonal))
+        return source.map_reduce(functools.partial(random_chunk_statistics, K, diagonal), K, diagonal,
+                                 random_state=random_state, draws_per_row=K)
     if method == "random_from_data":
-        return _seed_statistics(source, _data_seed_rows(source, random_state, K), diagonal)
+        rows = _positive_rows_in_memory(source, random_state, K) if N <= limit else \
+            _positive_rows_by_redraw(source, random_state, K)
+        return _seed_statistics(source, rows, diagonal)
     if N > limit:
         # k-means on a bounded random sample of rows: sklearn's KMeans copies X
         # and k-means++ holds (2 + log K) distances per row, which on millions
@@ -229,34 +188,34 @@ def init_statistics(source, method, n_components, random_state, diagonal):
             if N <= limit:
                 return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
             # Every row takes the label of its nearest centre.
-            if hasattr(source, "labelled_statistics"):
-                return source.labelled_statistics(km, K, diagonal)
-            return pass_statistics(source, lambda Xc, swc: labelled_chunk_statistics(
-                Xc, swc, km.predict(Xc).astype(np.int64), K, diagonal))
+            return source.map_reduce(functools.partial(kmeans_chunk_statistics, km, K, diagonal), K, diagonal)
         from sklearn.cluster import kmeans_plusplus  # k-means++
 
         _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
         return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
 
 
-def _data_seed_rows(source, random_state, K):
-    """K distinct random rows of positive weight, for 'random_from_data'.
+def _positive_rows_in_memory(source, random_state, K):
+    """K distinct random rows of positive weight of an in-memory source, for 'random_from_data'.
 
     Without zero sample weights this is scikit-learn's draw (uniform over all
     rows).  A row of weight 0 is not data: seeded there, a component would
     start with no mass (at the origin) and EM could not move it, so the draw
-    is over the positively weighted rows -- from the weights when they are in
-    memory, else by redrawing the rows that turn out to weigh 0.
+    is over the positively weighted rows.
     """
     N = source.n_rows
-    if hasattr(source, "sw"):  # array and memmap sources: the weights (or None) are in memory
-        positive = None if source.sw is None else np.flatnonzero(source.sw > 0)
-        if positive is None or positive.size == N:
-            return sample_rows(random_state, N, K, ordered=False)
-        _check_positive_rows(positive.size, K)
-        return positive[sample_rows(random_state, positive.size, K, ordered=False)]
+    positive = None if source.sw is None else np.flatnonzero(source.sw > 0)
+    if positive is None or positive.size == N:
+        return sample_rows(random_state, N, K, ordered=False)
+    _check_positive_rows(positive.size, K)
+    return positive[sample_rows(random_state, positive.size, K, ordered=False)]
+
+
+def _positive_rows_by_redraw(source, random_state, K):
+    """As :func:`_positive_rows_in_memory` for a source too large to gather: rows drawn
+    uniformly, those that turn out to weigh 0 replaced by new draws (memory O(K))."""
+    N = source.n_rows
     rows = sample_rows(random_state, N, K, ordered=False)
-    # Weights only in the chunks (a source larger than the init sample): check the drawn rows' weights.
     order = np.argsort(rows)
     _, w = source.take(rows[order])
     if w is None or (w > 0).all():

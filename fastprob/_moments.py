@@ -81,3 +81,45 @@ def group_partials(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=Fals
 def group_moments(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=False):
     """Reduced weighted moments (W, mean, M2) of row groups; see :func:`group_partials`."""
     return reduce_partials(*group_partials(X, sw, labels, resp, n_groups, diagonal), diagonal)
+
+
+class Statistics:
+    """Reduced sufficient statistics of one pass: per component W, mean, scatter M2.
+
+    ``loglik`` is Σ w log p(x) over the rows, ``worst_row`` the (global) index
+    of the row with the lowest log-likelihood and ``worst_ll`` its value.
+    """
+
+    __slots__ = ("W", "mean", "M2", "loglik", "worst_row", "worst_ll")
+
+    def __init__(self, W, mean, M2, loglik=np.nan, worst_row=-1, worst_ll=np.inf):
+        self.W, self.mean, self.M2 = W, mean, M2
+        self.loglik, self.worst_row, self.worst_ll = loglik, worst_row, worst_ll
+
+    def shifted(self, offset):
+        """The same statistics with ``worst_row`` counted from ``offset`` (a chunk's first row)."""
+        if self.worst_row >= 0:
+            self.worst_row += offset
+        return self
+
+
+def merge_statistics(a, b):
+    """Statistics of the union of two disjoint sets of rows (Chan et al.'s pairwise update).
+
+    ``a`` may be None (nothing yet).  M2 is (K, d, d) or, for diagonal
+    covariances, (K, d).
+    """
+    if a is None:
+        return b
+    W = a.W + b.W
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share_b = np.where(W > 0, b.W / W, 0.0)
+    delta = b.mean - a.mean
+    mean = a.mean + delta * share_b[:, None]
+    cross = a.W * share_b  # Wa·Wb / W
+    if a.M2.ndim == 3:
+        M2 = a.M2 + b.M2 + cross[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+    else:
+        M2 = a.M2 + b.M2 + cross[:, None] * delta * delta
+    worst = b if b.worst_ll < a.worst_ll else a
+    return Statistics(W, mean, M2, a.loglik + b.loglik, worst.worst_row, worst.worst_ll)

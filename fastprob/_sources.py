@@ -1,56 +1,147 @@
-"""Where EM reads its rows from: an array in memory, a memory map, or a stream of chunks.
+"""Where EM reads its rows from: the declared data-source protocol and its in-process implementations.
 
 EM is a map-reduce: every chunk of rows turns the current parameters into
-sufficient statistics, the chunks' statistics are merged, and the M-step runs on
-the sums.  A *source* hides where the rows live; the EM loop only asks it for
-passes over ``(offset, X_chunk, weights_chunk)`` and for a few rows by index.
+sufficient statistics (:class:`~fastprob._moments.Statistics`), the chunks'
+statistics are merged in row order, and the M-step runs on the sums.  A
+*source* hides where the rows live.  :class:`RowSource` declares everything
+the EM code may ask of one -- it asks nothing else, and never asks what kind
+of source it has:
 
-* :class:`ArraySource` — an in-memory array: one chunk, the whole array (the
-  fast path, unchanged by the existence of the others).
-* :class:`MemmapSource` — a ``numpy.memmap``: fixed chunks of rows read from the
-  mapping, so the process never holds more than one chunk of it.
-* :class:`ChunkSource` — a callable returning an iterable of chunks, or a
-  re-iterable of chunks (e.g. a list of arrays); every pass reads it again.
+* facts: ``n_rows``, ``n_features``, ``dtype`` (float32/float64, the dtype the
+  chunks arrive in), ``weighted``, ``total_weight`` and ``weight_scale``,
+  ``feature_names`` (or None);
+* :meth:`RowSource.map_reduce`: a per-chunk statistics function in, the merged
+  statistics of all rows out;
+* :meth:`RowSource.take`: a few rows by index (initialisation samples, seeds,
+  re-seeding);
+* :meth:`RowSource.map_rows`: a per-chunk function's results for all rows
+  (``fit_predict``).
 
-The dask source lives in :mod:`fastprob._dask` (it runs the same per-chunk
-functions on the workers).
+Implementations: :class:`ArraySource` (in memory: one chunk, the whole array),
+:class:`MemmapSource` (a ``numpy.memmap`` read in fixed chunks),
+:class:`ChunkSource` (a callable returning chunks, or a re-iterable of chunks),
+and ``DaskSource`` in :mod:`fastprob._dask` (the same per-chunk functions run
+on the workers).  A new kind of source subclasses :class:`RowSource` (or
+:class:`InProcessSource` if it can yield its chunks in this process), passes
+``tests/test_sources.py``'s contract test, and is picked in
+``GaussianMixture._source``.
 """
+import abc
 import mmap
 
 import numpy as np
 from scipy import sparse
 
+from ._moments import merge_statistics
+
 #: Target size of one chunk read from a memory map.
 MEMMAP_CHUNK_BYTES = 32 * 2**20
 
 
-class ArraySource:
-    """Rows held in memory: a C-contiguous float32/float64 array and optional float64 weights."""
+class RowSource(abc.ABC):
+    """What EM needs from the rows, wherever they live.
+
+    Attributes
+    ----------
+    n_rows, n_features : int
+    dtype : numpy.dtype
+        float32 or float64: the dtype chunks are delivered in.
+    weighted : bool
+        Whether the rows carry sample weights.
+    total_weight : float
+        Sum of the (scaled) sample weights; ``n_rows`` when unweighted.
+    weight_scale : float
+        What the user's sample weights were multiplied by (:meth:`scale_weights`).
+    feature_names : ndarray of str or None
+        Column names, for sources that carry them (DataFrame chunks).
+    """
+
+    n_rows: int
+    n_features: int
+    dtype: np.dtype
+    weighted: bool
+    total_weight: float
+    weight_scale: float = 1.0
+    feature_names = None
+
+    @abc.abstractmethod
+    def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
+        """Merged ``chunk_statistics(X_chunk, weights_chunk, rng)`` over all rows, in row order.
+
+        ``chunk_statistics`` returns the :class:`~fastprob._moments.Statistics`
+        (``n_components`` components; diagonal scatter when ``diagonal``) of
+        its chunk, with ``worst_row`` counted from the chunk's first row;
+        ``weights_chunk`` is None for unweighted sources.  With a
+        ``random_state``, ``rng`` is a ``RandomState`` positioned so that
+        the chunks together consume the stream as one pass over all rows in
+        order would, each row taking ``draws_per_row`` uniform draws (the
+        result is then the same however the rows are chunked); else None.
+        The function must be picklable where the source runs it elsewhere.
+        """
+
+    @abc.abstractmethod
+    def take(self, rows):
+        """(X[rows], weights[rows] or None) in memory, for sorted int64 row indices."""
+
+    @abc.abstractmethod
+    def map_rows(self, fn):
+        """``fn(X_chunk)`` (a 1-D array per chunk) for all rows, joined in row order."""
+
+    @abc.abstractmethod
+    def scale_weights(self):
+        """Scale the sample weights to mean 1 (only their ratios matter to the fit)."""
+
+    def in_memory(self):
+        """All rows as an :class:`ArraySource` (for initialising small data exactly as in memory)."""
+        return ArraySource(*self.take(np.arange(self.n_rows, dtype=np.int64)))
+
+
+class InProcessSource(RowSource):
+    """A source that yields its chunks in this process: map-reduce and map_rows by iteration."""
+
+    @abc.abstractmethod
+    def chunks(self):
+        """Yield (offset, X_chunk, weights_chunk or None) covering all rows in order."""
+
+    def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
+        # One random stream consumed chunk after chunk in row order: the same
+        # numbers as one draw over all rows.
+        total = None
+        for offset, Xc, swc in self.chunks():
+            total = merge_statistics(total, chunk_statistics(Xc, swc, random_state).shifted(offset))
+        return total
+
+    def map_rows(self, fn):
+        return np.concatenate([fn(Xc) for _, Xc, _ in self.chunks()])
+
+
+class ArraySource(InProcessSource):
+    """Rows held in memory: a C-contiguous float32/float64 array ``X`` and optional float64 weights ``sw``."""
 
     def __init__(self, X, sw=None):
         self.X, self.sw = X, sw
         self.n_rows, self.n_features = X.shape
         self.dtype = X.dtype
+        self.weighted = sw is not None
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
-        self.weight_scale = 1.0  # what the user's weights were multiplied by (scale_weights)
 
     def chunks(self):
-        """Yield (offset, X_chunk, weights_chunk or None) covering all rows in order."""
         yield 0, self.X, self.sw
 
     def scale_weights(self):
-        """Scale the sample weights to mean 1 (only their ratios matter to the fit)."""
         if self.sw is not None:
             self.weight_scale = 1.0 / self.sw.mean()
             self.sw = self.sw / self.sw.mean()
             self.total_weight = float(self.sw.sum())
 
     def take(self, rows):
-        """(X[rows], weights[rows] or None) for sorted row indices."""
         return self.X[rows], None if self.sw is None else self.sw[rows]
 
+    def in_memory(self):
+        return self
 
-class MemmapSource:
+
+class MemmapSource(InProcessSource):
     """A ``numpy.memmap`` read in chunks of about :data:`MEMMAP_CHUNK_BYTES`.
 
     Float32/float64 C-contiguous maps are read in place (no copy); other dtypes
@@ -64,8 +155,8 @@ class MemmapSource:
         self.sw = sw
         self.n_rows, self.n_features = X.shape
         self.dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        self.weighted = sw is not None
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
-        self.weight_scale = 1.0
         self.chunk_rows = max(1, MEMMAP_CHUNK_BYTES // (8 * max(1, self.n_features)))
 
     def chunks(self):
@@ -101,7 +192,7 @@ class MemmapSource:
             check_chunk_finite(Xc)
 
 
-class ChunkSource:
+class ChunkSource(InProcessSource):
     """Rows delivered as chunks by a callable (called once per pass) or a re-iterable.
 
     Each chunk is a 2-D array-like (n_i, d) or a pair (X_i, sample_weight_i).
@@ -113,11 +204,9 @@ class ChunkSource:
     def __init__(self, chunks):
         self._chunks = chunks
         self.n_rows = self.n_features = None
-        self.feature_names = None
         self.dtype = None
-        self._weighted = None
+        self.weighted = None
         self.total_weight = 0.0
-        self.weight_scale = 1.0
         self._scan()
 
     def _open(self):
@@ -163,7 +252,7 @@ class ChunkSource:
         if self.n_features is None:
             raise ValueError("The chunk source gave no chunks: it needs at least one chunk of rows.")
         self.n_rows = n_rows
-        self._weighted = weighted
+        self.weighted = weighted
         self.dtype = np.dtype(np.float32) if dtypes == {np.dtype(np.float32)} else np.dtype(np.float64)
         if not weighted:
             self.total_weight = float(n_rows)
@@ -174,7 +263,7 @@ class ChunkSource:
         offset = 0
         for i, item in enumerate(self._open()):
             Xc, swc = _split_chunk(item, i)
-            if Xc.shape[1] != self.n_features or (swc is not None) != self._weighted:
+            if Xc.shape[1] != self.n_features or (swc is not None) != self.weighted:
                 raise ValueError(f"Chunk {i} differs from the first pass over the chunks (features or "
                                  "weights): the source must deliver the same data on every pass.")
             check_chunk_finite(Xc)
@@ -187,15 +276,14 @@ class ChunkSource:
                              "it must deliver the same data on every pass.")
 
     def scale_weights(self):
-        """Scale the sample weights to mean 1 (only their ratios matter to the fit)."""
-        if self._weighted:
+        if self.weighted:
             self.weight_scale = self.n_rows / self.total_weight
             self.total_weight = float(self.n_rows)
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)
         X_out = np.empty((rows.size, self.n_features), dtype=self.dtype)
-        sw_out = np.empty(rows.size) if self._weighted else None
+        sw_out = np.empty(rows.size) if self.weighted else None
         for offset, Xc, swc in self.chunks():
             lo, hi = np.searchsorted(rows, [offset, offset + Xc.shape[0]])
             X_out[lo:hi] = Xc[rows[lo:hi] - offset]

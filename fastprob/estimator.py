@@ -5,6 +5,7 @@ and the same answers from the same initial parameters; each EM iteration is one
 fused parallel pass over X (no N x K array), fits are bit-identical on any
 number of threads, and ``fit`` accepts ``sample_weight``.
 """
+import functools
 import json
 import math
 import numbers
@@ -213,12 +214,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``callback`` is as for :meth:`fit`.
         """
         source = self._fit(X, sample_weight, callback)
-        if _dask.is_dask_array(X):
-            return self.predict(source.X)
-        if isinstance(source, ArraySource):
-            return score_one(source.X, self._components(), "labels")
-        comps = self._components()
-        return np.concatenate([score_one(Xc, comps, "labels") for _, Xc, _ in source.chunks()])
+        return source.map_rows(functools.partial(score_one, comps=self._components(), what="labels"))
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One incremental EM step on a chunk of rows (for streams that do not fit in memory).
@@ -353,7 +349,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             converged = False
             for n_iter in range(1, self.max_iter + 1):
                 prev = lower_bound
-                stats = _em.source_statistics(source, comps)
+                stats = _em.e_step(source, comps)
                 weights, means, covs = _em.m_step(stats, self.covariance_type, self.reg_covar, eps)
                 emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, source, random_state)
                 reseeded += [(init, n_iter, k) for k in emptied]
@@ -393,38 +389,42 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return source
 
     def _source(self, X, sample_weight):
-        """Validate X (any supported kind) and wrap it as a row source for EM; sets n_features_in_."""
+        """Validate X (any supported kind) and wrap it as a :class:`~fastprob._sources.RowSource`; sets
+        n_features_in_ (and feature_names_in_)."""
         if _dask.is_dask_array(X):
-            source = _dask.DaskSource(X, sample_weight)
+            source = self._adopt(_dask.DaskSource(X, sample_weight))
         elif isinstance(X, np.memmap):
             X = check_memmap(X)
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
             source = MemmapSource(X, sw)
             source.check_finite()
+            self._adopt(source)
         elif is_chunk_stream(X):
             if sample_weight is not None:
                 raise ValueError("sample_weight cannot be given with chunks of rows: make each chunk a pair "
                                  "(X_chunk, sample_weight_chunk) instead.")
-            source = ChunkSource(X)
-        else:
+            source = self._adopt(ChunkSource(X))
+        else:  # scikit-learn's validation sets n_features_in_ and feature_names_in_
             X = np.ascontiguousarray(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
             source = ArraySource(X, sw)
-        if type(source) is not ArraySource:
-            if source.n_rows < 2:
-                raise ValueError(f"Found {source.n_rows} sample(s) while a minimum of 2 is required by "
-                                 "GaussianMixture.")
-            self.n_features_in_ = source.n_features
-            names = getattr(source, "feature_names", None)
-            if names is not None:
-                self.feature_names_in_ = names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
         # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
         # 10·eps added to each Nₖ negligible whatever their magnitude.
         source.scale_weights()
+        return source
+
+    def _adopt(self, source):
+        """validate_data's checks and fitted facts for a source it cannot see (memmap, chunks, dask)."""
+        if source.n_rows < 2:
+            raise ValueError(f"Found {source.n_rows} sample(s) while a minimum of 2 is required by "
+                             "GaussianMixture.")
+        self.n_features_in_ = source.n_features
+        if source.feature_names is not None:
+            self.feature_names_in_ = source.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         return source
 
     def _initial_parameters(self, source, inits, random_state, eps):
