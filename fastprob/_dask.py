@@ -141,17 +141,13 @@ class DaskSource(RowSource):
                 da.isfinite(self.X).all(), da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum())
             if not w_finite or w_min < 0 or not w_sum > 0:
                 raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
-            self._user_weight_sum = float(w_sum)
         if not finite:
             raise ValueError("Input X contains NaN or infinity.")
-        self.total_weight = float(self.n_rows)
+        self.total_weight = float(self.n_rows if sample_weight is None else w_sum)
 
-    def scale_weights(self):
-        # To mean 1 (only their ratios matter), as for in-memory data.
-        if self._sw is not None:
-            self.weight_scale = self.n_rows / self._user_weight_sum
-            self._sw = self._sw * self.weight_scale
-            self.total_weight = float(self.n_rows)
+    def _apply_weight_scale(self, scale):
+        self._sw = self._sw * scale
+        return float(self.n_rows)  # the scaled sum, without another pass over the weights
 
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
         """Statistics merged over all blocks: map_blocks, then a tree reduction in block order."""

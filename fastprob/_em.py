@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 
+from . import _covariance
 from ._moments import (
     Statistics,
     allocate_partials,
@@ -48,10 +49,6 @@ INIT_SAMPLE_BYTES = 512 * 2**20
 RANDOM_INIT_CHUNK = 65536
 
 
-def is_diagonal(covariance_type):
-    return covariance_type in ("diag", "spherical")
-
-
 def estimate_parameters(stats, covariance_type, reg_covar, eps):
     """sklearn's ``_estimate_gaussian_parameters`` from reduced moments.
 
@@ -60,18 +57,7 @@ def estimate_parameters(stats, covariance_type, reg_covar, eps):
     """
     nk = stats.W + eps
     means = stats.mean * (stats.W / nk)[:, None]
-    d = means.shape[1]
-    if covariance_type == "full":
-        covs = stats.M2 / nk[:, None, None]
-        covs[:, np.arange(d), np.arange(d)] += reg_covar
-    elif covariance_type == "tied":
-        covs = stats.M2.sum(axis=0) / nk.sum()
-        covs[np.arange(d), np.arange(d)] += reg_covar
-    else:
-        covs = stats.M2 / nk[:, None] + reg_covar
-        if covariance_type == "spherical":
-            covs = covs.mean(axis=1)
-    return nk, means, covs
+    return nk, means, _covariance.lookup(covariance_type).estimate(stats.M2, nk, reg_covar)
 
 
 # ---------------------------------------------------------------------- #
@@ -285,7 +271,8 @@ def factorise_or_raise(weights, means, covs, covariance_type, dtype, when):
         msg = ILL_DEFINED
         if dtype == np.float32:
             msg += " The numerical accuracy can also be improved by passing float64 data instead of float32."
-        which = "the tied covariance" if covariance_type == "tied" else f"component(s) {failed}"
+        ctype = _covariance.lookup(covariance_type)
+        which = f"the {ctype.name} covariance" if ctype.shared else f"component(s) {failed}"
         raise ValueError(f"{msg} ({which} not positive definite {when}.)")
     return comps
 
@@ -312,10 +299,11 @@ def reseed_empty(weights, means, covs, stats, covariance_type, source, rng):
     X_rows = np.empty((len(rows), means.shape[1]))
     X_rows[order] = source.take(np.asarray(rows, dtype=np.int64)[order])[0]
     share = weights[live] / weights[live].sum()
+    ctype = _covariance.lookup(covariance_type)
+    average = ctype.average(covs, share, live)
     for k, x in zip(empty, X_rows):
         means[k] = x
-        if covariance_type != "tied":
-            covs[k] = np.tensordot(share, covs[live], axes=1)
+        ctype.set_component(covs, k, average)
         weights[k] = 1.0 / N
     weights /= weights.sum()
     return empty.tolist()

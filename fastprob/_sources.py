@@ -87,9 +87,19 @@ class RowSource(abc.ABC):
     def map_rows(self, fn):
         """``fn(X_chunk)`` (a 1-D array per chunk) for all rows, joined in row order."""
 
-    @abc.abstractmethod
     def scale_weights(self):
-        """Scale the sample weights to mean 1 (only their ratios matter to the fit)."""
+        """Scale the sample weights to mean 1 (only their ratios matter to the fit).
+
+        This keeps scikit-learn's 10·eps added to each component's weight
+        negligible whatever the weights' magnitude.
+        """
+        if self.weighted:
+            self.weight_scale = self.n_rows / self.total_weight
+            self.total_weight = self._apply_weight_scale(self.weight_scale)
+
+    @abc.abstractmethod
+    def _apply_weight_scale(self, scale):
+        """Multiply the sample weights by ``scale``; return their new sum."""
 
     def in_memory(self):
         """All rows as an :class:`ArraySource` (for initialising small data exactly as in memory)."""
@@ -128,11 +138,9 @@ class ArraySource(InProcessSource):
     def chunks(self):
         yield 0, self.X, self.sw
 
-    def scale_weights(self):
-        if self.sw is not None:
-            self.weight_scale = 1.0 / self.sw.mean()
-            self.sw = self.sw / self.sw.mean()
-            self.total_weight = float(self.sw.sum())
+    def _apply_weight_scale(self, scale):
+        self.sw = self.sw * scale
+        return float(self.sw.sum())
 
     def take(self, rows):
         return self.X[rows], None if self.sw is None else self.sw[rows]
@@ -184,7 +192,7 @@ class MemmapSource(InProcessSource):
                 _release_pages(view)
         return X_out, None if self.sw is None else self.sw[rows]
 
-    scale_weights = ArraySource.scale_weights
+    _apply_weight_scale = ArraySource._apply_weight_scale
 
     def check_finite(self):
         """Raise sklearn's ValueError if any value is NaN or infinite (one pass, chunk by chunk)."""
@@ -275,10 +283,8 @@ class ChunkSource(InProcessSource):
             raise ValueError(f"The chunk source delivered {offset} rows, but {self.n_rows} on the first pass: "
                              "it must deliver the same data on every pass.")
 
-    def scale_weights(self):
-        if self.weighted:
-            self.weight_scale = self.n_rows / self.total_weight
-            self.total_weight = float(self.n_rows)
+    def _apply_weight_scale(self, scale):
+        return float(self.n_rows)  # chunks() applies weight_scale as it reads them
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)

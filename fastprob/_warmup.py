@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+from ._covariance import COVARIANCE_TYPES, TYPES
 
 
 class BuildLog:
@@ -122,8 +122,8 @@ def plan_jobs(dtypes, n_features, covariance_types):
         if c not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_types must be among {COVARIANCE_TYPES}, got {c!r}.")
     blocked = max(UNROLLED_WIDTHS) + 1
-    triangular = {c for c in covariance_types if c in ("full", "tied")}
-    diagonal = {c for c in covariance_types if c not in ("full", "tied")}
+    triangular = {c for c in covariance_types if not TYPES[c].diagonal}
+    diagonal = {c for c in covariance_types if TYPES[c].diagonal}
     jobs = {}  # (dtype, d to run at) -> covariance types
     for t in dict.fromkeys(names):
         for d in sorted(set(ds)):

@@ -41,13 +41,8 @@ from ._sources import (
     is_chunk_stream,
 )
 from ._validation import check_weights
-from .mixture import (
-    COVARIANCE_TYPES,
-    covariance_shape,
-    make_components,
-    sample_components,
-    score_one,
-)
+from . import _covariance
+from .mixture import make_components, sample_components, score_one
 
 __all__ = ["GaussianMixture", "FitProgress"]
 
@@ -432,7 +427,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init, means_init, covs_init = inits
         if weights_init is None or means_init is None or covs_init is None:
             stats = _em.init_statistics(source, self.init_params, self.n_components, random_state,
-                                        _em.is_diagonal(self.covariance_type))
+                                        _covariance.lookup(self.covariance_type).diagonal)
             nk, means, covs = _em.estimate_parameters(stats, self.covariance_type, self.reg_covar, eps)
             weights = nk / source.total_weight
         else:
@@ -447,7 +442,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _check_warm_start(self, n_features, caller="warm_start"):
         """warm_start / partial_fit continue from fitted parameters: they must fit X and the settings."""
         K = self.n_components
-        expected = covariance_shape(self.covariance_type, K, n_features)
+        expected = _covariance.lookup(self.covariance_type).shape(K, n_features)
         if self.means_.shape != (K, n_features) or self.covariances_.shape != expected:
             how, fix = {"warm_start": ("warm_start=True", "Set warm_start=False to start a new fit."),
                         "partial_fit": ("partial_fit", "Call fit, or partial_fit on a new (cloned) estimator, "
@@ -472,8 +467,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         if not is_int(self.n_components) or self.n_components < 1:
             raise bad("n_components", "an int in the range [1, inf)")
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise bad("covariance_type", f"a str among {set(COVARIANCE_TYPES)}")
+        if not isinstance(self.covariance_type, str) or self.covariance_type not in _covariance.TYPES:
+            raise bad("covariance_type", f"a str among {set(_covariance.COVARIANCE_TYPES)}")
         for name in ("tol", "reg_covar"):
             if not is_real(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "a float in the range [0.0, inf)")
@@ -509,29 +504,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.means_init is not None:
             means = _as_param(self.means_init, "means_init", (K, d))
         if self.precisions_init is not None:
-            shape = covariance_shape(self.covariance_type, K, d)
-            prec = _as_param(self.precisions_init, "precisions_init", shape)
-            covs = _covariances_from_precisions(prec, self.covariance_type)
+            ctype = _covariance.lookup(self.covariance_type)
+            prec = _as_param(self.precisions_init, "precisions_init", ctype.shape(K, d))
+            covs = ctype.covariances_from_precisions(prec)
         return weights, means, covs
 
     # ------------------------------------------------------------------ #
     # Fitted state
     # ------------------------------------------------------------------ #
     def _set_fitted(self, comps, dtype):
-        from scipy.linalg import solve_triangular
-
-        ct = self.covariance_type
-        if comps.diagonal:
-            prec_chol = 1.0 / np.sqrt(comps.covariances)
-            precisions = prec_chol**2
-        else:
-            d = comps.n_features
-            # sklearn's precisions_cholesky_: the upper-triangular inverse-transpose
-            # of the covariance's Cholesky factor.
-            prec_chol = np.stack([solve_triangular(L, np.eye(d), lower=True).T for L in comps.chol])
-            precisions = prec_chol @ prec_chol.transpose(0, 2, 1)
-            if ct == "tied":
-                prec_chol, precisions = prec_chol[0], precisions[0]
+        prec_chol, precisions = _covariance.lookup(self.covariance_type).precisions(comps)
         self.weights_ = comps.weights.astype(dtype)
         self.means_ = comps.means.astype(dtype)
         self.covariances_ = comps.covariances.astype(dtype)
@@ -604,9 +586,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _n_parameters(self):
         K, d = self.means_.shape
-        cov_params = {"full": K * d * (d + 1) / 2.0, "diag": K * d, "tied": d * (d + 1) / 2.0,
-                      "spherical": K}[self.covariance_type]
-        return int(cov_params + d * K + K - 1)
+        return int(_covariance.lookup(self.covariance_type).n_parameters(K, d) + d * K + K - 1)
 
     def bic(self, X):
         """Bayesian information criterion on X (lower is better)."""
@@ -791,19 +771,3 @@ def _as_param(value, name, shape):
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity.")
     return arr
-
-
-def _covariances_from_precisions(prec, covariance_type):
-    """Covariances from user precisions, checking they are symmetric positive definite."""
-    if covariance_type in ("diag", "spherical"):
-        if (prec <= 0).any():
-            raise ValueError(f"'{covariance_type} precision' should be positive")
-        return 1.0 / prec
-    stack = prec.reshape((-1,) + prec.shape[-2:])
-    for k, P in enumerate(stack):
-        if not (np.allclose(P, P.T) and (np.linalg.eigvalsh(P) > 0).all()):
-            where = f" (component {k})" if covariance_type == "full" else ""
-            raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite{where}")
-    covs = np.linalg.inv(stack)
-    covs = 0.5 * (covs + covs.transpose(0, 2, 1))
-    return covs.reshape(prec.shape)

@@ -1,21 +1,15 @@
 """Gaussian mixtures: log-density, responsibilities and ancestral sampling.
 
 P(x) = Σ_k π_k N(x | μ_k, Σ_k), with Σ in any of scikit-learn's four
-parameterisations (``covariance_type``):
-
-========== =====================
-'full'     (K, d, d), one covariance per component
-'tied'     (d, d), one covariance shared by all components
-'diag'     (K, d), diagonal covariances
-'spherical' (K,), σ_k² I
-========== =====================
+parameterisations (``covariance_type``, see :mod:`fastprob._covariance`).
 
 The estimator (:class:`fastprob.GaussianMixture`) builds on the same pieces.
 """
 import numpy as np
 
+from . import _covariance
+from ._covariance import COVARIANCE_TYPES
 from .kernels import mixture as _mixk
-from .gaussian import check_symmetric, factor_stack
 from .kernels.gaussian import solver_token
 from .kernels.tiles import rows_per_tile
 from ._validation import (
@@ -31,21 +25,9 @@ from ._validation import (
 
 __all__ = ["gmm_logpdf", "gmm_responsibilities", "gmm_sample", "COVARIANCE_TYPES"]
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-
-
-def check_covariance_type(covariance_type):
-    """Raise ValueError unless ``covariance_type`` is one of :data:`COVARIANCE_TYPES`."""
-    if covariance_type not in COVARIANCE_TYPES:
-        raise ValueError(
-            f"covariance_type must be one of {', '.join(map(repr, COVARIANCE_TYPES))}; "
-            f"got {covariance_type!r}."
-        )
-
-
 def covariance_shape(covariance_type, K, d):
     """Shape of the covariances of K components in d dimensions."""
-    return {"full": (K, d, d), "tied": (d, d), "diag": (K, d), "spherical": (K,)}[covariance_type]
+    return _covariance.lookup(covariance_type).shape(K, d)
 
 
 class Components:
@@ -82,7 +64,7 @@ class Components:
 
     @property
     def diagonal(self):
-        return self.covariance_type in ("diag", "spherical")
+        return _covariance.lookup(self.covariance_type).diagonal
 
     def fit_dtype(self, dtype):
         """True if ``chol`` and ``var`` keep their values in ``dtype``: finite, and no
@@ -109,40 +91,18 @@ class Components:
         return (*read_only(log_weights, self.means, chol, self.logdet, var), self.diagonal, solver)
 
 
-def factorise(covariances, covariance_type, d):
-    """Kernel factors of float64 covariances given in sklearn's shape.
-
-    Returns
-    -------
-    chol, var, logdet, failed
-        ``failed`` lists the components whose covariance is not positive
-        definite (for 'tied', [0]); their factors are meaningless.
-    """
-    if covariance_type in ("full", "tied"):
-        chol, logdet, pivots = factor_stack(np.ascontiguousarray(covariances.reshape((-1, d, d))))
-        return chol, np.empty((0, 0)), logdet, np.flatnonzero(pivots >= 0).tolist()
-    if covariance_type == "diag":
-        var = np.ascontiguousarray(covariances)
-    else:  # spherical: σ² repeated over the d features
-        var = np.ascontiguousarray(np.repeat(covariances[:, None], d, axis=1))
-    positive = var > 0
-    failed = np.flatnonzero(~positive.all(axis=1)).tolist()
-    logdet = np.log(np.where(positive, var, 1.0)).sum(axis=1)
-    return np.zeros((0, 0, 0)), var, logdet, failed
-
-
 def make_components(weights, means, covariances, covariance_type):
     """Factorise float64 parameters (already shape-checked) into :class:`Components`.
 
     Returns (components, failed_component_indices).
     """
-    chol, var, logdet, failed = factorise(covariances, covariance_type, means.shape[1])
+    chol, var, logdet, failed = _covariance.lookup(covariance_type).factorise(covariances, means.shape[1])
     return Components(weights, means, covariances, covariance_type, chol, var, logdet), failed
 
 
 def validate_mixture(weights, means, covariances, covariance_type, *, weights_tol=None):
     """Check user-given mixture parameters; return :class:`Components` in float64."""
-    check_covariance_type(covariance_type)
+    ctype = _covariance.lookup(covariance_type)
     means = as_float_array(means, "means", dtype=np.float64)
     check_ndim(means, "means", (2,), "(n_components, n_features)")
     check_finite(means, "means")
@@ -162,19 +122,15 @@ def validate_mixture(weights, means, covariances, covariance_type, *, weights_to
         raise ValueError(f"weights must sum to 1, got sum(weights) = {weights.sum():.10g}; "
                          "normalise them first, e.g. weights / weights.sum().")
     covs = as_float_array(covariances, "covs", dtype=np.float64)
-    expected = covariance_shape(covariance_type, K, d)
+    expected = ctype.shape(K, d)
     if covs.shape != expected:
         raise ValueError(f"covs has shape {covs.shape}, but covariance_type={covariance_type!r} with "
                          f"means of shape {means.shape} needs shape {expected}.")
     check_finite(covs, "covs")
-    if covariance_type in ("full", "tied"):
-        check_symmetric(covs.reshape((-1, d, d)), "covs", covariance_type == "full")
+    ctype.check_given(covs, "covs")
     comps, failed = make_components(weights, means, np.ascontiguousarray(covs), covariance_type)
     if failed:
-        what = {"full": "covariance matrices", "tied": "tied covariance matrix",
-                "diag": "diagonal variances", "spherical": "variances"}[covariance_type]
-        where = "" if covariance_type == "tied" else f" of component(s) {failed}"
-        raise ValueError(f"The {what}{where} must be positive definite; add a small ridge "
+        raise ValueError(f"The {ctype.noun}{ctype.failed_where(failed)} must be positive definite; add a small ridge "
                          "(e.g. 1e-6) to the diagonal or check for constant/duplicated features.")
     return comps
 
