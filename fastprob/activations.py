@@ -93,15 +93,14 @@ def run_elementwise(kernel, inputs, shape, dtype, out, work=WORK["exp"]):
     return result
 
 
-def _unary(kernels, z, out, cost="exp", name="z"):
-    """Shared body of the one-argument functions: coerce, pick the dtype's kernel, run."""
+def _unary(kernel, z, out, cost="exp", name="z"):
+    """Shared body of the one-argument functions: coerce, check ``out``, run the kernel."""
     z = as_float_array(z, name)
-    k64, k32 = kernels
     if out is not None:
         check_out(out, z.shape, z.dtype)
     f32 = z.dtype == np.float32
     work = WORK[cost + ("32" if f32 and cost != "trivial" else "")]
-    return run_elementwise(k32 if f32 else k64, [z], z.shape, z.dtype, out, work)
+    return run_elementwise(kernel, [z], z.shape, z.dtype, out, work)
 
 
 def sigmoid(z, out=None):
@@ -133,7 +132,7 @@ def sigmoid(z, out=None):
     >>> float(fastprob.sigmoid(-745.0))
     5e-324
     """
-    return _unary((_ek.sigmoid64, _ek.sigmoid32), z, out)
+    return _unary(_ek.sigmoid, z, out)
 
 
 def log_sigmoid(z, out=None):
@@ -156,7 +155,7 @@ def log_sigmoid(z, out=None):
     >>> float(fastprob.log_sigmoid(-1000.0))
     -1000.0
     """
-    return _unary((_ek.log_sigmoid64, _ek.log_sigmoid32), z, out, "exp+log")
+    return _unary(_ek.log_sigmoid, z, out, "exp+log")
 
 
 def softplus(z, out=None):
@@ -179,7 +178,7 @@ def softplus(z, out=None):
     >>> float(fastprob.softplus(1000.0))
     1000.0
     """
-    return _unary((_ek.softplus64, _ek.softplus32), z, out, "exp+log")
+    return _unary(_ek.softplus, z, out, "exp+log")
 
 
 def tanh(z, out=None):
@@ -206,7 +205,7 @@ def tanh(z, out=None):
     >>> float(fastprob.tanh(1e-10))
     1e-10
     """
-    return _unary((_ek.tanh64, _ek.tanh32), z, out)
+    return _unary(_ek.tanh, z, out)
 
 
 def sigmoid_grad(z, out=None):
@@ -223,7 +222,7 @@ def sigmoid_grad(z, out=None):
         e^-|z| / (1 + e^-|z|)², which (unlike σ(z)(1 - σ(z)) evaluated as
         written) keeps full relative accuracy for large |z|.  0 at ±inf.
     """
-    return _unary((_ek.sigmoid_grad64, _ek.sigmoid_grad32), z, out)
+    return _unary(_ek.sigmoid_grad, z, out)
 
 
 def tanh_grad(z, out=None):
@@ -240,7 +239,7 @@ def tanh_grad(z, out=None):
         4e^-2|z| / (1 + e^-2|z|)² = sech²(z), accurate also where 1 - tanh²
         would cancel to 0 (|z| > 19).  0 at ±inf.
     """
-    return _unary((_ek.tanh_grad64, _ek.tanh_grad32), z, out)
+    return _unary(_ek.tanh_grad, z, out)
 
 
 def relu(z, out=None):
@@ -257,7 +256,7 @@ def relu(z, out=None):
         z where z > 0, else 0 (also for -0.0, which gives +0.0); NaN stays NaN
         (as with ``np.maximum(z, 0)``).
     """
-    return _unary((_ek.relu, _ek.relu), z, out, "trivial")
+    return _unary(_ek.relu, z, out, "trivial")
 
 
 def relu_grad(z, out=None):
@@ -274,7 +273,7 @@ def relu_grad(z, out=None):
         The subgradient at the kink z = 0 is taken as 1 (so -0.0 gives 1 too),
         the convention of the project notes; NaN gives NaN.
     """
-    return _unary((_ek.relu_grad, _ek.relu_grad), z, out, "trivial")
+    return _unary(_ek.relu_grad, z, out, "trivial")
 
 
 def logit(p, out=None):
@@ -300,4 +299,4 @@ def logit(p, out=None):
     >>> fastprob.logit([0.0, 0.5, 1.0])
     array([-inf,   0.,  inf])
     """
-    return _unary((_ek.logit, _ek.logit), p, out, "exp+log", name="p")
+    return _unary(_ek.logit, p, out, "exp+log", name="p")

@@ -16,6 +16,7 @@ import numpy as np
 
 from .kernels import elementwise as _ek
 from .kernels import information as _ik
+from .kernels.gaussian import LOG_2PI
 from ._validation import (
     as_float_array,
     check_finite,
@@ -36,8 +37,6 @@ __all__ = [
     "kl_divergence",
     "logsumexp",
 ]
-
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # --------------------------------------------------------------------------- #
@@ -445,9 +444,8 @@ def binary_cross_entropy_with_logits(y, z, *, out=None):
         raise ValueError(f"y and z do not broadcast together: shapes {y.shape} and {z.shape}.") from None
     if out is not None:
         check_out(out, shape, dtype)
-    f32 = dtype == np.float32
-    kernel = _ek.bce_with_logits32 if f32 else _ek.bce_with_logits64
-    return run_elementwise(kernel, [y, z], shape, dtype, out, WORK["exp+log32" if f32 else "exp+log"])
+    work = WORK["exp+log32" if dtype == np.float32 else "exp+log"]
+    return run_elementwise(_ek.bce_with_logits, [y, z], shape, dtype, out, work)
 
 
 # --------------------------------------------------------------------------- #

@@ -136,12 +136,13 @@ def validate_mixture(weights, means, covariances, covariance_type, *, weights_to
 
 
 def score(X, comps, *, lse=False, resp=False, labels=False):
-    """Run the scores kernel on C-contiguous float X; returns the requested arrays."""
-    if X.dtype == np.float32 and not comps.fit_dtype(np.float32):
-        # Covariances beyond float32's range: the float32 kernels would compute with inf or
-        # 0 factors.  Compute in float64 and round the results once to float32.
-        lse_out, resp_out, label_out = score(X.astype(np.float64), comps, lse=lse, resp=resp, labels=labels)
-        return lse_out.astype(np.float32), resp_out.astype(np.float32), label_out
+    """Run the scores kernel on C-contiguous float X; returns the requested arrays.
+
+    The kernel computes in the dtype of the factors it is given: X's, unless the
+    covariances do not fit float32 (their factors would become inf or 0); such
+    float32 data are scored in float64 and the results rounded once.
+    """
+    factor_dtype = X.dtype if comps.fit_dtype(X.dtype) else np.dtype(np.float64)
     N = X.shape[0]
     K = comps.n_components
     lse_out = np.empty(N if lse else 0, dtype=X.dtype)
@@ -151,7 +152,7 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
         d = comps.n_features
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
         tile = rows_per_tile(d)
-        kernel(-(-N // tile), read_only(X), *comps.kernel_args(X.dtype), tile, np.empty((0, 0), X.dtype),
+        kernel(-(-N // tile), read_only(X), *comps.kernel_args(factor_dtype), tile, np.empty((0, 0), X.dtype),
                lse_out, resp_out, label_out)
     return lse_out, resp_out, label_out
 

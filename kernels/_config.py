@@ -9,6 +9,28 @@ Environment overrides (read at import):
 ``FASTPROB_NUMBA_CACHE=0``
     disable the on-disk compile cache (default on; where it is kept: :mod:`._cache`).
 
+Dtype dispatch -- one idiom.  A kernel is written once and compiled per argument
+type (lazily: a float32 build only when float32 data arrive).  Where the code
+must differ by dtype, or by a compile-time choice such as the Mahalanobis solver
+for d, the kernel calls a stub whose implementation :func:`choose_by_types`
+picks from the argument types while compiling; Python never chooses between
+per-dtype copies.  A choice that is not a dtype travels as a *type token*: an
+empty array whose type carries it (``gaussian.solver_token``: its ``ndim``
+names the solver).  The row kernels compute in the dtype of the factors they
+are given (``chol.dtype``), so callers pick the arithmetic by what they pass.
+For example, from :mod:`.elementwise`::
+
+    def softplus_loop(i0, i1, x, out):
+        raise NotImplementedError("compiled use only")
+
+    @choose_by_types(softplus_loop)
+    def _softplus_by_type(i0, i1, x, out):      # runs at compile time, on Numba types
+        return _softplus32 if out.dtype == types.float32 else _softplus64
+
+    @blockwise
+    def softplus(i0, i1, x, out):               # the kernel: one source, one build per dtype
+        softplus_loop(i0, i1, x, out)
+
 Parallelism: no kernel is compiled with ``parallel=True``.  Kernels whose work
 splits into independent items (elements, rows, blocks of rows) are compiled
 once, single-threaded and without the GIL, and run on a pool of Python threads
@@ -24,6 +46,7 @@ import numba
 from numba.extending import overload
 
 from . import _cache
+from ._gc_pause import pause_while_compiling
 from ._threads import get_num_threads, run_in_threads
 
 #: Write compiled machine code to disk so later processes skip compilation.
@@ -43,8 +66,11 @@ _COMMON = dict(nogil=True, error_model="numpy")
 
 
 def _jit(fn, fastmath, **options):
-    """numba.njit with this module's flags, cached on disk (see :mod:`._cache`) unless CACHE is off."""
-    dispatcher = numba.njit(fastmath=set(fastmath), **_COMMON, **options)(fn)
+    """numba.njit with this module's flags, cached on disk (see :mod:`._cache`) unless CACHE is off.
+
+    The collector pauses while the kernel compiles (see :mod:`._gc_pause`).
+    """
+    dispatcher = pause_while_compiling(numba.njit(fastmath=set(fastmath), **_COMMON, **options)(fn))
     return _cache.enable(dispatcher) if CACHE else dispatcher
 
 

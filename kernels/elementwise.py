@@ -2,18 +2,19 @@
 
 Every kernel takes a 1-D C-contiguous input ``x`` and writes elements
 i0 <= i < i1 of ``out`` (same size, may be the same array; the elements are
-split across threads by :class:`._config.BlockKernel`).  There are two
-versions of each function:
+split across threads by :class:`._config.BlockKernel`).  Each function is one
+kernel (``sigmoid``, ``softplus``, ...) whose loop is chosen at compile time
+from the data's dtype, between two formulas:
 
-- ``*64`` for float64 data: ≤ 2 ULP (typically ≤ 1).  The exponential is
+- ``_*64`` for float64 data: ≤ 2 ULP (typically ≤ 1).  The exponential is
   carried as an unevaluated pair e + el (``mathfn.scale_pair``), denominators
   like 1 + e as exact pairs d + dl, and the one division is followed by a
   Newton correction q + (n - q d) / d whose residual n - q d is exact as one
   fused multiply-add (``mathfn.fma``).
   So the only error left is about one final rounding.
-- ``*32`` for float32 data: computed in float64 with the cheaper
+- ``_*32`` for float32 data: computed in float64 with the cheaper
   ``mathfn.exp_lowp`` (relative error < 6e-11) and plain formulas, then
-  rounded once to float32, which makes them ≤ 1 ULP in float32.  tanh32 is
+  rounded once to float32, which makes them ≤ 1 ULP in float32.  _tanh32 is
   the exception: float32 arithmetic throughout (see its notes), because
   numpy's float32 tanh is a 16-lane SIMD routine that the float64 route
   could not match.
@@ -26,8 +27,10 @@ import math
 
 import numpy as np
 
+from numba.core import types
+
 from . import mathfn as M
-from ._config import blockwise, serial
+from ._config import blockwise, choose_by_types, serial
 
 #: Beyond |z| = 20, tanh(z) rounds to ±1 (and 2|z| stays far from overflow).
 TANH_CLAMP = 40.0
@@ -39,8 +42,7 @@ TANH_GRAD_MIN = -760.0
 # --------------------------------------------------------------------------- #
 # sigmoid
 # --------------------------------------------------------------------------- #
-@blockwise
-def sigmoid64(i0, i1, x, out):
+def _sigmoid64(i0, i1, x, out):
     """σ(z) = 1 / (1 + e**-z): e**z / (1 + e**z) for z < 0 (exact down to subnormals)."""
     for i in range(i0, i1):
         z = x[i]
@@ -58,8 +60,7 @@ def sigmoid64(i0, i1, x, out):
         out[i] = q + ((M.fma(-q, d, n) + nl) - q * dl) * inv
 
 
-@blockwise
-def sigmoid32(i0, i1, x, out):
+def _sigmoid32(i0, i1, x, out):
     """σ(z) for float32 data, in float64 with the low-precision exponential."""
     for i in range(i0, i1):
         z = float(x[i])
@@ -70,8 +71,7 @@ def sigmoid32(i0, i1, x, out):
 # --------------------------------------------------------------------------- #
 # log-sigmoid and softplus (share log(1 + e**-|z|))
 # --------------------------------------------------------------------------- #
-@blockwise
-def log_sigmoid64(i0, i1, x, out):
+def _log_sigmoid64(i0, i1, x, out):
     """log σ(z) = min(z, 0) - log(1 + e**-|z|)."""
     for i in range(i0, i1):
         z = x[i]
@@ -81,8 +81,7 @@ def log_sigmoid64(i0, i1, x, out):
         out[i] = (z - L) if z < 0.0 else -L
 
 
-@blockwise
-def log_sigmoid32(i0, i1, x, out):
+def _log_sigmoid32(i0, i1, x, out):
     """log σ(z) for float32 data."""
     for i in range(i0, i1):
         z = float(x[i])
@@ -90,8 +89,7 @@ def log_sigmoid32(i0, i1, x, out):
         out[i] = (z - L) if z < 0.0 else -L
 
 
-@blockwise
-def softplus64(i0, i1, x, out):
+def _softplus64(i0, i1, x, out):
     """softplus(z) = log(1 + e**z) = max(z, 0) + log(1 + e**-|z|)."""
     for i in range(i0, i1):
         z = x[i]
@@ -102,8 +100,7 @@ def softplus64(i0, i1, x, out):
         out[i] = (z + L) if z > 0.0 else L
 
 
-@blockwise
-def softplus32(i0, i1, x, out):
+def _softplus32(i0, i1, x, out):
     """softplus(z) for float32 data."""
     for i in range(i0, i1):
         z = float(x[i])
@@ -114,8 +111,7 @@ def softplus32(i0, i1, x, out):
 # --------------------------------------------------------------------------- #
 # tanh
 # --------------------------------------------------------------------------- #
-@blockwise
-def tanh64(i0, i1, x, out):
+def _tanh64(i0, i1, x, out):
     """tanh(z) = sign(z) y / (y + 2) with y = e**(2|z|) - 1.
 
     The same as 2σ(2z) - 1 mathematically, but with no cancellation near 0:
@@ -163,8 +159,7 @@ F32_MINUS_TWO = np.float32(-2.0)
 F32_TANH_MAX_ABS = np.float32(20.0)
 
 
-@blockwise
-def tanh32(i0, i1, x, out):
+def _tanh32(i0, i1, x, out):
     """tanh(z) for float32 data, in float32 arithmetic (see the notes above)."""
     for i in range(i0, i1):
         z = x[i]
@@ -184,8 +179,7 @@ def tanh32(i0, i1, x, out):
 # --------------------------------------------------------------------------- #
 # derivatives
 # --------------------------------------------------------------------------- #
-@blockwise
-def sigmoid_grad64(i0, i1, x, out):
+def _sigmoid_grad64(i0, i1, x, out):
     """σ'(z) = σ(z) σ(-z) = e / (1 + e)**2 with e = e**-|z| (no 1 - σ cancellation)."""
     for i in range(i0, i1):
         z = x[i]
@@ -194,8 +188,7 @@ def sigmoid_grad64(i0, i1, x, out):
         out[i] = _over_square(e, el, e, el)
 
 
-@blockwise
-def sigmoid_grad32(i0, i1, x, out):
+def _sigmoid_grad32(i0, i1, x, out):
     """σ'(z) for float32 data."""
     for i in range(i0, i1):
         e = M.exp_lowp(-abs(float(x[i])))
@@ -203,8 +196,7 @@ def sigmoid_grad32(i0, i1, x, out):
         out[i] = e / (d * d)
 
 
-@blockwise
-def tanh_grad64(i0, i1, x, out):
+def _tanh_grad64(i0, i1, x, out):
     """tanh'(z) = 1 - tanh(z)**2 = 4 e / (1 + e)**2 with e = e**-2|z|."""
     for i in range(i0, i1):
         a = -2.0 * abs(x[i])
@@ -217,8 +209,7 @@ def tanh_grad64(i0, i1, x, out):
         out[i] = _over_square(n, nl, 0.25 * n, 0.25 * nl)
 
 
-@blockwise
-def tanh_grad32(i0, i1, x, out):
+def _tanh_grad32(i0, i1, x, out):
     """tanh'(z) for float32 data."""
     for i in range(i0, i1):
         e = M.exp_lowp(-2.0 * abs(float(x[i])))
@@ -286,8 +277,7 @@ def logit(i0, i1, x, out):
 # --------------------------------------------------------------------------- #
 # binary cross-entropy from logits
 # --------------------------------------------------------------------------- #
-@blockwise
-def bce_with_logits64(i0, i1, y, z, out):
+def _bce_with_logits64(i0, i1, y, z, out):
     """max(z, 0) - z y + log(1 + e**-|z|), written as w |z| + log1p(e**-|z|).
 
     w = 1 - y for z >= 0 and y for z < 0, so both terms are >= 0 (no
@@ -307,8 +297,7 @@ def bce_with_logits64(i0, i1, y, z, out):
         out[i] = t + L
 
 
-@blockwise
-def bce_with_logits32(i0, i1, y, z, out):
+def _bce_with_logits32(i0, i1, y, z, out):
     """Binary cross-entropy from logits for float32 data."""
     sy = 1 if y.size > 1 else 0
     sz = 1 if z.size > 1 else 0
@@ -319,3 +308,120 @@ def bce_with_logits32(i0, i1, y, z, out):
         w = (1.0 - yi) if zi >= 0.0 else yi
         t = 0.0 if w == 0.0 else w * abs(zi)
         out[i] = t + L
+
+
+# --------------------------------------------------------------------------- #
+# The kernels: one per function, whose float64 or float32 code is chosen at
+# compile time from the data's dtype (see kernels/_config.py).
+# --------------------------------------------------------------------------- #
+
+def sigmoid_loop(i0, i1, x, out):
+    """σ(z) for elements i0 <= i < i1: ``_sigmoid64`` or ``_sigmoid32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(sigmoid_loop)
+def _sigmoid_by_type(i0, i1, x, out):
+    return _sigmoid32 if out.dtype == types.float32 else _sigmoid64
+
+
+@blockwise
+def sigmoid(i0, i1, x, out):
+    """Σ(z) of float64 or float32 data (one build per dtype)."""
+    sigmoid_loop(i0, i1, x, out)
+
+
+def log_sigmoid_loop(i0, i1, x, out):
+    """log σ(z) for elements i0 <= i < i1: ``_log_sigmoid64`` or ``_log_sigmoid32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(log_sigmoid_loop)
+def _log_sigmoid_by_type(i0, i1, x, out):
+    return _log_sigmoid32 if out.dtype == types.float32 else _log_sigmoid64
+
+
+@blockwise
+def log_sigmoid(i0, i1, x, out):
+    """Log σ(z) of float64 or float32 data (one build per dtype)."""
+    log_sigmoid_loop(i0, i1, x, out)
+
+
+def softplus_loop(i0, i1, x, out):
+    """softplus(z) for elements i0 <= i < i1: ``_softplus64`` or ``_softplus32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(softplus_loop)
+def _softplus_by_type(i0, i1, x, out):
+    return _softplus32 if out.dtype == types.float32 else _softplus64
+
+
+@blockwise
+def softplus(i0, i1, x, out):
+    """Softplus(z) of float64 or float32 data (one build per dtype)."""
+    softplus_loop(i0, i1, x, out)
+
+
+def tanh_loop(i0, i1, x, out):
+    """tanh(z) for elements i0 <= i < i1: ``_tanh64`` or ``_tanh32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(tanh_loop)
+def _tanh_by_type(i0, i1, x, out):
+    return _tanh32 if out.dtype == types.float32 else _tanh64
+
+
+@blockwise
+def tanh(i0, i1, x, out):
+    """Tanh(z) of float64 or float32 data (one build per dtype)."""
+    tanh_loop(i0, i1, x, out)
+
+
+def sigmoid_grad_loop(i0, i1, x, out):
+    """σ'(z) for elements i0 <= i < i1: ``_sigmoid_grad64`` or ``_sigmoid_grad32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(sigmoid_grad_loop)
+def _sigmoid_grad_by_type(i0, i1, x, out):
+    return _sigmoid_grad32 if out.dtype == types.float32 else _sigmoid_grad64
+
+
+@blockwise
+def sigmoid_grad(i0, i1, x, out):
+    """Σ'(z) of float64 or float32 data (one build per dtype)."""
+    sigmoid_grad_loop(i0, i1, x, out)
+
+
+def tanh_grad_loop(i0, i1, x, out):
+    """tanh'(z) for elements i0 <= i < i1: ``_tanh_grad64`` or ``_tanh_grad32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(tanh_grad_loop)
+def _tanh_grad_by_type(i0, i1, x, out):
+    return _tanh_grad32 if out.dtype == types.float32 else _tanh_grad64
+
+
+@blockwise
+def tanh_grad(i0, i1, x, out):
+    """Tanh'(z) of float64 or float32 data (one build per dtype)."""
+    tanh_grad_loop(i0, i1, x, out)
+
+
+def bce_with_logits_loop(i0, i1, y, z, out):
+    """binary cross-entropy from logits for elements i0 <= i < i1: ``_bce_with_logits64`` or ``_bce_with_logits32`` by ``out``'s dtype."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(bce_with_logits_loop)
+def _bce_with_logits_by_type(i0, i1, y, z, out):
+    return _bce_with_logits32 if out.dtype == types.float32 else _bce_with_logits64
+
+
+@blockwise
+def bce_with_logits(i0, i1, y, z, out):
+    """Binary cross-entropy from logits of float64 or float32 data (one build per dtype)."""
+    bce_with_logits_loop(i0, i1, y, z, out)

@@ -8,6 +8,7 @@ from . import simd
 from .target import PLAN
 from .tiles import centred, split_mean
 
+#: log(2π), the Gaussian's normalising constant (fastprob's only definition).
 LOG_2PI = np.log(2.0 * np.pi)
 
 

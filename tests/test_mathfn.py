@@ -178,13 +178,26 @@ def test_mathfn_inlines_and_vectorises(name):
     _check_vectorised(_final_ir(loop, (x, np.empty_like(x))), "loop")
 
 
-@pytest.mark.parametrize("name", ["sigmoid64", "log_sigmoid64", "softplus64", "tanh64", "sigmoid_grad64",
-                                  "tanh_grad64", "tanh32", "softplus32"])
-def test_elementwise_kernels_vectorise(name):
-    block_kernel = getattr(elementwise, name)
+@pytest.mark.parametrize("name", ["_sigmoid64", "_log_sigmoid64", "_softplus64", "_tanh64", "_sigmoid_grad64",
+                                  "_tanh_grad64", "_tanh32", "_softplus32"])
+def test_elementwise_loops_vectorise(name):
+    loop = getattr(elementwise, name)  # the dtype's loop, as the kernel's build inlines it
     dtype = np.float32 if name.endswith("32") else np.float64
     x = np.linspace(-3, 3, 64).astype(dtype)
-    _check_vectorised(_final_ir(block_kernel.kernel.py_func, (0, x.size, x, np.empty_like(x))), block_kernel.__name__)
+    _check_vectorised(_final_ir(loop, (0, x.size, x, np.empty_like(x))), name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_kernel_builds_one_loop_per_dtype(dtype):
+    """The kernel compiles only its dtype's loop, vectorised, with nothing left to call."""
+    x = np.linspace(-3, 3, 64).astype(dtype)
+    kernel = elementwise.softplus.kernel
+    kernel(0, x.size, x, np.empty_like(x))
+    sig = [s for s in kernel.signatures if s[2].dtype == numba.from_dtype(dtype)][0]
+    ir = str(kernel.overloads[sig].library._final_module)
+    _check_vectorised(ir, "softplus")
+    other = "_softplus64" if dtype == np.float32 else "_softplus32"
+    assert other not in ir
 
 
 def test_information_inner_loops_inline_log():
