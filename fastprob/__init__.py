@@ -3,21 +3,11 @@
 Public functions validate and coerce their input, then call one kernel from
 :mod:`fastprob.kernels`.
 """
-import pathlib as _pathlib
-
-# Installed, `kernels/` is shipped as the subpackage `fastprob.kernels`.  In a
-# source checkout (e.g. `python -m fastprob` run from the repository root, which
-# puts the checkout ahead of the installed copy) it sits beside this package
-# instead: let the package path find it there.
-if not (_pathlib.Path(__file__).parent / "kernels").is_dir():
-    __path__.append(str(_pathlib.Path(__file__).resolve().parent.parent))
-
-from . import _gc_pause  # noqa: E402
+from .kernels import _gc_pause
 
 # Importing numba and building the kernel modules allocates ~30 000 long-lived
 # objects; without the pause each burst triggers a full collection (see _gc_pause).
 with _gc_pause.paused():
-    _gc_pause.install_compile_pause()
     from .activations import (  # noqa: E402
         log_sigmoid,
         logit,
@@ -99,7 +89,7 @@ def __getattr__(name):
     # The estimator imports scikit-learn (~0.7 s); load it on first use so that
     # `import fastprob` stays fast for the functional API.
     if name == "GaussianMixture":
-        from .estimator import GaussianMixture  # pauses the collector itself
+        from .estimator import GaussianMixture  # pauses the collector while it imports
 
         return GaussianMixture
     if name == "compile":  # not in __all__: `from fastprob import *` must not shadow the builtin

@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _dask, _em, _gc_pause
+from . import _dask, _em
+from .kernels import _gc_pause
 
 # scikit-learn imports scipy.stats and pandas: ~130 000 long-lived objects whose
 # allocation would trigger full collections (see _gc_pause).

@@ -132,15 +132,15 @@ def test_processes_sharing_one_empty_folder(tmp_path):
 
 
 def test_editing_a_kernel_source_never_loads_stale_code(tmp_path):
-    # A source checkout (fastprob/ beside kernels/).  LOG_2PI is defined in
-    # kernels/gaussian.py and compiled into mixture_scores in kernels/mixture.py:
-    # Numba's own cache would keep serving mixture_scores' old machine code.
+    # A copy of the installed layout (fastprob/kernels/) whose kernel sources we edit.
+    # LOG_2PI is defined in kernels/gaussian.py and compiled into mixture_scores in
+    # kernels/mixture.py: Numba's own cache would keep serving mixture_scores' old code.
     root = tmp_path / "src"
     shutil.copytree(PACKAGE, root / "fastprob", ignore=shutil.ignore_patterns("__pycache__", "kernels"))
-    shutil.copytree(KERNELS, root / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(KERNELS, root / "fastprob" / "kernels", ignore=shutil.ignore_patterns("__pycache__"))
     env = {"FASTPROB_CACHE_DIR": str(tmp_path / "cache")}
     first = _run(env, pythonpath=root, cwd=tmp_path)
-    gaussian = root / "kernels" / "gaussian.py"
+    gaussian = root / "fastprob" / "kernels" / "gaussian.py"
     text = gaussian.read_text()
     assert "LOG_2PI = np.log(2.0 * np.pi)\n" in text
     gaussian.write_text(text.replace("LOG_2PI = np.log(2.0 * np.pi)\n", "LOG_2PI = np.log(2.0 * np.pi) + 2.0\n"))
