@@ -16,7 +16,7 @@ import pytest
 _SCRIPT = r"""
 import json, os, sys, threading, time, warnings
 import numpy as np
-from fastprob.compare import comparisons
+from fastprob._bench.registry import comparisons
 
 impl, name, size, init = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 case = next(c for c in comparisons(name))

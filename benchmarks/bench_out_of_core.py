@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fastprob import GaussianMixture
-from fastprob.compare import _mixture_inputs
+from fastprob._bench.registry import mixture_inputs
 
 SIZES = {"test": (20_000, 4, 3), "bench": (1_000_000, 16, 16)}
 ITERATIONS = 5
@@ -26,7 +26,7 @@ def workload(request, tmp_path_factory):
     opt = request.config.getoption
     size = "bench" if opt("benchmark_enable") or not opt("benchmark_disable") else "test"
     N, d, K = SIZES[size]
-    X, weights, means, covs = _mixture_inputs(d, K)(N, np.float64, np.random.default_rng(0))
+    X, weights, means, covs = mixture_inputs(d, K)(N, np.float64, np.random.default_rng(0))
     path = tmp_path_factory.mktemp("ooc") / "X.f64"
     mm = np.memmap(path, dtype=np.float64, mode="w+", shape=X.shape)
     mm[:] = X

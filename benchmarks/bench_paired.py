@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from fastprob import set_num_threads
-from fastprob.compare import REGISTRY
+from fastprob._bench.registry import REGISTRY
 from fastprob.kernels.target import PLAN
 
 _BY_NAME = {c.name: c for c in REGISTRY}

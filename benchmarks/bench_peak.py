@@ -6,7 +6,7 @@ fastprob's log-density rate (N·K·d(d+1) flop) as a share of it, same run.
 import numpy as np
 import pytest
 
-from fastprob.bench import gemm_rate
+from fastprob._bench.runner import gemm_rate
 from fastprob.kernels.target import PLAN
 
 

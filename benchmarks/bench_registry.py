@@ -1,14 +1,15 @@
 """Timings of every registry comparison: fastprob vs its references.
 
 Run with ``pytest benchmarks --benchmark-enable`` (add ``--benchmark-json=FILE``
-for a report; ``python benchmarks/table.py FILE`` turns it into the README table).
+for a report; ``python benchmarks/table.py FILE`` turns it into Markdown with the same writer
+as ``fastprob bench``, ``fastprob._bench.report``).
 In the normal test run benchmarks are disabled: each case then runs once at its
 small 'test' size as a smoke test.
 """
 import numpy as np
 import pytest
 
-from fastprob.compare import REGISTRY
+from fastprob._bench.registry import REGISTRY
 
 CASES = [(c, impl) for c in REGISTRY for impl in c.implementations()]
 

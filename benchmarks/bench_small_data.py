@@ -65,9 +65,9 @@ def test_small_fits_equal_sklearn_and_are_timed(benchmark):
 
 
 def main():
-    from fastprob.bench import _cpu_model
+    from fastprob._bench.runner import cpu_model
 
-    print(f"# small data, {_cpu_model()}, fastprob threads: {fastprob.get_num_threads()}\n")
+    print(f"# small data, {cpu_model()}, fastprob threads: {fastprob.get_num_threads()}\n")
     print("| dataset | covariance | K | fastprob (ms) | scikit-learn (ms) | ratio |\n|---|---|---:|---:|---:|---:|")
     slower = 0
     ratios = []

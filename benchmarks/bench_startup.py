@@ -175,10 +175,10 @@ def test_compile_command(benchmark):
 
 
 def main():
-    from fastprob.bench import _cpu_model
+    from fastprob._bench.runner import cpu_model
     from fastprob.kernels.target import PLAN
 
-    print(f"# start-up, {_cpu_model()}, {os.cpu_count()} CPUs, kernels compiled for {PLAN.describe()}\n")
+    print(f"# start-up, {cpu_model()}, {os.cpu_count()} CPUs, kernels compiled for {PLAN.describe()}\n")
     results = measure_cold_and_warm()
     print("| call | empty cache (s) | of which compiling (s) | warm cache (s) |\n|---|---:|---:|---:|")
     for name, r in results.items():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastprob import set_num_threads
-from fastprob.compare import REGISTRY
+from fastprob._bench.registry import REGISTRY
 
 NAMES = ("gmm_logpdf-W2-float64", "em_iteration-W2-float64", "gmm_logpdf-W2-float32")
 _MAX = numba.config.NUMBA_NUM_THREADS

@@ -6,19 +6,24 @@ stderr, ``fastprob: error: ...``, never a traceback.
 """
 import argparse
 import atexit
-import csv
 import gc
+import importlib
 import math
 import pathlib
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
+from . import io
+from ._validation import FLOAT_DTYPES
+from .mixture import COVARIANCE_TYPES
+
 EXIT_STATUS = "exit status: 0 success, 1 failure (unreadable or invalid data, failed fit), 2 usage error"
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
+#: The dtypes the kernels compute in, by name, widest (the default) first.
+DTYPES = tuple(np.dtype(t).name for t in sorted(FLOAT_DTYPES, key=lambda t: -np.dtype(t).itemsize))
 
 
 class CLIError(Exception):
@@ -40,6 +45,27 @@ def _out_dir(args):
 def _matrix(a, indent="    "):
     return "\n".join((indent + line).rstrip() for line in np.array2string(np.asarray(a), precision=4,
                                                                    suppress_small=True).splitlines())
+
+
+class _LibraryChoices(Sequence):
+    """A library's tuple of choices, imported only when argparse reads it (to check a value or show help).
+
+    ``fastprob.estimator`` imports scikit-learn, which takes longer than all the
+    rest of a ``fastprob --help`` or ``fastprob compile`` start; building the
+    parser must not pay for it.
+    """
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def _values(self):
+        return getattr(importlib.import_module(self.module, __package__), self.name)
+
+    def __getitem__(self, i):
+        return self._values()[i]
+
+    def __len__(self):
+        return len(self._values())
 
 
 def _set_threads(n):
@@ -109,232 +135,10 @@ def _demo(args):
 # --------------------------------------------------------------------------- #
 # fastprob fit
 # --------------------------------------------------------------------------- #
-def _where(items, limit=10):
-    shown = ", ".join(str(i) for i in items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
-
-
-def _is_number(field):
-    try:
-        float(field)
-        return True
-    except ValueError:
-        return field.strip().lower() in MISSING
-
-
-def _is_header(fields):
-    """True if a CSV's first non-empty row (stripped fields) names columns rather than holds numbers."""
-    return not all(_is_number(f) for f in fields) or all(f.lower() in MISSING for f in fields)
-
-
-def _count_lines(path):
-    """Physical lines of a file (a last line without a newline counts), read in 1 MiB blocks."""
-    n, last = 0, b"\n"
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            n += block.count(b"\n")
-            last = block[-1:]
-    return n + (last != b"\n")
-
-
-def _read_csv_numpy(path, dialect, columns):
-    """read_csv's result from numpy's C parser for a plain numeric table, else None.
-
-    The Python parser below holds every field as a str: ~7x the file in memory
-    (a 64 MB, 200 000 x 16 file: 437 MB, 3.1 s).  np.loadtxt parses into the
-    array directly (54 MB, 1.0 s).  It is used only where it gives the same
-    result: a ',', ';' or tab delimiter, no blank or ragged lines (the row ->
-    line map stays exact), every value finite (a NaN/missing report needs the
-    lines) and numeric without quotes.  Anything else returns None, and the
-    Python parser produces the result or the precise error.
-    """
-    if dialect.delimiter not in ",;\t":
-        return None
-    with open(path, newline="") as fh:
-        for first, line in enumerate(fh, start=1):
-            if line.strip():
-                fields = [f.strip() for f in next(csv.reader([line], dialect))]
-                break
-        else:
-            return None
-    header = _is_header(fields)
-    names = fields if header else None
-    picks = _select_columns(len(fields), names, columns, path) if columns else None
-    skip = first if header else first - 1
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # loadtxt only warns about an empty table
-            X = np.loadtxt(path, delimiter=dialect.delimiter, skiprows=skip, comments=None, ndmin=2,
-                           dtype=np.float64, encoding="utf-8")
-    except (ValueError, UserWarning, UnicodeDecodeError):
-        return None
-    if X.shape[1] != len(fields) or not np.isfinite(X).all() or skip + len(X) != _count_lines(path):
-        return None
-    if picks is not None:
-        X = np.ascontiguousarray(X[:, picks])
-        names = [names[j] for j in picks] if names else None
-    return X, names, np.arange(skip + 1, skip + 1 + len(X), dtype=np.int64)
-
-
-def read_csv(path, columns=None):
-    """Numeric matrix from a CSV file with an optional header row.
-
-    ``columns`` (the --columns text) selects columns before they are parsed.
-
-    Returns
-    -------
-    X : ndarray (N, d) float64 (missing fields 'NA', '', 'nan', ... are NaN)
-    names : list of str or None
-        Column names if the first row is a header.
-    lines : ndarray of int
-        The file line (1-based) of each row of X.
-
-    Raises
-    ------
-    CLIError
-        Ragged rows, non-numeric columns (named, with the first offending line).
-    """
-    try:
-        with open(path, newline="") as fh:
-            sample = fh.read(65536)
-            fh.seek(0)
-            try:
-                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t ")
-            except csv.Error:
-                dialect = csv.excel
-            fast = _read_csv_numpy(path, dialect, columns)
-            if fast is not None:
-                return fast
-            rows = [(i, [f.strip() for f in row]) for i, row in enumerate(csv.reader(fh, dialect), start=1)
-                    if row and any(f.strip() for f in row)]
-    except UnicodeDecodeError:
-        raise CLIError(f"{path}: not a text CSV file (use .npy for binary arrays)") from None
-    if not rows:
-        raise CLIError(f"{path}: no data")
-    names = None
-    if _is_header(rows[0][1]):
-        names = rows[0][1]
-        rows = rows[1:]
-    width = len(names) if names is not None else len(rows[0][1]) if rows else 0
-    for line, row in rows:
-        if len(row) != width:
-            raise CLIError(f"{path}: line {line} has {len(row)} fields, expected {width}")
-    picks = _select_columns(width, names, columns, path) if columns else list(range(width))
-    X = np.empty((len(rows), len(picks)))
-    for c, j in enumerate(picks):
-        for r, (line, row) in enumerate(rows):
-            field = row[j]
-            try:
-                X[r, c] = float(field)
-            except ValueError:
-                if field.lower() in MISSING:
-                    X[r, c] = np.nan
-                    continue
-                label = f"column {j + 1}" + (f" ({names[j]!r})" if names else "")
-                raise CLIError(f"{path}: {label} is not numeric (line {line}: {field!r}); fit needs numeric "
-                               "columns only: drop it, or select columns with --columns") from None
-    names = [names[j] for j in picks] if names else None
-    return X, names, np.array([line for line, _ in rows], dtype=np.int64)
-
-
-def _select_columns(width, names, spec, path):
-    """Columns of X picked by --columns (comma-separated 1-based numbers or header names)."""
-    picks = []
-    for item in spec.split(","):
-        item = item.strip()
-        if item.isdigit():
-            j = int(item) - 1
-            if not 0 <= j < width:
-                raise CLIError(f"--columns: column {item} does not exist ({path} has {width} columns)", 2)
-        elif names is not None and item in names:
-            j = names.index(item)
-        else:
-            known = f"; the header has {', '.join(map(repr, names))}" if names else " (the file has no header)"
-            raise CLIError(f"--columns: no column named {item!r}{known}", 2)
-        picks.append(j)
-    return picks
-
-
-def load_data(path, columns=None):
-    """Read FILE (CSV or .npy) for ``fastprob fit``; returns (X (N, d), column names or None).
-
-    A .npy file is memory-mapped, not read: X is the read-only ``numpy.memmap``
-    in the file's dtype (fitted out of core, see :func:`_fit`), or a float64
-    copy of the selected columns.  CSV gives float64.  Raises CLIError with the
-    file, the problem and where it is: a missing file, non-numeric columns, rows
-    with NaN / missing or infinite values (how many and which lines/rows;
-    checked chunk by chunk).
-    """
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise CLIError(f"{path}: no such file")
-    if path.is_dir():
-        raise CLIError(f"{path}: is a directory, expected a CSV or .npy file")
-    if path.suffix.lower() == ".npy":
-        # numpy's own errors for these two point at pickles and allow_pickle, which is not the fix
-        with open(path, "rb") as fh:
-            if fh.read(6) != b"\x93NUMPY":
-                raise CLIError(f"{path}: not a .npy file (it does not start with NumPy's header); "
-                               "write it with numpy.save, or give the data as a CSV file")
-        try:
-            X = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            if "Python objects" in str(exc):
-                raise CLIError(f"{path}: array of dtype object (Python objects) is not numeric; "
-                               "save a numeric array, e.g. numpy.save(path, X.astype(float))") from None
-            raise CLIError(f"{path}: cannot read as .npy ({exc})") from None
-        if X.dtype.names or X.dtype.kind not in "biuf":
-            raise CLIError(f"{path}: array of dtype {X.dtype} is not numeric")
-        if X.ndim == 1:
-            X = X.reshape(-1, 1)
-        if X.ndim != 2:
-            raise CLIError(f"{path}: expected a 2-D array (samples x features), got shape {X.shape}")
-        if X.shape[1] == 0:
-            raise CLIError(f"{path}: the array has no columns (shape {X.shape}); expected samples x features")
-        names, where, unit = None, None, "rows (0-based)"
-        if columns:
-            # a plain array (astype would keep the memmap subclass of a map it no longer is)
-            X = np.array(X[:, _select_columns(X.shape[1], None, columns, path)], dtype=np.float64)
-    else:
-        X, names, where = read_csv(path, columns)
-        unit = "lines"
-    for rows, what in zip(_non_finite_rows(X), ("NaN or missing values", "infinite values")):
-        if rows.size:
-            idx = (rows if where is None else where[rows]).tolist()
-            raise CLIError(f"{path}: {len(idx)} row{'s' * (len(idx) != 1)} with {what} ({unit} {_where(idx)}); "
-                           "remove or impute them first")
-    return X, names
-
-
-def _row_chunks(X, dtype=None):
-    """(first row, chunk) over X, chunks in ``dtype`` (default X's); a memmap's pages are released after each chunk."""
-    from . import _sources
-
-    if isinstance(X, np.memmap):
-        for c0, chunk, _ in _sources.MemmapSource(X).chunks():
-            yield c0, chunk.astype(dtype or chunk.dtype, copy=False)
-        return
-    rows = max(1, _sources.MEMMAP_CHUNK_BYTES // max(1, 8 * X.shape[1]))
-    for c0 in range(0, X.shape[0], rows):
-        yield c0, X[c0:c0 + rows].astype(dtype or X.dtype, copy=False)
-
-
-def _non_finite_rows(X):
-    """(rows with a NaN, rows with an infinite value): sorted row indices, X read in chunks.
-
-    Chunks keep the check's temporary arrays small, and a memory-mapped file's
-    pages are not left resident.
-    """
-    nan, inf = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for c0, block in _row_chunks(X):
-        nan.append(c0 + np.flatnonzero(np.isnan(block).any(axis=1)))
-        inf.append(c0 + np.flatnonzero(np.isinf(block).any(axis=1)))
-    return np.concatenate(nan), np.concatenate(inf)
-
 
 def _total_loglik(gm, X, dtype):
     """Σ log p(x) over X in ``dtype``, chunk by chunk (a memmap stays out of core, as in the fit)."""
-    return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in _row_chunks(X, dtype))
+    return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in io.row_chunks(X, dtype))
 
 
 def _write_predictions(path, gm, X, dtype, labels, responsibilities):
@@ -352,7 +156,7 @@ def _write_predictions(path, gm, X, dtype, labels, responsibilities):
     line = ",".join((["%d"] if labels else []) + (["%.6g"] * K if responsibilities else [])) + "\n"
     with open(path, "w") as fh:
         fh.write(",".join(header) + "\n")
-        for _, chunk in _row_chunks(X, dtype):
+        for _, chunk in io.row_chunks(X, dtype):
             _, resp, label = score(gm._validate_X(chunk), comps, resp=responsibilities, labels=labels)
             cols = ([label[:, None].astype(np.float64)] if labels else []) + ([resp] if responsibilities else [])
             table = np.hstack(cols)
@@ -411,40 +215,21 @@ class _Progress:
         self.verbose, self.quiet, self.after, self.every = verbose, quiet, after, every
         self.header = False
 
-    def start(self, K, init):
-        self.K, self.init = K, init
-        self.t0 = self.last = time.perf_counter()
-
-    def iteration(self, n_iter, lower_bound, change):
+    def __call__(self, p):
+        """The estimator's ``callback``: ``p`` is a fastprob.estimator.FitProgress."""
         now = time.perf_counter()
-        if self.quiet or not (self.verbose or (now - self.t0 >= self.after and now - self.last >= self.every)):
+        if p.event == "init_begin":
+            self.t0 = self.last = now
+        if p.event != "iteration" or self.quiet:
+            return
+        if not (self.verbose or (now - self.t0 >= self.after and now - self.last >= self.every)):
             return
         self.last = now
         if not self.header:
             print(f"{'K':>3} {'init':>4} {'iter':>5} {'lower bound':>14} {'Δ':>11} {'time':>8}", file=sys.stderr)
             self.header = True
-        lb = "" if lower_bound is None else f"{lower_bound:14.6f}"
-        print(f"{self.K:>3} {self.init:>4} {n_iter:>5} {lb:>14} {change:11.3e} {now - self.t0:7.2f}s",
-              file=sys.stderr, flush=True)
-
-
-def _estimator(progress, **params):
-    """A fastprob.GaussianMixture that reports each EM iteration to ``progress``."""
-    from .estimator import GaussianMixture
-
-    class _Reporting(GaussianMixture):
-        # The estimator's progress hooks give the iteration, the change of the
-        # lower bound and the bound itself.
-        def _verbose_init_begin(self, init):
-            progress.start(self.n_components, init)
-
-        def _verbose_iter_end(self, n_iter, change, lower_bound):
-            progress.iteration(n_iter, lower_bound, change)
-
-        def _verbose_init_end(self, lower_bound, converged):
-            pass
-
-    return _Reporting(**params)
+        print(f"{p.n_components:>3} {p.init:>4} {p.n_iter:>5} {p.lower_bound:14.6f} {p.change:11.3e} "
+              f"{now - self.t0:7.2f}s", file=sys.stderr, flush=True)
 
 
 def _criteria(gm, loglik, n):
@@ -458,7 +243,12 @@ def _fit(args):
     ks = args.n_components
     _set_threads(args.threads)
     out = _out_dir(args)
-    X, names = load_data(args.file, args.columns)
+    try:
+        X, names = io.load_data(args.file, args.columns)
+    except io.ColumnSelectionError as exc:
+        raise CLIError(str(exc), 2) from None
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
     n, d = X.shape
     if n < max(2, ks[-1]):
         need = max(2, ks[-1])
@@ -468,22 +258,24 @@ def _fit(args):
     # as chunks converted one at a time (a float32 file fitted in float64 would otherwise need a
     # float64 copy twice the file's size).
     if isinstance(X, np.memmap):
-        data = X if X.dtype == args.dtype else lambda: (chunk for _, chunk in _row_chunks(X, args.dtype))
+        data = X if X.dtype == args.dtype else lambda: (chunk for _, chunk in io.row_chunks(X, args.dtype))
     else:
         X = data = np.asarray(X, dtype=args.dtype)
     print(f"data: {args.file}: {n} rows x {d} columns"
           + (f" ({', '.join(names)})" if names else "") + f", {args.dtype}")
+    from .estimator import GaussianMixture
+
     progress = _Progress(args.verbose, args.quiet)
     fits = []
     for K in ks:
-        gm = _estimator(progress, n_components=K, covariance_type=args.covariance_type, max_iter=args.max_iter,
-                        tol=args.tol, n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
-                        random_state=args.random_state, verbose=1, verbose_interval=1)
+        gm = GaussianMixture(n_components=K, covariance_type=args.covariance_type, max_iter=args.max_iter,
+                             tol=args.tol, n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
+                             random_state=args.random_state)
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                gm.fit(data)
+                gm.fit(data, callback=progress)
             except (ValueError, np.linalg.LinAlgError) as exc:
                 raise CLIError(f"fit with {K} component{'s' * (K != 1)} failed: {exc}") from None
         elapsed = time.perf_counter() - t0
@@ -530,24 +322,28 @@ def _fit(args):
 # fastprob bench
 # --------------------------------------------------------------------------- #
 def _bench(args):
-    from . import bench
-    from .compare import REGISTRY
+    from ._bench import report, runner
+    from ._bench.registry import REGISTRY
 
     if args.list:
         for c in REGISTRY:
-            print(f"{c.name:32s} test N={c.sizes['test']:<8,} bench N={c.sizes['bench']:,}")
+            print(f"{c.name:32s} {c.family:12s} test N={c.sizes['test']:<8,} bench N={c.sizes['bench']:<11,}"
+                  f"{' quick' if c.quick else ''}".rstrip())
         return 0
     _set_threads(args.threads)
-    selected = bench.select(args.filter)
+    selected = runner.select(args.filter, quick=args.quick)
     if not selected:
         raise CLIError(f"--filter {' '.join(args.filter)}: matches no comparison; "
                        f"`fastprob bench --list` shows them", 2)
     out = _out_dir(args)
-    report = bench.run(selected, quick=args.quick, plot=not args.no_plot, rounds=args.rounds,
-                       progress=None if args.quiet else sys.stderr)
-    md, png = bench.write(report, out)
+    result = runner.run(selected, quick=args.quick, plot=not args.no_plot, rounds=args.rounds,
+                        progress=None if args.quiet else sys.stderr)
+    md, pngs = report.write(result, out)
     print(f"report: {md}")
-    print(f"plot: {png}" if png else f"plot: not written; {report['plot_note']}")
+    for png in pngs:
+        print(f"figure: {png}")
+    if not pngs:
+        print(f"figures: not written; {result['plot_note']}")
     return 0
 
 
@@ -583,6 +379,9 @@ def _add_common(p, threads=True):
 
 def build_parser():
     """The argparse parser of the ``fastprob`` command."""
+    from ._bench.registry import REGISTRY
+    from ._bench.runner import QUICK_ROUNDS
+
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="fastprob", formatter_class=fmt,
@@ -626,13 +425,13 @@ def build_parser():
                      help="convergence threshold on the change of the mean log-likelihood (default: 1e-3)")
     fit.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
                      help="initialisations; the best is kept (default: 1)")
-    fit.add_argument("--init", choices=("kmeans", "k-means++", "random", "random_from_data"), default="kmeans",
-                     help="initialisation (default: kmeans)")
+    fit.add_argument("--init", choices=_LibraryChoices(".estimator", "INIT_PARAMS"), default="kmeans",
+                     metavar="METHOD", help="initialisation: %(choices)s (default: %(default)s)")
     fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,
                      help="added to covariance diagonals (default: 1e-6)")
     fit.add_argument("--random-state", type=int, default=0, metavar="SEED",
                      help="seed of the initialisation (default: 0, so runs are reproducible)")
-    fit.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+    fit.add_argument("--dtype", choices=DTYPES, default="float64",
                      help="precision of the data during the fit (default: float64)")
     fit.add_argument("--columns", metavar="LIST",
                      help="comma-separated columns to use: 1-based numbers or header names (default: all)")
@@ -657,7 +456,7 @@ def build_parser():
         epilog="examples:\n  fastprob compile\n  fastprob compile --dtype float64 --features 2-16 "
         "--covariance-type full diag\n" + EXIT_STATUS,
     )
-    comp.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64", "float32"],
+    comp.add_argument("--dtype", nargs="+", choices=DTYPES, default=list(DTYPES),
                       help="dtypes of the data (default: both)")
     comp.add_argument("--features", type=parse_features, default=list(range(1, 65)), metavar="LIST",
                       help="numbers of features: d, A-B or a comma-separated list (default: 1-64)")
@@ -671,20 +470,27 @@ def build_parser():
     bench = sub.add_parser(
         "bench", formatter_class=fmt,
         help="time fastprob against numpy / scipy / sklearn and write a report",
-        description="Run the benchmark registry (fastprob.compare, the cases of benchmarks/) and write "
-        "bench.md (per operation: median time, IQR, speed-up, accuracy vs the reference, compile time; "
-        "a header with CPU, threads and versions), bench.json and bench.png (time vs N). "
-        "The whole registry at the README sizes takes about 15 minutes on 2 cores: --filter selects "
-        "comparisons, --quick uses the small test sizes (seconds).",
+        description="Time fastprob and its references on the benchmark registry (the cases of benchmarks/) "
+        "and write bench.md (per operation: median time, IQR, speed-up, accuracy vs the reference, compile "
+        "time, timings whose IQR exceeds their median marked unreliable; a header with CPU, threads and "
+        "versions), bench.json and one figure of time vs N per family of workloads: bench-gaussian.png, "
+        "bench-mixture.png, bench-activations.png, bench-information.png.  The whole registry at the "
+        "README's sizes takes about 15 minutes on 2 cores; --filter selects comparisons, and --quick runs "
+        "in about a minute, compiling included.",
         epilog="examples:\n  fastprob bench --quick\n  fastprob bench --filter gmm_logpdf --filter em_iteration\n"
         + EXIT_STATUS,
     )
-    bench.add_argument("--quick", action="store_true", help="small 'test' sizes: seconds, not minutes")
+    quick = [c.sizes["test"] for c in REGISTRY if c.quick]
+    bench.add_argument("--quick", action="store_true",
+                       help=f"a representative subset ({len(quick)} float64 comparisons, every operation once or "
+                       "twice; marked 'quick' in --list; --filter picks others), at the small 'test' sizes "
+                       f"({min(quick):,}-{max(quick):,} rows), {QUICK_ROUNDS} rounds, time vs N at two smaller "
+                       "sizes: about a minute")
     bench.add_argument("--filter", action="append", default=[], metavar="PREFIX",
                        help="only comparisons whose name starts with PREFIX (repeatable)")
     bench.add_argument("--rounds", type=_positive_int, metavar="N",
                        help="timed rounds per implementation (default: each comparison's own)")
-    bench.add_argument("--no-plot", action="store_true", help="skip the time-vs-N runs and bench.png")
+    bench.add_argument("--no-plot", action="store_true", help="skip the time-vs-N runs and the figures")
     bench.add_argument("--list", action="store_true", help="list the comparisons and exit")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     _add_common(bench)

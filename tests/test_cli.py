@@ -1,14 +1,15 @@
-"""The command line: `fastprob demo`, `fastprob fit` (bench: tests/test_bench.py)."""
-import csv
+"""The command line: `fastprob demo`, `fastprob fit` (bench: tests/test_bench.py; the file reader: tests/test_io.py)."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import fastprob
 from fastprob import _sources
-from fastprob.cli import _non_finite_rows, load_data, main
+from fastprob.cli import main
+from fastprob.io import load_data
 
 WEIGHTS = [0.3, 0.3, 0.4]
 MEANS = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
@@ -85,47 +86,6 @@ def test_fit_recovers_the_components_and_saves_a_loadable_model(tmp_path, capsys
     assert (order[gm.predict(X)] == labels).mean() > 0.99 or len(set(zip(gm.predict(X), labels))) == 3
 
 
-CSV_CASES = {  # name: (text, --columns, numpy's parser takes it)
-    "header_comma": ("a,b,c\n" + "".join(f"{x:.17g},{-x:.17g},{x * 1e-300:.17g}\n" for x in np.linspace(-7, 7, 50)),
-                     None, True),
-    "no_header_semicolon": ("1;2;3\n4;5;6\n7;8;9.5\n", None, True),
-    "tab_columns": ("x1\tx2\tx3\n1\t2\t3\n4\t5\t6\n7\t8\t9\n", "x3,1", True),
-    "crlf": ("a,b\r\n1.25,2\r\n3,4e-5\r\n5,+6\r\n", None, True),
-    "spaces": ("a, b\n1.5, 2.5\n 3 ,4\n5,6\n", None, True),
-    "no_final_newline": ("a,b\n1,2\n3,4", None, True),
-    "leading_blank_lines": ("\n\na,b\n1,2\n3,4\n", None, True),
-    "blank_line_inside": ("a,b\n1,2\n\n3,4\n5,6\n", None, False),
-    "trailing_blank_lines": ("a,b\n1,2\n3,4\n\n\n", None, False),
-    "nan_value": ("a,b\n1,2\nnan,4\n5,6\n", None, False),
-    "quoted": ('"a","b"\n"1","2"\n"3","4"\n', None, False),
-    "space_delimited": ("a b\n1 2\n3 4\n5 6\n", None, False),
-}
-
-
-@pytest.mark.parametrize("name", sorted(CSV_CASES))
-def test_csv_fast_path_equals_the_python_parser(tmp_path, monkeypatch, name):
-    # numpy's C parser (a fraction of the memory and time) is used only where it
-    # gives exactly what the Python parser gives, row -> line map included.
-    from fastprob import cli
-
-    text, columns, fast = CSV_CASES[name]
-    path = tmp_path / "d.csv"
-    path.write_bytes(text.encode())
-    got = cli.read_csv(path, columns)
-    with open(path, newline="") as fh:
-        try:
-            dialect = csv.Sniffer().sniff(fh.read(), delimiters=",;\t ")
-        except csv.Error:
-            dialect = csv.excel
-    assert (cli._read_csv_numpy(path, dialect, columns) is not None) == fast
-    monkeypatch.setattr(cli, "_read_csv_numpy", lambda *a: None)
-    want = cli.read_csv(path, columns)
-    np.testing.assert_array_equal(got[0], want[0])
-    assert got[0].dtype == np.float64 and got[0].flags.c_contiguous
-    assert got[1] == want[1]
-    np.testing.assert_array_equal(got[2], want[2])
-
-
 def test_fit_picks_k_by_bic(tmp_path, capsys, csv_file):
     status, out, err = run(capsys, "fit", csv_file, "--n-components", "1-4", "--out", tmp_path, "-q")
     assert status == 0, err
@@ -149,6 +109,53 @@ def test_fit_npy_float32_and_progress(tmp_path, capsys, three_clusters):
     assert [int(row[2]) for row in progress] == [1, 2, 3]
     assert "did not converge" in err
     assert fastprob.GaussianMixture.load(tmp_path / "res" / "m.npz").means_.dtype == np.float32
+
+
+def test_progress_lines_are_the_estimators_callback(tmp_path, capsys, csv_file):
+    # The CLI's progress comes from GaussianMixture.fit(callback=...): the same
+    # iterations and lower bounds a direct fit reports through FitProgress.
+    from fastprob.io import load_data
+
+    status, _, err = run(capsys, "fit", csv_file, "-k", 3, "--n-init", 2, "--max-iter", 4, "--tol", 0, "--verbose",
+                         "--out", tmp_path)
+    assert status == 0, err
+    rows = [line.split() for line in err.splitlines() if line.strip().startswith("3 ")]
+    seen = []
+    X, _ = load_data(csv_file)
+    with pytest.warns(ConvergenceWarning):
+        fastprob.GaussianMixture(3, n_init=2, max_iter=4, tol=0.0, random_state=0).fit(X, callback=seen.append)
+    iterations = [p for p in seen if p.event == "iteration"]
+    assert [(int(r[1]), int(r[2])) for r in rows] == [(p.init, p.n_iter) for p in iterations]
+    np.testing.assert_allclose([float(r[3]) for r in rows], [p.lower_bound for p in iterations], atol=1e-6)
+    np.testing.assert_allclose([float(r[4]) for r in rows], [p.change for p in iterations], rtol=1e-3)
+    assert "Initialization" not in err  # scikit-learn's verbose messages stay off
+
+
+def test_choices_are_the_librarys(capsys):
+    from fastprob._validation import FLOAT_DTYPES
+    from fastprob.cli import build_parser
+    from fastprob.estimator import INIT_PARAMS
+    from fastprob.mixture import COVARIANCE_TYPES
+
+    fit = build_parser()._subparsers._group_actions[0].choices["fit"]
+    choices = {a.dest: list(a.choices) for a in fit._actions if a.choices is not None}
+    dtypes = choices.pop("dtype")
+    assert choices == {"covariance_type": list(COVARIANCE_TYPES), "init": list(INIT_PARAMS)}
+    assert sorted(dtypes) == sorted(np.dtype(t).name for t in FLOAT_DTYPES) and dtypes[0] == "float64"  # the default
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "x.csv", "--init", "banana"])
+    assert exc.value.code == 2
+    assert "argument --init: invalid choice: 'banana' (choose from 'kmeans', 'k-means++', 'random', " \
+           "'random_from_data')" in capsys.readouterr().err
+
+
+def test_building_the_parser_does_not_import_scikit_learn():
+    # `fastprob --help`, `compile` and `bench --list` must not pay for the estimator's import.
+    code = ("import sys; from fastprob.cli import build_parser; build_parser(); "
+            "print('fastprob.estimator' in sys.modules, 'sklearn' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False"]
 
 
 def test_fit_column_selection(tmp_path, capsys, three_clusters):
@@ -208,7 +215,9 @@ def test_fit_bad_npy_is_a_clear_error(tmp_path, capsys, make, message):
 
 def test_fit_missing_file_and_nan_rows_in_npy(tmp_path, capsys):
     status, _, err = run(capsys, "fit", tmp_path / "nope.csv", "--out", tmp_path)
-    assert status == 1 and f"fastprob: error: {tmp_path / 'nope.csv'}: no such file" in err
+    assert status == 1 and err == f"fastprob: error: {tmp_path / 'nope.csv'}: no such file\n"
+    status, _, err = run(capsys, "fit", tmp_path, "--out", tmp_path)
+    assert status == 1 and err == f"fastprob: error: {tmp_path}: is a directory, expected a CSV or .npy file\n"
     X = np.ones((20, 2))
     X[[4, 11], 1] = np.nan
     np.save(tmp_path / "n.npy", X)
@@ -288,23 +297,6 @@ def test_labels_and_responsibilities_are_written_chunk_by_chunk(tmp_path, capsys
         expected = tmp_path / "expected.csv"
         np.savetxt(expected, np.hstack(cols), delimiter=",", header=",".join(header), comments="", fmt=fmt)
         assert (tmp_path / "x.labels.csv").read_text() == expected.read_text()
-
-
-def test_non_finite_rows_are_found_across_chunks(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((1000, 3))
-    X[[0, 333, 334, 999], [0, 1, 2, 1]] = np.nan
-    X[[5, 334, 700], [2, 0, 1]] = np.inf
-    X[701, 0] = -np.inf
-    np.save(tmp_path / "x.npy", X)
-    for chunk_bytes in (1, 24 * 7, 24 * 1000, 1 << 30):  # 1 row, 7 rows, all rows, more
-        monkeypatch.setattr(_sources, "MEMMAP_CHUNK_BYTES", chunk_bytes)
-        for data in (X, np.load(tmp_path / "x.npy", mmap_mode="r")):
-            nan, inf = _non_finite_rows(data)
-            np.testing.assert_array_equal(nan, [0, 333, 334, 999])
-            np.testing.assert_array_equal(inf, [5, 334, 700, 701])
-    nan, inf = _non_finite_rows(np.ones((0, 2)))
-    assert nan.size == inf.size == 0
 
 
 @pytest.mark.parametrize("argv, message", [

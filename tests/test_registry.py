@@ -1,8 +1,8 @@
-"""Every comparison of fastprob.compare (the registry the benchmarks time) agrees with its references."""
+"""Every comparison of fastprob._bench.registry (the registry the benchmarks time) agrees with its references."""
 import numpy as np
 import pytest
 
-from fastprob.compare import REGISTRY
+from fastprob._bench.registry import FAMILIES, QUICK, REGISTRY
 
 CASES = [(c, ref) for c in REGISTRY for ref in c.references]
 
@@ -21,3 +21,10 @@ def test_agrees_with_reference(comparison, ref):
 def test_names_unique():
     names = [c.name for c in REGISTRY]
     assert len(names) == len(set(names))
+
+
+def test_every_comparison_has_a_family_and_the_quick_subset_exists():
+    assert {c.family for c in REGISTRY} == set(FAMILIES)
+    names = {c.name for c in REGISTRY}
+    assert QUICK <= names, sorted(QUICK - names)
+    assert {c.name for c in REGISTRY if c.quick} == QUICK

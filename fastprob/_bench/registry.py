@@ -2,19 +2,31 @@
 
 Each :class:`Comparison` says how to build inputs of a given size, how fastprob
 computes the result and how the references (pure numpy, scipy, ...) compute the
-same thing, with the tolerance they must agree to.  ``tests/`` runs every entry
-at its small ``test`` size and asserts agreement; ``benchmarks/`` times every
-implementation of every entry at its ``bench`` size.  Adding a capability means
-adding entries here, and both get it.
+same thing, with the tolerance they must agree to.  ``tests/test_registry.py``
+runs every entry at its small ``test`` size and asserts agreement;
+``benchmarks/`` and ``fastprob bench`` time every implementation of every entry
+at its ``bench`` size.  Adding a capability means adding entries here, and all
+of them get it.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 import numpy as np
 
-from . import gaussian as _g
+from .. import gaussian as _g
 
-__all__ = ["Comparison", "REGISTRY", "comparisons", "max_relative_error"]
+__all__ = ["Comparison", "FAMILIES", "OURS", "QUICK", "REGISTRY", "comparisons", "max_relative_error"]
+
+#: The label of fastprob's own implementation; speed-ups and errors are relative to it.
+OURS = "fastprob"
+
+#: Families of workloads, in report order: {family: title}.  Each gets its own figure.
+FAMILIES = {
+    "gaussian": "Gaussian log-density and fits",
+    "mixture": "Gaussian mixtures: log-density, EM",
+    "activations": "activations",
+    "information": "information measures",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,11 @@ class Comparison:
         (for matrices and parameter sets) instead of elementwise.
     rounds : int
         Timed rounds per implementation in benchmarks (fewer for slow references).
+    family : str
+        Key of :data:`FAMILIES`: the report section and figure it belongs to.
+    quick : bool
+        In the representative subset ``fastprob bench --quick`` runs (one or
+        two cases per operation, float64), small enough to run in seconds.
     """
 
     def error(self, result, reference):
@@ -61,6 +78,8 @@ class Comparison:
     flops_per_row: float = field(default=0.0, compare=False)
     normwise: bool = False
     rounds: int = 7
+    family: str = "gaussian"
+    quick: bool = False
 
     def inputs(self, size="test", seed=0):
         """Inputs at the named size ('test' or 'bench'), reproducible from ``seed``."""
@@ -69,13 +88,13 @@ class Comparison:
 
     def implementations(self):
         """{'fastprob': f, 'fastprob-1thread': f on one thread, **references}."""
-        return {"fastprob": self.fastprob, "fastprob-1thread": _on_one_thread(self.fastprob),
+        return {OURS: self.fastprob, f"{OURS}-1thread": _on_one_thread(self.fastprob),
                 **self.references}
 
 
 def _on_one_thread(fn):
     """``fn`` run with the kernels limited to one thread (restored afterwards, even on error)."""
-    from .threads import set_num_threads
+    from ..threads import set_num_threads
 
     def run(*args):
         with set_num_threads(1):
@@ -235,7 +254,7 @@ MIXTURE_WORKLOADS = (("W1", 1_000_000, 2, 8), ("W2", 1_000_000, 16, 16), ("W3", 
 FIT_ITERATIONS = 5
 
 
-def _mixture_inputs(d, K):
+def mixture_inputs(d, K):
     """X from a random K-component full-covariance mixture, and a perturbed start (weights, means, covs)."""
 
     def make(n, dtype, rng):
@@ -274,7 +293,7 @@ def _precisions(covs):
 
 
 def _fastprob_gmm_logpdf(X, weights, means, covs):
-    from .mixture import gmm_logpdf
+    from ..mixture import gmm_logpdf
 
     return gmm_logpdf(X, weights, means, covs)
 
@@ -304,8 +323,8 @@ def _numpy_gmm_logpdf(X, weights, means, covs):
 
 def _fastprob_em_iteration(X, weights, means, covs):
     """One EM iteration through fastprob's internals (the estimator's inner loop)."""
-    from . import _em
-    from .mixture import make_components
+    from .. import _em
+    from ..mixture import make_components
 
     comps, _ = make_components(weights, means, covs, "full")
     stats = _em.e_step_statistics(X, None, comps)
@@ -354,7 +373,7 @@ def _quiet_fit(model, X):
 
 
 def _fastprob_fit(X, weights, means, covs):
-    from .estimator import GaussianMixture
+    from ..estimator import GaussianMixture
 
     return _quiet_fit(GaussianMixture(**_fit_kwargs(weights, means, covs)), X)
 
@@ -378,23 +397,23 @@ def _mixture_comparisons():
         tag = np.dtype(dtype).name
         f32 = dtype is np.float32
         for wname, n, d, K in MIXTURE_WORKLOADS:
-            make = _mixture_inputs(d, K)
+            make = mixture_inputs(d, K)
             sizes = {"test": 3000, "bench": n}
             flops = K * d * (d + 1)
             reg.append(Comparison(
                 name=f"gmm_logpdf-{wname}-{tag}", make_inputs=make, fastprob=_fastprob_gmm_logpdf,
                 references={"sklearn": _sklearn_gmm_logpdf, "numpy": _numpy_gmm_logpdf},
-                sizes=sizes, dtype=dtype, rtol=2e-4 if f32 else 1e-10, flops_per_row=flops))
+                sizes=sizes, dtype=dtype, rtol=2e-4 if f32 else 1e-10, flops_per_row=flops, family="mixture"))
             reg.append(Comparison(
                 name=f"em_iteration-{wname}-{tag}", make_inputs=make, fastprob=_fastprob_em_iteration,
                 references={"sklearn": _sklearn_em_iteration, "numpy": _numpy_em_iteration},
                 sizes=sizes, dtype=dtype, rtol=2e-3 if f32 else 1e-9, normwise=True,
-                flops_per_row=2 * flops, rounds=3))
+                flops_per_row=2 * flops, rounds=3, family="mixture"))
             reg.append(Comparison(
                 name=f"fit{FIT_ITERATIONS}-{wname}-{tag}", make_inputs=make, fastprob=_fastprob_fit,
                 references={"sklearn": _sklearn_fit, "numpy": _numpy_fit},
                 sizes=sizes, dtype=dtype, rtol=2e-3 if f32 else 1e-8, normwise=True,
-                flops_per_row=2 * flops * FIT_ITERATIONS, rounds=2))
+                flops_per_row=2 * flops * FIT_ITERATIONS, rounds=2, family="mixture"))
     return reg
 
 
@@ -456,8 +475,8 @@ def _scipy_logsumexp(a):
 
 
 def _activation_comparisons():
-    from . import activations as _a
-    from . import information as _i
+    from .. import activations as _a
+    from .. import information as _i
 
     sizes = {"test": 20_000, "bench": 10_000_000}
     reg = []
@@ -476,16 +495,27 @@ def _activation_comparisons():
         for name, fn, refs, rtol in entries:
             reg.append(Comparison(
                 name=f"{name}-{tag}", make_inputs=_activation_inputs, fastprob=fn, references=refs,
-                sizes=sizes, dtype=dtype, rtol=rtol))
+                sizes=sizes, dtype=dtype, rtol=rtol, family="activations"))
         reg.append(Comparison(
             name=f"logsumexp-rows{LSE_ROW}-{tag}", make_inputs=_lse_inputs, fastprob=_i.logsumexp,
             references={"numpy": _numpy_logsumexp, "scipy": _scipy_logsumexp},
-            sizes=sizes, dtype=dtype, rtol=3 * ulp, flops_per_row=LSE_ROW))
+            sizes=sizes, dtype=dtype, rtol=3 * ulp, flops_per_row=LSE_ROW, family="information"))
     return reg
 
 
+#: The representative subset ``fastprob bench --quick`` runs: every operation once or twice, float64 only.
+#: Each dtype and each solver size class (d <= 4, larger d) compiles kernels of its own, and on an empty
+#: kernel cache compiling is most of a small run's time; the float32 rows and the d = 64 cases add no
+#: operation the others lack.
+QUICK = frozenset({
+    "mvn_logpdf-d16-float64", "normal_logpdf-float64", "mvn_fit-d16-float64", "normal_fit-float64",
+    "gmm_logpdf-W1-float64", "gmm_logpdf-W2-float64", "em_iteration-W2-float64", f"fit{FIT_ITERATIONS}-W1-float64",
+    "sigmoid-float64", "log_sigmoid-float64", "softplus-float64", "tanh-float64", f"logsumexp-rows{LSE_ROW}-float64",
+})
+
 #: Every comparison, in a stable order.
-REGISTRY = _build_registry() + tuple(_mixture_comparisons()) + tuple(_activation_comparisons())
+REGISTRY = tuple(replace(c, quick=c.name in QUICK) for c in
+                 _build_registry() + tuple(_mixture_comparisons()) + tuple(_activation_comparisons()))
 
 
 def comparisons(prefix=""):
