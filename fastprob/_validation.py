@@ -4,7 +4,10 @@ Every public function runs its arguments through these helpers before calling a
 kernel, so that kernels can assume valid, contiguous, float input.  Errors name
 the argument, what is wrong with it and, where there is one, the usual fix.
 """
+import functools
+import inspect
 import numbers
+import warnings
 
 import numpy as np
 
@@ -113,7 +116,7 @@ def check_weights(weights, n, name="weights", rescale=True):
     with np.errstate(over="ignore"):
         total = w.sum()
     if not total > 0:
-        raise ValueError(f"{name} sum to zero; at least one sample needs a positive weight.")
+        raise ValueError(f"The values of {name} sum to zero; at least one sample needs a positive weight.")
     top = w.max()
     if not (2.0**-900 <= top and total <= 2.0**900):
         if not rescale:
@@ -171,3 +174,55 @@ def as_generator(random_state):
             "random_state must be None, an int seed, a numpy Generator, RandomState, "
             f"BitGenerator or SeedSequence; got {random_state!r} ({exc})."
         ) from None
+
+
+def renamed_keyword(old, new):
+    """Decorator: the keyword ``old`` still works as ``new``, with a DeprecationWarning."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{fn.__name__}() got both {old}= (deprecated) and {new}=; pass {new}= only.")
+                warnings.warn(f"{fn.__name__}({old}=...) is deprecated and will be removed; use {new}=... "
+                              f"(the same values).", DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return call
+
+    return wrap
+
+
+def keyword_only(*names):
+    """Decorator: arguments ``names`` became keyword-only; given by position they still work, with a warning.
+
+    The wrapped function declares them after ``*``; extra positional arguments
+    are matched to them in order.
+    """
+
+    def wrap(fn):
+        n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                           for p in inspect.signature(fn).parameters.values())
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            extra = args[n_positional:]
+            if extra:
+                if len(extra) > len(names):
+                    raise TypeError(f"{fn.__name__}() takes {n_positional} positional arguments and the "
+                                    f"keywords {', '.join(names)}, but {len(args)} were given by position.")
+                for name, value in zip(names, extra):
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got multiple values for argument {name!r}")
+                    kwargs[name] = value
+                given = names[:len(extra)]
+                warnings.warn(f"Passing {', '.join(given)} to {fn.__name__}() by position is deprecated and "
+                              f"will stop working; pass it by keyword, e.g. {given[0]}={extra[0]!r}.",
+                              DeprecationWarning, stacklevel=2)
+            return fn(*args[:n_positional], **kwargs)
+
+        return call
+
+    return wrap

@@ -16,8 +16,9 @@ from ._validation import (
     check_finite,
     check_ndim,
     check_positive_int,
-    read_only,
     check_weights,
+    read_only,
+    renamed_keyword,
     result_float_dtype,
     weak_float_dtype,
 )
@@ -410,9 +411,9 @@ def mvn_logpdf(X, mean, cov):
 # --------------------------------------------------------------------------- #
 # Maximum-likelihood fits
 # --------------------------------------------------------------------------- #
-def _weighted_moments(X, weights):
+def _weighted_moments(X, sample_weight):
     """Weighted mean (d,) and covariance (d, d), ddof=0, in float64 (X is (N, d), N >= 1)."""
-    w = None if weights is None else check_weights(weights, X.shape[0])
+    w = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
     W, mean, M2 = group_moments(as_contiguous(X), w)
     return mean[0], M2[0] / W[0]
 
@@ -426,16 +427,18 @@ def _fit_input(X, name, ndim, meaning):
     return X
 
 
-def normal_fit(x, weights=None):
+@renamed_keyword("weights", "sample_weight")
+def normal_fit(x, sample_weight=None):
     """Maximum-likelihood mean and variance of univariate normal data.
 
     Parameters
     ----------
     x : array_like, shape (N,)
         Samples (finite).
-    weights : array_like, shape (N,), optional
+    sample_weight : array_like, shape (N,), optional
         Non-negative sample weights (frequency or importance weights; only their
-        ratios matter).
+        ratios matter).  Formerly ``weights=``, which still works with a
+        DeprecationWarning.
 
     Returns
     -------
@@ -452,26 +455,28 @@ def normal_fit(x, weights=None):
     (2.5, 1.25)
     """
     x = _fit_input(x, "x", 1, "(N,) (use mvn_fit for multivariate data)")
-    mean, cov = _weighted_moments(x.reshape(-1, 1), weights)
+    mean, cov = _weighted_moments(x.reshape(-1, 1), sample_weight)
     return x.dtype.type(mean[0]), x.dtype.type(cov[0, 0])
 
 
-def mvn_fit(X, weights=None):
+@renamed_keyword("weights", "sample_weight")
+def mvn_fit(X, sample_weight=None):
     """Maximum-likelihood mean and covariance of multivariate normal data.
 
     Parameters
     ----------
     X : array_like, shape (N, d)
         Samples in rows (finite).
-    weights : array_like, shape (N,), optional
-        Non-negative sample weights.
+    sample_weight : array_like, shape (N,), optional
+        Non-negative sample weights (formerly ``weights=``, which still works
+        with a DeprecationWarning).
 
     Returns
     -------
     mean : ndarray, shape (d,)
     cov : ndarray, shape (d, d)
         Weighted mean and covariance Σ w (x - mean)(x - mean)ᵀ / Σ w (ddof=0, the
-        MLE; ``np.cov(X.T, aweights=weights, bias=True)``).  X's float dtype,
+        MLE; ``np.cov(X.T, aweights=sample_weight, bias=True)``).  X's float dtype,
         accumulated in float64.  The result is identical on any number of threads.
 
     Examples
@@ -485,7 +490,7 @@ def mvn_fit(X, weights=None):
     X = _fit_input(X, "X", 2, "(N, d)")
     if X.shape[1] == 0:
         raise ValueError("X has no features (shape (N, 0)).")
-    mean, cov = _weighted_moments(X, weights)
+    mean, cov = _weighted_moments(X, sample_weight)
     return mean.astype(X.dtype), cov.astype(X.dtype)
 
 

@@ -19,6 +19,7 @@ from ._validation import (
     check_finite,
     check_ndim,
     check_positive_int,
+    keyword_only,
     read_only,
     result_float_dtype,
 )
@@ -163,19 +164,22 @@ def score_one(X, comps, what):
     return {"lse": lse, "resp": resp, "labels": labels}[what]
 
 
-def gmm_logpdf(X, weights, means, covs, covariance_type="full"):
+@keyword_only("covariance_type")
+def gmm_logpdf(X, weights, means, covs, *, covariance_type="full"):
     """Log-density of a Gaussian mixture, log Σ_k π_k N(x | μ_k, Σ_k).
 
     Parameters
     ----------
     X : array_like, shape (N, d) or (d,)
     weights : array_like, shape (K,)
-        Mixing proportions: non-negative, summing to 1.
+        Mixing proportions π_k (the mixture's weights, as ``GaussianMixture.weights_``;
+        not sample weights): non-negative, summing to 1.
     means : array_like, shape (K, d)
     covs : array_like
         Covariances in scikit-learn's shape for ``covariance_type``: 'full'
         (K, d, d), 'tied' (d, d), 'diag' (K, d), 'spherical' (K,).
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, keyword-only
+        (Given by position it still works, with a DeprecationWarning.)
 
     Returns
     -------
@@ -200,7 +204,8 @@ def gmm_logpdf(X, weights, means, covs, covariance_type="full"):
     return out[0] if single else out
 
 
-def gmm_responsibilities(X, weights, means, covs, covariance_type="full"):
+@keyword_only("covariance_type")
+def gmm_responsibilities(X, weights, means, covs, *, covariance_type="full"):
     """Posterior probabilities P(h = k | x) of the components (the E-step).
 
     Parameters are as for :func:`gmm_logpdf`.
@@ -233,7 +238,8 @@ def sample_components(comps, n, rng):
     return X, labels
 
 
-def gmm_sample(weights, means, covs, n, random_state=None, covariance_type="full"):
+@keyword_only("covariance_type")
+def gmm_sample(weights, means, covs, n, random_state=None, *, covariance_type="full"):
     """Draw ``n`` samples from a Gaussian mixture by ancestral sampling.
 
     Each sample first draws its component h ~ Categorical(weights), then

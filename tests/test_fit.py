@@ -109,10 +109,10 @@ def test_property_against_reference(N, d, seed, offset, scale):
     (lambda: fastprob.mvn_fit(np.ones((3, 0))), r"X has no features"),
     (lambda: fastprob.mvn_fit([[1.0, np.nan], [1.0, 2.0]]), r"X contains 1 non-finite .* \(0, 1\).*impute"),
     (lambda: fastprob.normal_fit(np.ones((3, 2))), r"x must have shape \(N,\) \(use mvn_fit"),
-    (lambda: fastprob.normal_fit([1.0, 2.0], [1.0]), r"weights must have shape \(2,\)"),
-    (lambda: fastprob.normal_fit([1.0, 2.0], [1.0, -1.0]), r"weights must be non-negative; weights\[1\] = -1.0"),
-    (lambda: fastprob.normal_fit([1.0, 2.0], [0.0, 0.0]), r"weights sum to zero"),
-    (lambda: fastprob.normal_fit([1.0, 2.0], [np.nan, 1.0]), r"weights contains 1 non-finite"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [1.0]), r"sample_weight must have shape \(2,\)"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [1.0, -1.0]), r"sample_weight must be non-negative; sample_weight\[1\] = -1.0"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [0.0, 0.0]), r"values of sample_weight sum to zero"),
+    (lambda: fastprob.normal_fit([1.0, 2.0], [np.nan, 1.0]), r"sample_weight contains 1 non-finite"),
 ])
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
@@ -149,9 +149,21 @@ def test_weights_at_the_ends_of_the_float64_range_give_the_unit_weight_fit(scale
     x = np.array([1.0, 2.0, 4.0])
     w = np.array([1.0, 2.0, 1.0])
     assert np.array_equal(w * scale / scale, w)
-    mean, var = fastprob.normal_fit(x, weights=w * scale)
-    want_mean, want_var = fastprob.normal_fit(x, weights=w)
+    mean, var = fastprob.normal_fit(x, sample_weight=w * scale)
+    want_mean, want_var = fastprob.normal_fit(x, sample_weight=w)
     np.testing.assert_allclose([mean, var], [want_mean, want_var], rtol=1e-15)
     X = np.array([[1.0, 2.0], [2.0, 3.0], [4.0, 1.0]])
-    for got, want in zip(fastprob.mvn_fit(X, weights=w * scale), fastprob.mvn_fit(X, weights=w)):
+    for got, want in zip(fastprob.mvn_fit(X, sample_weight=w * scale), fastprob.mvn_fit(X, sample_weight=w)):
         np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("fit, data", [(fastprob.mvn_fit, np.arange(12.0).reshape(6, 2)),
+                                       (fastprob.normal_fit, np.arange(6.0))])
+def test_weights_keyword_is_deprecated_for_sample_weight(fit, data):
+    w = np.array([1.0, 2.0, 0.5, 1.0, 3.0, 1.0])
+    with pytest.warns(DeprecationWarning, match=rf"{fit.__name__}\(weights=...\) is deprecated.*sample_weight="):
+        old = fit(data, weights=w)
+    for a, b in zip(old, fit(data, sample_weight=w)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="both weights= .* and sample_weight="):
+        fit(data, weights=w, sample_weight=w)

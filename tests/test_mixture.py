@@ -64,9 +64,9 @@ def test_float32_nan_inf_single_point_and_empty(rng):
 def test_zero_weight_component(rng):
     weights, means, covs = np.array([0.0, 1.0]), np.array([[0.0], [3.0]]), np.array([1.0, 2.0])
     X = rng.standard_normal((20, 1))
-    np.testing.assert_allclose(fastprob.gmm_logpdf(X, weights, means, covs, "spherical"),
+    np.testing.assert_allclose(fastprob.gmm_logpdf(X, weights, means, covs, covariance_type="spherical"),
                                st.norm.logpdf(X[:, 0], 3.0, np.sqrt(2.0)), rtol=1e-13)
-    assert (fastprob.gmm_responsibilities(X, weights, means, covs, "spherical")[:, 0] == 0).all()
+    assert (fastprob.gmm_responsibilities(X, weights, means, covs, covariance_type="spherical")[:, 0] == 0).all()
 
 
 @pytest.mark.parametrize("covariance_type", TYPES)
@@ -85,7 +85,7 @@ def test_sampling_is_ancestral_and_matches_parameters(covariance_type):
         np.testing.assert_allclose(m, means[k], atol=0.06)
         np.testing.assert_allclose(c, full(k), atol=0.12)
     X2, l2 = fastprob.gmm_sample(weights, means, covs, 5, random_state=1, covariance_type=covariance_type)
-    np.testing.assert_array_equal(X2, fastprob.gmm_sample(weights, means, covs, 5, 1, covariance_type)[0])
+    np.testing.assert_array_equal(X2, fastprob.gmm_sample(weights, means, covs, 5, 1, covariance_type=covariance_type)[0])
     X32, _ = fastprob.gmm_sample(weights.astype(np.float32), means.astype(np.float32),
                                  np.asarray(covs, np.float32), 4, covariance_type=covariance_type)
     assert X32.dtype == np.float32
@@ -113,7 +113,7 @@ def test_errors(kwargs, match):
 
 def test_diag_and_spherical_positivity_errors():
     with pytest.raises(ValueError, match=r"diagonal variances of component\(s\) \[0\] must be positive"):
-        fastprob.gmm_logpdf(np.zeros((1, 2)), [1.0], [[0.0, 0.0]], [[1.0, 0.0]], "diag")
+        fastprob.gmm_logpdf(np.zeros((1, 2)), [1.0], [[0.0, 0.0]], [[1.0, 0.0]], covariance_type="diag")
     with pytest.raises(ValueError, match=r"variances of component\(s\) \[1\] must be positive"):
         fastprob.gmm_sample([0.5, 0.5], [[0.0], [1.0]], [1.0, -1.0], 3, covariance_type="spherical")
 
@@ -180,13 +180,13 @@ def test_responsibilities_below_smallest_normal_are_zero(dtype):
             w, means_ = np.array([1.0, 1.0]), np.array([[0.0], [np.sqrt(2 * (gap + delta))]])
         w = w / w.sum()
         X = np.array([[0.0], [np.nan]], dtype=dtype)
-        resp = fastprob.gmm_responsibilities(X, w, means_, covs, "spherical")
+        resp = fastprob.gmm_responsibilities(X, w, means_, covs, covariance_type="spherical")
         assert resp.dtype == dtype
         assert (resp[0, 1] == 0.0) == expect_zero
         assert resp[0, 1] == 0.0 or resp[0, 1] >= tiny
         assert resp[0, 0] == 1.0
         assert np.isnan(resp[1]).all()
-        assert np.isnan(fastprob.gmm_logpdf(X, w, means_, covs, "spherical")[1])
+        assert np.isnan(fastprob.gmm_logpdf(X, w, means_, covs, covariance_type="spherical")[1])
 
 
 @pytest.mark.filterwarnings("error")
@@ -202,10 +202,27 @@ def test_float32_data_with_covariances_beyond_float32_range(X, covs, covariance_
     weights, means = [0.3, 0.7], [[0.0, 0.0], [3.0, 3.0]]
     X32 = np.array(X, dtype=np.float32)
     X64 = X32.astype(np.float64)  # the same data
-    want = fastprob.gmm_logpdf(X64, weights, means, np.array(covs), covariance_type)
-    got = fastprob.gmm_logpdf(X32, weights, means, np.array(covs), covariance_type)
+    ct = {"covariance_type": covariance_type}
+    want = fastprob.gmm_logpdf(X64, weights, means, np.array(covs), **ct)
+    got = fastprob.gmm_logpdf(X32, weights, means, np.array(covs), **ct)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-7)
-    resp = fastprob.gmm_responsibilities(X32, weights, means, np.array(covs), covariance_type)
+    resp = fastprob.gmm_responsibilities(X32, weights, means, np.array(covs), **ct)
     np.testing.assert_array_equal(
-        resp, fastprob.gmm_responsibilities(X64, weights, means, np.array(covs), covariance_type).astype(np.float32))
+        resp, fastprob.gmm_responsibilities(X64, weights, means, np.array(covs), **ct).astype(np.float32))
+
+
+def test_positional_covariance_type_still_works_with_a_deprecation_warning():
+    X = np.array([[0.0, 1.0], [2.0, -1.0]])
+    args = ([0.5, 0.5], [[0.0, 0.0], [1.0, 1.0]], [1.0, 2.0])
+    expected = fastprob.gmm_logpdf(X, *args, covariance_type="spherical")
+    with pytest.warns(DeprecationWarning, match=r"covariance_type to gmm_logpdf\(\) by position.*"
+                                                r"covariance_type='spherical'"):
+        np.testing.assert_array_equal(fastprob.gmm_logpdf(X, *args, "spherical"), expected)
+    with pytest.warns(DeprecationWarning, match="gmm_sample"):
+        old = fastprob.gmm_sample(*args, 5, 0, "spherical")
+    np.testing.assert_array_equal(old[0], fastprob.gmm_sample(*args, 5, 0, covariance_type="spherical")[0])
+    with pytest.raises(TypeError, match="multiple values for argument 'covariance_type'"):
+        fastprob.gmm_responsibilities(X, *args, "diag", covariance_type="spherical")
+    with pytest.raises(TypeError, match="by position"):
+        fastprob.gmm_logpdf(X, *args, "spherical", "extra")
