@@ -17,9 +17,9 @@ def test_logpdf_and_responsibilities_match_reference(rng, covariance_type, K, d)
     weights, means, covs = random_mixture(rng, K, d, covariance_type)
     X = rng.standard_normal((300, d)) * 5
     lse_ref, lp_ref = gmm_logpdf_loop(X, weights, means, covs, covariance_type)
-    got = fastprob.gmm_logpdf(X, weights, means, covs, covariance_type)
+    got = fastprob.gmm_logpdf(X, weights, means, covs, covariance_type=covariance_type)
     np.testing.assert_allclose(got, lse_ref, rtol=1e-12)
-    resp = fastprob.gmm_responsibilities(X, weights, means, covs, covariance_type)
+    resp = fastprob.gmm_responsibilities(X, weights, means, covs, covariance_type=covariance_type)
     assert resp.shape == (300, K)
     np.testing.assert_allclose(resp, np.exp(lp_ref - lse_ref[:, None]), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-14)
@@ -29,9 +29,11 @@ def test_logpdf_and_responsibilities_match_reference(rng, covariance_type, K, d)
 def test_matches_sklearn_fitted_model(covariance_type):
     X = fastprob.load_faithful()
     sk = SkGM(2, covariance_type=covariance_type, random_state=0).fit(X)
-    args = (sk.weights_, sk.means_, sk.covariances_, covariance_type)
-    np.testing.assert_allclose(fastprob.gmm_logpdf(X, *args), sk.score_samples(X), rtol=1e-12)
-    np.testing.assert_allclose(fastprob.gmm_responsibilities(X, *args), sk.predict_proba(X), rtol=1e-9, atol=1e-15)
+    args = (sk.weights_, sk.means_, sk.covariances_)
+    ct = {"covariance_type": covariance_type}
+    np.testing.assert_allclose(fastprob.gmm_logpdf(X, *args, **ct), sk.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(fastprob.gmm_responsibilities(X, *args, **ct), sk.predict_proba(X), rtol=1e-9,
+                               atol=1e-15)
 
 
 def test_far_points_are_stable(rng):
@@ -140,8 +142,8 @@ def test_float32_data_far_from_zero_is_centred_as_in_float64(rng, d, covariance_
     C = np.eye(d) + 0.3 * (np.ones((d, d)) - np.eye(d)) / d
     X = (rng.standard_normal((50, d)) + 1e4).astype(np.float32)
     covs = C[None] if covariance_type == "full" else np.diag(C)[None]
-    got = fastprob.gmm_logpdf(X, [1.0], m[None], covs, covariance_type)
-    want = fastprob.gmm_logpdf(X.astype(np.float64), [1.0], m[None], covs, covariance_type)
+    got = fastprob.gmm_logpdf(X, [1.0], m[None], covs, covariance_type=covariance_type)
+    want = fastprob.gmm_logpdf(X.astype(np.float64), [1.0], m[None], covs, covariance_type=covariance_type)
     np.testing.assert_allclose(got, want, rtol=8 * d * np.finfo(np.float32).eps)
 
 
