@@ -138,7 +138,9 @@ def _run_job(dtype, d, covariance_types):
     """Run every mixture/Gaussian function once on small data in this process; return its build log."""
     import warnings
 
-    import fastprob
+    from .estimator import GaussianMixture
+    from .gaussian import mvn_fit, mvn_logpdf
+    from .mixture import gmm_logpdf, gmm_responsibilities
 
     rng = np.random.default_rng(0)
     # Small data: the kernels are the same for any number of rows and threads.
@@ -147,15 +149,15 @@ def _run_job(dtype, d, covariance_types):
     with BuildLog() as log, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for cov in covariance_types:
-            gm = fastprob.GaussianMixture(2, covariance_type=cov, max_iter=2, random_state=0).fit(X)
+            gm = GaussianMixture(2, covariance_type=cov, max_iter=2, random_state=0).fit(X)
             gm.predict_proba(X)
             gm.score_samples(X)
             covs = gm.covariances_
-            fastprob.gmm_logpdf(X, gm.weights_, gm.means_, covs, covariance_type=cov)
-            fastprob.gmm_responsibilities(X, gm.weights_, gm.means_, covs, covariance_type=cov)
+            gmm_logpdf(X, gm.weights_, gm.means_, covs, covariance_type=cov)
+            gmm_responsibilities(X, gm.weights_, gm.means_, covs, covariance_type=cov)
         # The Gaussian functions use the solver of d too ('full' covariances).
-        mean, sigma = fastprob.mvn_fit(X)
-        fastprob.mvn_logpdf(X, mean, sigma)
+        mean, sigma = mvn_fit(X)
+        mvn_logpdf(X, mean, sigma)
     return {"dtype": dtype, "n_features": d, "covariance_types": covariance_types,
             "seconds": time.perf_counter() - started, "kernels_built": len(log.kernels()),
             "compile_seconds": log.seconds()}
