@@ -50,7 +50,7 @@ CASE = "fit5-W2-float64"
 @pytest.mark.parametrize("impl", ["fastprob", "sklearn"])
 def test_fit_peak_memory(benchmark, impl, init, tmp_path):
     size = "test" if benchmark.disabled else "bench"
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, impl, CASE, size, init], capture_output=True,
+    proc = subprocess.run([sys.executable, "-P", "-c", _SCRIPT, impl, CASE, size, init], capture_output=True,
                           text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -108,7 +108,7 @@ print(json.dumps({"extra_MB": (peak[0] - base) / 2**20, "file_MB": N * d * 8 / 2
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_memmap_fit_peak_memory(benchmark, workload, tmp_path):
     size, X, path, start = workload
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(path), str(X.shape[0]), str(X.shape[1]),
+    proc = subprocess.run([sys.executable, "-P", "-c", _MEMORY_SCRIPT, str(path), str(X.shape[0]), str(X.shape[1]),
                            json.dumps({k: v.tolist() for k, v in start.items()})],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

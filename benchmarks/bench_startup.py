@@ -67,7 +67,7 @@ def run_case(code, cache, extra_env=None):
     env.pop("NUMBA_CACHE_DIR", None)
     with tempfile.TemporaryDirectory() as cwd:  # the demo writes faithful.png here
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-W", "ignore", "-c", _PROLOGUE + code + _EPILOGUE],
+        proc = subprocess.run([sys.executable, "-P", "-W", "ignore", "-c", _PROLOGUE + code + _EPILOGUE],
                               capture_output=True, text=True, cwd=cwd, env=env)
         wall = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -115,7 +115,7 @@ def measure_compile_command(args, processes=None):
     """Wall time of ``fastprob compile ARGS`` into an empty cache, and of the first fit afterwards."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, FASTPROB_CACHE_DIR=cache)
-        cmd = [sys.executable, "-m", "fastprob", "compile", "--quiet", *args]
+        cmd = [sys.executable, "-P", "-m", "fastprob", "compile", "--quiet", *args]
         if processes:
             cmd += ["--processes", str(processes)]
         t0 = time.perf_counter()

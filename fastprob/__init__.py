@@ -3,7 +3,18 @@
 Public functions validate and coerce their input, then call one kernel from
 :mod:`fastprob.kernels`.
 """
-from .kernels import _gc_pause
+try:
+    from .kernels import _gc_pause
+except ModuleNotFoundError as exc:
+    if exc.name != f"{__name__}.kernels":
+        raise
+    # kernels/ sits beside this folder in the repository and is installed as fastprob.kernels.
+    raise ImportError(
+        f"fastprob was imported from {__path__[0]}, a source checkout that is not installed, so its "
+        "kernels (fastprob.kernels, the repository's kernels/ folder) are missing. Install the checkout "
+        "(`pip install -e .` there), or start Python outside it (or with `python -P`) to use the "
+        "installed copy."
+    ) from None
 
 # Importing numba and building the kernel modules allocates ~30 000 long-lived
 # objects; without the pause each burst triggers a full collection (see _gc_pause).

@@ -130,6 +130,7 @@ class DaskSource(RowSource):
         self.weighted = sample_weight is not None
         if sample_weight is None:
             self._sw = None
+            self.n_positive = self.n_rows
             finite = dask.compute(da.isfinite(self.X).all())[0]
         else:
             sw = as_weights(sample_weight)
@@ -137,10 +138,12 @@ class DaskSource(RowSource):
                 raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
                                  f"got shape {sw.shape}.")
             self._sw = sw.rechunk((self.blocks,))
-            finite, w_finite, w_min, w_sum = dask.compute(
-                da.isfinite(self.X).all(), da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum())
+            finite, w_finite, w_min, w_sum, n_positive = dask.compute(
+                da.isfinite(self.X).all(), da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum(),
+                da.count_nonzero(self._sw > 0))
             if not w_finite or w_min < 0 or not w_sum > 0:
                 raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
+            self.n_positive = int(n_positive)
         if not finite:
             raise ValueError("Input X contains NaN or infinity.")
         self.total_weight = float(self.n_rows if sample_weight is None else w_sum)
@@ -155,6 +158,7 @@ class DaskSource(RowSource):
         length = packed_length(n_components, self.n_features, diagonal)
         args = [self.X] if self._sw is None else [self.X, self._sw[:, None]]
         packed = da.map_blocks(_block_task, *args, chunk_statistics=chunk_statistics, weighted=self._sw is not None,
+                               shape=(n_components, self.n_features, diagonal),
                                rng_states=None if random_state is None else
                                _stream_states(random_state, self.blocks, draws_per_row),
                                dtype=np.float64, chunks=((1,) * len(self.blocks), (length,)))
@@ -166,6 +170,24 @@ class DaskSource(RowSource):
     def map_rows(self, fn):
         """Lazy: a 1-D dask array of ``fn`` over the row blocks."""
         return self.X.map_blocks(_rows_task, fn=fn, dtype=np.int64, drop_axis=1)
+
+    def positive_rows(self, ordinals):
+        """From the weights only: each block's positive rows, gathered where the ordinals fall."""
+        import dask
+
+        ordinals = np.asarray(ordinals, dtype=np.int64)
+        if self._sw is None:
+            return ordinals
+        counts = np.array(dask.compute(*[dask.delayed(np.count_nonzero)(b > 0) for b in self._sw.to_delayed()]))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        offsets = np.concatenate([[0], np.cumsum(self.blocks)])
+        wanted = np.searchsorted(ordinals, starts)
+        blocks = self._sw.to_delayed()
+        tasks = [dask.delayed(_positive_in_block)(blocks[b], ordinals[wanted[b]:wanted[b + 1]] - starts[b])
+                 for b in range(len(self.blocks)) if wanted[b + 1] > wanted[b]]
+        found = [offsets[b] + rows for b, rows in
+                 zip([b for b in range(len(self.blocks)) if wanted[b + 1] > wanted[b]], dask.compute(*tasks))]
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     def take(self, rows):
         import dask
@@ -199,7 +221,9 @@ def _stream_states(random_state, blocks, draws_per_row):
 # ---------------------------------------------------------------------- #
 # Block tasks (run on the workers)
 # ---------------------------------------------------------------------- #
-def _block_task(Xb, *rest, chunk_statistics, weighted, rng_states, block_info=None):
+def _block_task(Xb, *rest, chunk_statistics, weighted, shape, rng_states, block_info=None):
+    if Xb.shape[0] == 0:  # an empty partition (e.g. of a filtered DataFrame) has no statistics
+        return pack(Statistics.zero(*shape))[None, :]
     swb = np.ascontiguousarray(rest[0][:, 0]) if weighted else None
     Xb = np.ascontiguousarray(Xb)
     offset = block_info[0]["array-location"][0][0]
@@ -210,6 +234,10 @@ def _block_task(Xb, *rest, chunk_statistics, weighted, rng_states, block_info=No
     with set_num_threads(task_threads()):
         stats = chunk_statistics(Xb, swb, rng)
     return pack(stats.shifted(offset))[None, :]
+
+
+def _positive_in_block(wb, ordinals):
+    return np.flatnonzero(wb > 0)[ordinals]
 
 
 def _rows_task(Xb, *, fn):

@@ -153,9 +153,7 @@ def init_statistics(source, method, n_components, random_state, diagonal):
         return source.map_reduce(functools.partial(random_chunk_statistics, K, diagonal), K, diagonal,
                                  random_state=random_state, draws_per_row=K)
     if method == "random_from_data":
-        rows = _positive_rows_in_memory(source, random_state, K) if N <= limit else \
-            _positive_rows_by_redraw(source, random_state, K)
-        return _seed_statistics(source, rows, diagonal)
+        return _seed_statistics(source, _data_seed_rows(source, random_state, K), diagonal)
     if N > limit:
         # k-means on a bounded random sample of rows: sklearn's KMeans copies X
         # and k-means++ holds (2 + log K) distances per row, which on millions
@@ -181,40 +179,23 @@ def init_statistics(source, method, n_components, random_state, diagonal):
         return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
 
 
-def _positive_rows_in_memory(source, random_state, K):
-    """K distinct random rows of positive weight of an in-memory source, for 'random_from_data'.
+def _data_seed_rows(source, random_state, K):
+    """K distinct random rows of positive weight, for 'random_from_data'.
 
     Without zero sample weights this is scikit-learn's draw (uniform over all
     rows).  A row of weight 0 is not data: seeded there, a component would
     start with no mass (at the origin) and EM could not move it, so the draw
-    is over the positively weighted rows.
+    is uniform over the positively weighted rows -- the same numbers from any
+    source (the source finds which rows they are).
     """
-    N = source.n_rows
-    positive = None if source.sw is None else np.flatnonzero(source.sw > 0)
-    if positive is None or positive.size == N:
-        return sample_rows(random_state, N, K, ordered=False)
-    _check_positive_rows(positive.size, K)
-    return positive[sample_rows(random_state, positive.size, K, ordered=False)]
-
-
-def _positive_rows_by_redraw(source, random_state, K):
-    """As :func:`_positive_rows_in_memory` for a source too large to gather: rows drawn
-    uniformly, those that turn out to weigh 0 replaced by new draws (memory O(K))."""
-    N = source.n_rows
-    rows = sample_rows(random_state, N, K, ordered=False)
-    order = np.argsort(rows)
-    _, w = source.take(rows[order])
-    if w is None or (w > 0).all():
-        return rows
-    chosen = rows[order][w > 0]
-    for _ in range(100):
-        need = K - chosen.size
-        candidates = np.setdiff1d(sample_rows(random_state, N, min(N, 2 * need + 8)), chosen)
-        _, w = source.take(candidates)
-        chosen = np.concatenate([chosen, random_state.permutation(candidates[w > 0])[:need]])
-        if chosen.size == K:
-            return chosen
-    _check_positive_rows(chosen.size, K)
+    if source.n_positive == source.n_rows:
+        return sample_rows(random_state, source.n_rows, K, ordered=False)
+    _check_positive_rows(source.n_positive, K)
+    ordinals = sample_rows(random_state, source.n_positive, K, ordered=False)
+    order = np.argsort(ordinals)
+    rows = np.empty(K, dtype=np.int64)
+    rows[order] = source.positive_rows(ordinals[order])
+    return rows
 
 
 def _check_positive_rows(n_positive, K):

@@ -96,6 +96,11 @@ class Statistics:
         self.W, self.mean, self.M2 = W, mean, M2
         self.loglik, self.worst_row, self.worst_ll = loglik, worst_row, worst_ll
 
+    @classmethod
+    def zero(cls, K, d, diagonal):
+        """The statistics of no rows (the neutral element of :func:`merge_statistics`)."""
+        return cls(np.zeros(K), np.zeros((K, d)), np.zeros((K, d) if diagonal else (K, d, d)), 0.0)
+
     def shifted(self, offset):
         """The same statistics with ``worst_row`` counted from ``offset`` (a chunk's first row)."""
         if self.worst_row >= 0:

@@ -8,12 +8,13 @@ the EM code may ask of one -- it asks nothing else, and never asks what kind
 of source it has:
 
 * facts: ``n_rows``, ``n_features``, ``dtype`` (float32/float64, the dtype the
-  chunks arrive in), ``weighted``, ``total_weight`` and ``weight_scale``,
-  ``feature_names`` (or None);
+  chunks arrive in), ``weighted``, ``n_positive`` (rows of positive weight),
+  ``total_weight`` and ``weight_scale``, ``feature_names`` (or None);
 * :meth:`RowSource.map_reduce`: a per-chunk statistics function in, the merged
   statistics of all rows out;
 * :meth:`RowSource.take`: a few rows by index (initialisation samples, seeds,
-  re-seeding);
+  re-seeding), and :meth:`RowSource.positive_rows`: which rows are the i-th
+  rows of positive weight (seeds that must carry weight);
 * :meth:`RowSource.map_rows`: a per-chunk function's results for all rows
   (``fit_predict``).
 
@@ -32,7 +33,7 @@ import mmap
 import numpy as np
 from scipy import sparse
 
-from ._moments import merge_statistics
+from ._moments import Statistics, merge_statistics
 
 #: Target size of one chunk read from a memory map.
 MEMMAP_CHUNK_BYTES = 32 * 2**20
@@ -48,6 +49,8 @@ class RowSource(abc.ABC):
         float32 or float64: the dtype chunks are delivered in.
     weighted : bool
         Whether the rows carry sample weights.
+    n_positive : int
+        Rows of positive weight (``n_rows`` when unweighted).
     total_weight : float
         Sum of the (scaled) sample weights; ``n_rows`` when unweighted.
     weight_scale : float
@@ -60,6 +63,7 @@ class RowSource(abc.ABC):
     n_features: int
     dtype: np.dtype
     weighted: bool
+    n_positive: int
     total_weight: float
     weight_scale: float = 1.0
     feature_names = None
@@ -82,6 +86,10 @@ class RowSource(abc.ABC):
     @abc.abstractmethod
     def take(self, rows):
         """(X[rows], weights[rows] or None) in memory, for sorted int64 row indices."""
+
+    @abc.abstractmethod
+    def positive_rows(self, ordinals):
+        """Row indices of the rows of positive weight numbered ``ordinals`` (sorted; counted from 0 in row order)."""
 
     @abc.abstractmethod
     def map_rows(self, fn):
@@ -116,13 +124,24 @@ class InProcessSource(RowSource):
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
         # One random stream consumed chunk after chunk in row order: the same
         # numbers as one draw over all rows.
-        total = None
+        total = Statistics.zero(n_components, self.n_features, diagonal)
         for offset, Xc, swc in self.chunks():
-            total = merge_statistics(total, chunk_statistics(Xc, swc, random_state).shifted(offset))
+            if len(Xc):  # an empty chunk has no statistics (and k-means cannot label it)
+                total = merge_statistics(total, chunk_statistics(Xc, swc, random_state).shifted(offset))
         return total
 
     def map_rows(self, fn):
         return np.concatenate([fn(Xc) for _, Xc, _ in self.chunks()])
+
+    def positive_rows(self, ordinals):
+        ordinals = np.asarray(ordinals, dtype=np.int64)
+        rows, seen = np.empty(ordinals.size, dtype=np.int64), 0
+        for offset, _, swc in self.chunks():
+            positive = np.arange(len(swc)) if swc is None else np.flatnonzero(swc > 0)
+            lo, hi = np.searchsorted(ordinals, [seen, seen + positive.size])
+            rows[lo:hi] = offset + positive[ordinals[lo:hi] - seen]
+            seen += positive.size
+        return rows
 
 
 class ArraySource(InProcessSource):
@@ -133,10 +152,15 @@ class ArraySource(InProcessSource):
         self.n_rows, self.n_features = X.shape
         self.dtype = X.dtype
         self.weighted = sw is not None
+        self.n_positive = self.n_rows if sw is None else int(np.count_nonzero(sw > 0))
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
 
     def chunks(self):
         yield 0, self.X, self.sw
+
+    def positive_rows(self, ordinals):
+        ordinals = np.asarray(ordinals, dtype=np.int64)
+        return ordinals if self.sw is None else np.flatnonzero(self.sw > 0)[ordinals]
 
     def _apply_weight_scale(self, scale):
         self.sw = self.sw * scale
@@ -164,6 +188,7 @@ class MemmapSource(InProcessSource):
         self.n_rows, self.n_features = X.shape
         self.dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         self.weighted = sw is not None
+        self.n_positive = self.n_rows if sw is None else int(np.count_nonzero(sw > 0))
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
         self.chunk_rows = max(1, MEMMAP_CHUNK_BYTES // (8 * max(1, self.n_features)))
 
@@ -193,6 +218,7 @@ class MemmapSource(InProcessSource):
         return X_out, None if self.sw is None else self.sw[rows]
 
     _apply_weight_scale = ArraySource._apply_weight_scale
+    positive_rows = ArraySource.positive_rows  # the weights are in memory
 
     def check_finite(self):
         """Raise sklearn's ValueError if any value is NaN or infinite (one pass, chunk by chunk)."""
@@ -215,6 +241,7 @@ class ChunkSource(InProcessSource):
         self.dtype = None
         self.weighted = None
         self.total_weight = 0.0
+        self.n_positive = 0
         self._scan()
 
     def _open(self):
@@ -255,6 +282,7 @@ class ChunkSource(InProcessSource):
             if swc is not None:
                 swc = _check_chunk_weights(swc, Xc.shape[0], i)
                 self.total_weight += float(swc.sum())
+                self.n_positive += int(np.count_nonzero(swc > 0))
             dtypes.add(Xc.dtype)
             n_rows += Xc.shape[0]
         if self.n_features is None:
@@ -264,6 +292,7 @@ class ChunkSource(InProcessSource):
         self.dtype = np.dtype(np.float32) if dtypes == {np.dtype(np.float32)} else np.dtype(np.float64)
         if not weighted:
             self.total_weight = float(n_rows)
+            self.n_positive = n_rows
         elif not self.total_weight > 0:
             raise ValueError("The chunks' sample weights sum to zero; at least one sample needs a positive weight.")
 

@@ -307,10 +307,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self
 
     def _fit(self, X, sample_weight, callback=None):
+        """Fit; a fit that raises (bad data, a singular component, the callback) leaves the estimator as it was."""
         self._validate_params()
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be a callable taking a FitProgress, got {type(callback).__name__}.")
-        report = _Reporter(self, callback)
+        before = dict(self.__dict__)  # fitted attributes are replaced, never modified in place
+        try:
+            return self._fit_em(X, sample_weight, _Reporter(self, callback))
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit_em(self, X, sample_weight, report):
         source = self._source(X, sample_weight)
         if source.n_rows < self.n_components:
             raise ValueError(
@@ -358,8 +367,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 if abs(change) < self.tol:
                     converged = True
                     break
-            if self.max_iter > 0:
-                report.init_end(init, n_iter, lower_bound, converged)
+            report.init_end(init, n_iter, lower_bound, converged, verbose=self.max_iter > 0)
             # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
             if best is None or lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
@@ -524,6 +532,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _components(self):
         """Kernel-ready float64 mixture from the fitted attributes."""
         check_is_fitted(self, _FITTED_ARRAYS)
+        self._check_fitted_shapes()
         comps, failed = make_components(
             self.weights_.astype(np.float64), self.means_.astype(np.float64),
             np.ascontiguousarray(self.covariances_, dtype=np.float64), self.covariance_type)
@@ -531,6 +540,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError(f"covariances_ of component(s) {failed} are not positive definite; "
                              "was the fitted model modified?")
         return comps
+
+    def _check_fitted_shapes(self):
+        """The fitted arrays must fit together, the covariance type and n_features_in_ (else scores are wrong)."""
+        ctype = _covariance.lookup(self.covariance_type)
+        means = np.shape(self.means_)
+        K, d = means if len(means) == 2 else (np.shape(self.weights_)[0] if np.ndim(self.weights_) else 0, -1)
+        expected = ctype.shape(K, d)
+        if (np.shape(self.weights_) != (K,) or d != getattr(self, "n_features_in_", d)
+                or np.shape(self.covariances_) != expected):
+            raise ValueError(
+                f"The fitted model's arrays do not fit together: weights_ {np.shape(self.weights_)}, means_ "
+                f"{means}, covariances_ {np.shape(self.covariances_)} with covariance_type="
+                f"{self.covariance_type!r} (which needs covariances of shape {expected}) and n_features_in_="
+                f"{getattr(self, 'n_features_in_', None)}. Was the model changed after fitting, e.g. by "
+                "set_params(covariance_type=...)? Fit it again.")
 
     def _validate_X(self, X):
         check_is_fitted(self, _FITTED_ARRAYS)
@@ -734,11 +758,12 @@ class _Reporter:
                 self.iter_time = now
         self._call("iteration", init, n_iter, lower_bound, change, False)
 
-    def init_end(self, init, n_iter, lower_bound, converged):
+    def init_end(self, init, n_iter, lower_bound, converged, verbose=True):
+        # (scikit-learn prints nothing at the end of an initialisation without iterations)
         msg = "converged" if converged else "did not converge"
-        if self.verbose == 1:
+        if verbose and self.verbose == 1:
             print(f"Initialization {msg}.")
-        elif self.verbose >= 2:
+        elif verbose and self.verbose >= 2:
             print(f"Initialization {msg}. time lapse {time.time() - self.init_time:.5f}s\t "
                   f"lower bound {lower_bound:.5f}.")
         self._call("init_end", init, n_iter, lower_bound, np.nan, converged)

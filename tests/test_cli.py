@@ -36,7 +36,7 @@ def run(capsys, *argv):
 
 
 def test_python_m_help_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "fastprob", "--help"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-P", "-m", "fastprob", "--help"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 0
     for command in ("demo", "fit", "bench"):
@@ -153,7 +153,7 @@ def test_building_the_parser_does_not_import_scikit_learn():
     # `fastprob --help`, `compile` and `bench --list` must not pay for the estimator's import.
     code = ("import sys; from fastprob.cli import build_parser; build_parser(); "
             "print('fastprob.estimator' in sys.modules, 'sklearn' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False"]
 

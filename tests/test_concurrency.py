@@ -25,7 +25,7 @@ sref = fastprob.sigmoid(Y)
 
 def run_script(body, env=None):
     code = textwrap.dedent(SCRIPT_SETUP) + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+    return subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(env or {})})
 
 

@@ -507,3 +507,46 @@ def test_fit_callback_reports_every_iteration(faithful):
 def test_fit_callback_must_be_callable(faithful):
     with pytest.raises(TypeError, match="callback must be a callable"):
         GaussianMixture(2).fit(faithful, callback=3)
+
+
+@pytest.mark.parametrize("fails", ["callback", "singular"])
+def test_a_failed_refit_leaves_the_model_as_it_was(faithful, fails):
+    gm = GaussianMixture(2, random_state=0).fit(faithful)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(gm).items()}
+    X3 = np.column_stack([faithful, faithful[:, 0]])  # 3 features, the third a copy: singular
+    with pytest.raises((RuntimeError, ValueError)):
+        if fails == "callback":
+            gm.fit(X3, callback=lambda p: (_ for _ in ()).throw(RuntimeError("stop")))
+        else:
+            gm.set_params(reg_covar=0.0).fit(X3)
+    gm.set_params(reg_covar=before["reg_covar"])
+    assert gm.n_features_in_ == 2
+    for k, v in before.items():
+        got = getattr(gm, k)
+        assert np.array_equal(got, v) if isinstance(v, np.ndarray) else got == v, k
+    np.testing.assert_array_equal(gm.predict(faithful), GaussianMixture(2, random_state=0).fit(faithful).predict(faithful))
+
+
+def test_a_failed_first_fit_leaves_the_model_unfitted(faithful):
+    gm = GaussianMixture(2, random_state=0)
+    with pytest.raises(RuntimeError):
+        gm.fit(faithful, callback=lambda p: (_ for _ in ()).throw(RuntimeError("stop")))
+    assert not hasattr(gm, "n_features_in_") and not hasattr(gm, "means_")
+    with pytest.raises(NotFittedError):
+        gm.predict(faithful)
+
+
+@pytest.mark.parametrize("new_type", ["tied", "diag", "spherical"])
+def test_scoring_refuses_arrays_that_do_not_fit_the_covariance_type(faithful, new_type):
+    gm = GaussianMixture(2, random_state=0).fit(faithful)
+    gm.set_params(covariance_type=new_type)
+    with pytest.raises(ValueError, match=rf"covariance_type='{new_type}' \(which needs covariances of shape.*"
+                                         r"Fit it again"):
+        gm.score_samples(faithful)
+
+
+def test_callback_sees_the_end_of_an_initialisation_without_iterations(faithful):
+    events = []
+    GaussianMixture(2, max_iter=0, n_init=2, random_state=0).fit(faithful, callback=events.append)
+    assert [(e.event, e.init, e.n_iter) for e in events] == [
+        ("init_begin", 0, 0), ("init_end", 0, 0), ("init_begin", 1, 0), ("init_end", 1, 0)]

@@ -70,7 +70,7 @@ def test_import_and_first_use_leave_the_collector_enabled_and_the_exit_alone():
         "fastprob.sigmoid(np.ones(3, np.float32));"
         "print(gc.isenabled(), g._depth, gc.freeze in seen)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "0", "False"]
 
 
@@ -114,7 +114,7 @@ def test_import_leaves_other_compiles_alone():
             "L = type('L', (event.Listener,), {'on_start': lambda s, e: seen.append(gc.isenabled()),"
             " 'on_end': lambda s, e: None}); event.register('numba:compile', L());"
             "numba.njit(lambda x: x + 1)(1); print(seen)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[True]"
 
 

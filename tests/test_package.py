@@ -2,6 +2,7 @@
 import importlib.metadata
 import inspect
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -68,9 +69,13 @@ def _run(args, cwd):
 
 @pytest.mark.parametrize("where", ["elsewhere", "repository root"])
 def test_demo_runs_and_prints_the_fit(tmp_path, where):
-    # From the repository root `python -m` finds the source checkout first.
+    # As the README runs it: the installed console script, from anywhere.
     cwd = tmp_path if where == "elsewhere" else pathlib.Path(__file__).resolve().parents[1]
-    out = _run(["-m", "fastprob", "demo", "--out", str(tmp_path)], cwd)
+    script = pathlib.Path(sys.executable).with_name("fastprob")
+    proc = subprocess.run([str(script), "demo", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     X = fastprob.load_faithful()
     assert f"{X.mean(axis=0)[1]:.4f}" in out
     avg = np.mean(fastprob.mvn_logpdf(X, X.mean(axis=0), np.cov(X.T, bias=True)))
@@ -80,6 +85,18 @@ def test_demo_runs_and_prints_the_fit(tmp_path, where):
     assert "chosen by BIC (lower is better): K = 2" in out
     figure = tmp_path / "faithful.png"
     assert f"figure: {figure.resolve()}" in out and figure.stat().st_size > 0
+
+
+def test_an_uninstalled_checkout_says_how_to_install_it(tmp_path):
+    # fastprob/ without kernels/ beside it (a checkout that Python finds before the installed
+    # copy, e.g. `python -m fastprob` in the repository root of a non-editable install).
+    shutil.copytree(pathlib.Path(fastprob.__file__).parent, tmp_path / "fastprob",
+                    ignore=shutil.ignore_patterns("__pycache__", "kernels"))
+    code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import fastprob"
+    proc = subprocess.run([sys.executable, "-S", "-P", "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "a source checkout that is not installed" in proc.stderr
+    assert "pip install -e ." in proc.stderr and "python -P" in proc.stderr
 
 
 def test_cli_help_and_usage_errors():

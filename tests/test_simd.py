@@ -74,7 +74,7 @@ def test_masked_load_reads_nothing_past_n():
     # An unmasked W-lane load of the last W - 1 doubles before an inaccessible
     # page would fault; in a subprocess, so that a fault fails this test only
     # (it inherits this process's NUMBA_CPU_NAME/FEATURES, hence its plan).
-    proc = subprocess.run([sys.executable, "-c", _PAGE_EDGE], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-P", "-c", _PAGE_EDGE], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     W = simd.VECTOR_BYTES // 8
     assert proc.stdout.strip() == str([float(i) for i in range(1, W)] + [0.0])

@@ -56,7 +56,7 @@ def _as_source(kind, X, w, tmp_path, monkeypatch):
 
 
 def _fit(X, w, init, **params):
-    gm = GaussianMixture(K, init_params=init, max_iter=30, tol=1e-8, random_state=3, **params)
+    gm = GaussianMixture(K, init_params=init, **{"max_iter": 30, "tol": 1e-8, "random_state": 3, **params})
     labels = gm.fit_predict(X, sample_weight=w)
     return gm, np.asarray(labels)
 
@@ -149,3 +149,41 @@ def test_random_stream_continues_across_chunks(data):
     np.testing.assert_array_equal(first_draws(ChunkSource(_chunks(X, None))), expected)
     np.testing.assert_array_equal(first_draws(DaskSource(da.from_array(X, chunks=(tuple(np.diff(CUTS)), D)))),
                                   expected)
+
+
+@pytest.mark.parametrize("init", ["kmeans", "random"])
+@pytest.mark.parametrize("kind", ["chunk list", "dask"])
+def test_empty_chunks_and_partitions_count_for_nothing(kind, init, data, monkeypatch):
+    """A filtered DataFrame has empty partitions, a chunk stream may yield an empty chunk."""
+    X, w = data
+    monkeypatch.setattr(_em, "INIT_SAMPLE_MAX", 150)
+    expected, labels = _fit(X, w, init)
+    cuts = [0, 100, 100, 350, 350, 600]  # two empty chunks
+    if kind == "chunk list":
+        Xs, ws = [(X[a:b], w[a:b]) for a, b in zip(cuts[:-1], cuts[1:])], None
+    else:
+        Xs, ws = da.from_array(X, chunks=(tuple(np.diff(cuts)), D)), da.from_array(w, chunks=200)
+    with dask.config.set(scheduler="synchronous"):
+        got, got_labels = _fit(Xs, ws, init)
+    np.testing.assert_allclose(got.means_, expected.means_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.covariances_, expected.covariances_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+@pytest.mark.parametrize("kind", ["memmap", "chunk list", "chunk function", "dask"])
+def test_random_from_data_finds_rare_positive_rows_in_every_source(kind, data, tmp_path, monkeypatch):
+    """Seeds are drawn uniformly among the rows of positive weight, however rare, from any source."""
+    X, _ = data
+    monkeypatch.setattr(_em, "INIT_SAMPLE_MAX", 150)
+    w = np.zeros(N)
+    w[[3, 250, 251, 400, 599]] = 1.0
+    expected, _ = _fit(X, w, "random_from_data", max_iter=0)
+    assert all((np.abs(X[w > 0] - m).max(axis=1) < 1e-12).any() for m in expected.means_)  # seeded at those rows
+    Xs, ws = _as_source(kind, X, w, tmp_path, monkeypatch)
+    with dask.config.set(scheduler="synchronous"):
+        got, _ = _fit(Xs, ws, "random_from_data", max_iter=0)
+    np.testing.assert_array_equal(got.means_, expected.means_)
+    w[[250, 251, 400, 599]] = 0.0
+    Xs, ws = _as_source(kind, X, w, tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match="only 1 such rows were found"), dask.config.set(scheduler="synchronous"):
+        GaussianMixture(K, init_params="random_from_data").fit(Xs, sample_weight=ws)
