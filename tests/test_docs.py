@@ -76,9 +76,7 @@ def package_modules():
         if package in names:
             continue
         names.add(package)
-        # The package's own folder only: fastprob's __path__ may also hold a
-        # source checkout's root (to find kernels/ there), whose tests/ and
-        # benchmarks/ are not modules of fastprob.
+        # Each package's own folder (fastprob.kernels lives apart from fastprob/ in a checkout).
         folder = os.path.dirname(importlib.util.find_spec(package).origin)
         for info in pkgutil.iter_modules([folder]):
             name = f"{package}.{info.name}"
