@@ -112,7 +112,7 @@ def e_step_statistics(X, sw, comps):
     # Per row and component: the triangular solve (~d² flops, none when diagonal) and the scatter (~d·dd).
     kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if diagonal else d)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
-           *comps.kernel_args(X.dtype), block, tile,
+           *comps.kernel_args(comps.arithmetic_dtype(X.dtype)), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)
     loglik = 0.0
@@ -125,9 +125,20 @@ def e_step_statistics(X, sw, comps):
 
 
 def e_step(source, comps):
-    """E-step statistics of all rows of a source under the mixture ``comps`` (one pass)."""
-    return source.map_reduce(functools.partial(e_step_chunk_statistics, comps), comps.n_components,
-                             comps.diagonal)
+    """E-step statistics of all rows of a source under the mixture ``comps`` (one pass).
+
+    A row whose density underflows under every component (log p = -inf: the
+    data span more than float64's range of squared distances) has no defined
+    responsibilities; it is an error naming the row, not NaN parameters.
+    """
+    stats = source.map_reduce(functools.partial(e_step_chunk_statistics, comps), comps.n_components,
+                              comps.diagonal)
+    if stats.worst_ll == -np.inf:
+        raise ValueError(f"Row {stats.worst_row} of X is so far from every component that its density "
+                         "underflows to 0 (log-likelihood -inf): the data's values span more than float64 can "
+                         "square. Scale the data (e.g. divide each column by its standard deviation) or "
+                         "remove the outlying rows before fitting.")
+    return stats
 
 
 def init_statistics(source, method, n_components, random_state, diagonal):
@@ -248,6 +259,13 @@ def m_step(stats, covariance_type, reg_covar, eps):
 def factorise_or_raise(weights, means, covs, covariance_type, dtype, when):
     """Components for the kernels, or sklearn's ValueError naming the failing components."""
     comps, failed = make_components(weights, means, covs, covariance_type)
+    if not failed and dtype == np.float32:
+        # The fitted attributes keep the data's dtype: they must not become inf.
+        largest = max(np.abs(covs).max(), np.abs(_covariance.lookup(covariance_type).precisions(comps)[1]).max())
+        if largest > np.finfo(np.float32).max:
+            raise ValueError(f"The covariances or precisions reached {largest:.3g} {when}, beyond float32's "
+                             "range, so the fitted model cannot be stored in float32 like the data: pass the "
+                             "data as float64.")
     if failed:
         msg = ILL_DEFINED
         if dtype == np.float32:

@@ -190,7 +190,9 @@ class MemmapSource(InProcessSource):
         self.weighted = sw is not None
         self.n_positive = self.n_rows if sw is None else int(np.count_nonzero(sw > 0))
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
-        self.chunk_rows = max(1, MEMMAP_CHUNK_BYTES // (8 * max(1, self.n_features)))
+        # A view (X[:, :8], X[:, ::2], X[::2]) spans its rows' whole stride of the file:
+        # size chunks by the bytes they span, not by the bytes they hold.
+        self.chunk_rows = max(1, MEMMAP_CHUNK_BYTES // max(8 * max(1, self.n_features), abs(X.strides[0])))
 
     def chunks(self):
         for c0 in range(0, self.n_rows, self.chunk_rows):
@@ -436,12 +438,21 @@ def _release_pages(view):
         return
     try:
         base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
-        start = view.ctypes.data - base
-        end = start + view.nbytes
+        low, high = _byte_bounds(view)  # a strided view's pages lie between, not in its first nbytes
+        start, end = low - base, high - base
         start -= start % mmap.PAGESIZE
         mm.madvise(mmap.MADV_DONTNEED, start, min(len(mm), end) - start)
     except (ValueError, OSError, AttributeError):
         pass  # best effort: residency is a matter of memory use, never of results
+
+
+def _byte_bounds(a):
+    """(first, one past the last) memory address an array's elements occupy."""
+    try:
+        from numpy.lib.array_utils import byte_bounds  # numpy >= 2.0
+    except ImportError:  # pragma: no cover - numpy 1.26
+        byte_bounds = np.byte_bounds
+    return byte_bounds(a)
 
 
 def check_memmap(X):

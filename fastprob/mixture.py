@@ -78,6 +78,12 @@ class Components:
                 return False
         return True
 
+    def arithmetic_dtype(self, dtype):
+        """The dtype the kernels compute in for data of ``dtype``: the data's, or float64 where
+        the factors do not fit it (see :meth:`fit_dtype`); results are rounded once to ``dtype``."""
+        dtype = np.dtype(dtype)
+        return dtype if self.fit_dtype(dtype) else np.dtype(np.float64)
+
     def kernel_args(self, dtype=np.float64):
         """(log_weights, means, chol, logdet, var, diagonal, solver) for the mixture kernels.
 
@@ -142,20 +148,82 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
     The kernel computes in the dtype of the factors it is given: X's, unless the
     covariances do not fit float32 (their factors would become inf or 0); such
     float32 data are scored in float64 and the results rounded once.
+
+    A finite row so far from every component that all its densities underflow
+    (log p = -inf, e.g. x = 1e200) gets the limit of its responsibilities and
+    label instead of NaN (see :func:`_limit_responsibilities`).
     """
-    factor_dtype = X.dtype if comps.fit_dtype(X.dtype) else np.dtype(np.float64)
     N = X.shape[0]
     K = comps.n_components
-    lse_out = np.empty(N if lse else 0, dtype=X.dtype)
+    lse_out = np.empty(N if lse or resp or labels else 0, dtype=X.dtype)
     resp_out = np.empty((N, K) if resp else (0, 0), dtype=X.dtype)
     label_out = np.empty(N if labels else 0, dtype=np.int64)
     if N:
         d = comps.n_features
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
         tile = rows_per_tile(d)
-        kernel(-(-N // tile), read_only(X), *comps.kernel_args(factor_dtype), tile, np.empty((0, 0), X.dtype),
-               lse_out, resp_out, label_out)
-    return lse_out, resp_out, label_out
+        kernel(-(-N // tile), read_only(X), *comps.kernel_args(comps.arithmetic_dtype(X.dtype)), tile,
+               np.empty((0, 0), X.dtype), lse_out, resp_out, label_out)
+        if resp or labels:
+            far = np.flatnonzero(np.isneginf(lse_out))
+            far = far[np.isfinite(X[far]).all(axis=1)]
+            if far.size:
+                limit = _limit_responsibilities(X[far], comps)
+                if resp:
+                    resp_out[far] = limit
+                if labels:
+                    label_out[far] = limit.argmax(axis=1)
+    return (lse_out if lse else lse_out[:0]), resp_out, label_out
+
+
+def _limit_responsibilities(X, comps):
+    """Responsibilities of finite rows whose densities all underflow, from differences of log-densities.
+
+    log p_k(x) - log p_j(x) = c_k - c_j - (q_k - q_j) / 2, with c the
+    log-weights and normalising terms and q_k = ‖z_k‖², z_k = L_k⁻¹(x - μ_k).
+    Each log-density is below the smallest float64 here, but the differences
+    are not: q_k - q_j = (z_k - z_j)·(z_k + z_j), computed on x and μ divided by
+    a power of two s (exact; the product is then scaled by s², overflowing to
+    ±inf only where the difference truly exceeds float64), and with
+    z_k - z_j = L⁻¹(μ_j - μ_k) directly when the two components share their
+    factor (no cancellation of two huge numbers).  Typically one component
+    takes responsibility 1; exact ties share it.
+    """
+    from scipy.linalg import solve_triangular
+
+    X = np.asarray(X, dtype=np.float64)
+    K, d = comps.means.shape
+    with np.errstate(divide="ignore"):
+        c = np.log(comps.weights) - 0.5 * np.broadcast_to(comps.logdet, (K,))
+
+    def whiten(k, v):  # L_k⁻¹ v
+        if comps.diagonal:
+            return v / np.sqrt(comps.var[k])
+        return solve_triangular(comps.chol[k if comps.chol.shape[0] > 1 else 0], v, lower=True)
+
+    def same_factor(k, j):
+        if comps.diagonal:
+            return np.array_equal(comps.var[k], comps.var[j])
+        return comps.chol.shape[0] == 1 or np.array_equal(comps.chol[k], comps.chol[j])
+
+    out = np.zeros((X.shape[0], K))
+    for i, x in enumerate(X):
+        scale = np.exp2(np.ceil(np.log2(max(np.abs(x).max(), np.abs(comps.means).max(), 1.0))))
+        z = [whiten(k, x / scale - comps.means[k] / scale) for k in range(K)]
+
+        def gap(k, j):  # log p_k(x) - log p_j(x)
+            dz = whiten(k, (comps.means[j] - comps.means[k]) / scale) if same_factor(k, j) else z[k] - z[j]
+            with np.errstate(over="ignore", invalid="ignore"):
+                return c[k] - c[j] - 0.5 * float(dz @ (z[k] + z[j])) * scale * scale
+
+        best = 0
+        for k in range(1, K):
+            if gap(k, best) > 0:
+                best = k
+        with np.errstate(over="ignore", under="ignore"):
+            share = np.array([1.0 if k == best else np.exp(gap(k, best)) for k in range(K)])
+        out[i] = share / share.sum()
+    return out
 
 
 def score_one(X, comps, what):

@@ -120,18 +120,32 @@ def _rss_file_bytes():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc/self/status")
-def test_memmap_pages_are_released_after_each_chunk(tmp_path, monkeypatch):
+@pytest.mark.parametrize("view", ["whole", "first columns", "every other column", "every other row"])
+def test_memmap_pages_are_released_after_each_chunk(tmp_path, monkeypatch, view):
     # Without releasing them, every page of the file read during the fit would
-    # stay mapped into the process (RssFile would grow by the file's size).
+    # stay mapped into the process (RssFile would grow by the file's size).  A
+    # strided view (still a numpy.memmap) touches its rows' whole stride.
     monkeypatch.setattr(_sources, "MEMMAP_CHUNK_BYTES", 2 * 2**20)
     X = mixture_data(N=1_000_000, d=8)  # 61 MiB
     mm = write_memmap(tmp_path, X)
-    gm = GaussianMixture(3, max_iter=1, **given_start("full", d=8))
+    mm = {"whole": mm, "first columns": mm[:, :4], "every other column": mm[:, ::2],
+          "every other row": mm[::2]}[view]
+    assert isinstance(mm, np.memmap)
+    d = mm.shape[1]
+    start = given_start("full", d=8)
+    start = {"weights_init": start["weights_init"], "means_init": start["means_init"][:, :d],
+             "precisions_init": np.stack([np.eye(d)] * 3)}
+    gm = GaussianMixture(3, max_iter=1, **start)
     before = _rss_file_bytes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(mm)
     assert _rss_file_bytes() - before < 0.25 * X.nbytes
+    expected = GaussianMixture(3, max_iter=1, **start)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected.fit(np.array(mm))
+    np.testing.assert_allclose(gm.means_, expected.means_, rtol=1e-10)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc/self/status")
