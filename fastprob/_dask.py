@@ -131,22 +131,33 @@ class DaskSource(RowSource):
         if sample_weight is None:
             self._sw = None
             self.n_positive = self.n_rows
-            finite = dask.compute(da.isfinite(self.X).all())[0]
+            finite, max_abs = dask.compute(da.isfinite(self.X).all(), self._max_abs())
         else:
             sw = as_weights(sample_weight)
             if sw.shape != (self.n_rows,):
                 raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
                                  f"got shape {sw.shape}.")
             self._sw = sw.rechunk((self.blocks,))
-            finite, w_finite, w_min, w_sum, n_positive = dask.compute(
+            finite, w_finite, w_min, w_sum, n_positive, max_abs = dask.compute(
                 da.isfinite(self.X).all(), da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum(),
-                da.count_nonzero(self._sw > 0))
+                da.count_nonzero(self._sw > 0), self._max_abs())
             if not w_finite or w_min < 0 or not w_sum > 0:
                 raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
             self.n_positive = int(n_positive)
         if not finite:
             raise ValueError("Input X contains NaN or infinity.")
+        self.max_abs = float(max_abs)
+        self._unscaled = self.X
         self.total_weight = float(self.n_rows if sample_weight is None else w_sum)
+
+    def _max_abs(self):
+        # Per block, so that empty partitions (of a filtered DataFrame) take part.
+        per_block = self.X.map_blocks(_block_max_abs, chunks=((1,) * len(self.blocks), (1,)), dtype=np.float64)
+        return per_block.max()
+
+    def set_factor(self, factor):
+        super().set_factor(factor)
+        self.X = self._unscaled if self.factor == 1.0 else self._unscaled * self.dtype.type(self.factor)
 
     def _apply_weight_scale(self, scale):
         self._sw = self._sw * scale
@@ -234,6 +245,10 @@ def _block_task(Xb, *rest, chunk_statistics, weighted, shape, rng_states, block_
     with set_num_threads(task_threads()):
         stats = chunk_statistics(Xb, swb, rng)
     return pack(stats.shifted(offset))[None, :]
+
+
+def _block_max_abs(Xb):
+    return np.array([[float(np.abs(Xb).max()) if Xb.size else 0.0]])
 
 
 def _positive_in_block(wb, ordinals):

@@ -124,6 +124,21 @@ def e_step_statistics(X, sw, comps):
     return Statistics(W, mean, M2, loglik, int(worst_b[worst]), float(worst_ll_b[worst]))
 
 
+def data_factor(max_abs, dtype):
+    """The power of two EM scales the data by: 1, unless their squares would leave ``dtype``'s range.
+
+    Data whose largest |x| is beyond 2^(2/5 of the dtype's exponent range)
+    (~1e123 in float64, ~2e15 in float32), or nonzero below its inverse,
+    would square (in distances, scatter, covariances) past the largest or
+    below the smallest number; scaled to |x| < 1 they do not.  A power of two
+    scales exactly.
+    """
+    limit = 2.0 ** (np.finfo(dtype).maxexp * 2 // 5)
+    if max_abs == 0 or 1 / limit <= max_abs <= limit:
+        return 1.0
+    return float(np.ldexp(1.0, -int(np.frexp(max_abs)[1])))
+
+
 def e_step(source, comps):
     """E-step statistics of all rows of a source under the mixture ``comps`` (one pass).
 

@@ -28,6 +28,7 @@ on the workers).  A new kind of source subclasses :class:`RowSource` (or
 ``GaussianMixture._source``.
 """
 import abc
+import functools
 import mmap
 
 import numpy as np
@@ -57,6 +58,10 @@ class RowSource(abc.ABC):
         What the user's sample weights were multiplied by (:meth:`scale_weights`).
     feature_names : ndarray of str or None
         Column names, for sources that carry them (DataFrame chunks).
+    max_abs : float
+        The largest |x| (for the estimator's choice of :meth:`set_factor`).
+    factor : float
+        What the rows are delivered multiplied by (1 unless :meth:`set_factor`).
     """
 
     n_rows: int
@@ -67,6 +72,8 @@ class RowSource(abc.ABC):
     total_weight: float
     weight_scale: float = 1.0
     feature_names = None
+    max_abs: float
+    factor: float = 1.0
 
     @abc.abstractmethod
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
@@ -109,6 +116,17 @@ class RowSource(abc.ABC):
     def _apply_weight_scale(self, scale):
         """Multiply the sample weights by ``scale``; return their new sum."""
 
+    def set_factor(self, factor):
+        """Deliver the rows multiplied by ``factor`` from now on (chunks, ``take``, ``map_rows``).
+
+        For data near float64's limits, whose squares would overflow or
+        underflow: a power of two, so the scaling is exact.
+        """
+        self.factor = float(factor)
+
+    def _scaled(self, X):
+        return X if self.factor == 1.0 else np.multiply(X, self.factor, dtype=self.dtype)
+
     def in_memory(self):
         """All rows as an :class:`ArraySource` (for initialising small data exactly as in memory)."""
         return ArraySource(*self.take(np.arange(self.n_rows, dtype=np.int64)))
@@ -149,6 +167,7 @@ class ArraySource(InProcessSource):
 
     def __init__(self, X, sw=None):
         self.X, self.sw = X, sw
+        self._unscaled = X
         self.n_rows, self.n_features = X.shape
         self.dtype = X.dtype
         self.weighted = sw is not None
@@ -171,6 +190,15 @@ class ArraySource(InProcessSource):
 
     def in_memory(self):
         return self
+
+    @functools.cached_property
+    def max_abs(self):
+        X = self._unscaled  # (max and -min: no temporary the size of X)
+        return float(max(X.max(), -X.min())) if X.size else 0.0
+
+    def set_factor(self, factor):
+        super().set_factor(factor)
+        self.X = self._scaled(self._unscaled)  # once, not on every pass
 
 
 class MemmapSource(InProcessSource):
@@ -198,7 +226,8 @@ class MemmapSource(InProcessSource):
         for c0 in range(0, self.n_rows, self.chunk_rows):
             c1 = min(self.n_rows, c0 + self.chunk_rows)
             view = self._map[c0:c1]
-            yield c0, np.ascontiguousarray(view, dtype=self.dtype), None if self.sw is None else self.sw[c0:c1]
+            Xc = np.ascontiguousarray(view, dtype=self.dtype)
+            yield c0, self._scaled(Xc), None if self.sw is None else self.sw[c0:c1]
             _release_pages(view)
 
     def take(self, rows):
@@ -217,15 +246,18 @@ class MemmapSource(InProcessSource):
                 view = self._map[c * self.chunk_rows:(c + 1) * self.chunk_rows]
                 X_out[b0:b1] = view[rows[b0:b1] - c * self.chunk_rows]
                 _release_pages(view)
-        return X_out, None if self.sw is None else self.sw[rows]
+        return self._scaled(X_out), None if self.sw is None else self.sw[rows]
 
     _apply_weight_scale = ArraySource._apply_weight_scale
     positive_rows = ArraySource.positive_rows  # the weights are in memory
 
     def check_finite(self):
-        """Raise sklearn's ValueError if any value is NaN or infinite (one pass, chunk by chunk)."""
+        """Raise sklearn's ValueError if any value is NaN or infinite (one pass, chunk by chunk); note max_abs."""
+        self.max_abs = 0.0
         for _, Xc, _ in self.chunks():
             check_chunk_finite(Xc)
+            if Xc.size:
+                self.max_abs = max(self.max_abs, float(Xc.max()), -float(Xc.min()))
 
 
 class ChunkSource(InProcessSource):
@@ -261,7 +293,7 @@ class ChunkSource(InProcessSource):
                             "of chunks; it must return e.g. a list or a generator of 2-D arrays.") from None
 
     def _scan(self):
-        n_rows, dtypes, weighted = 0, set(), None
+        n_rows, dtypes, weighted, max_abs = 0, set(), None, 0.0
         for i, item in enumerate(self._open()):
             names = _column_names(item)
             Xc, swc = _split_chunk(item, i)
@@ -281,6 +313,8 @@ class ChunkSource(InProcessSource):
                 raise ValueError(f"Chunk {i} {'has' if swc is not None else 'lacks'} sample weights unlike "
                                  "the first chunk: give (X, sample_weight) pairs for all chunks or for none.")
             check_chunk_finite(Xc)
+            if Xc.size:
+                max_abs = max(max_abs, float(Xc.max()), -float(Xc.min()))
             if swc is not None:
                 swc = _check_chunk_weights(swc, Xc.shape[0], i)
                 self.total_weight += float(swc.sum())
@@ -290,6 +324,7 @@ class ChunkSource(InProcessSource):
         if self.n_features is None:
             raise ValueError("The chunk source gave no chunks: it needs at least one chunk of rows.")
         self.n_rows = n_rows
+        self.max_abs = max_abs
         self.weighted = weighted
         self.dtype = np.dtype(np.float32) if dtypes == {np.dtype(np.float32)} else np.dtype(np.float64)
         if not weighted:
@@ -308,7 +343,7 @@ class ChunkSource(InProcessSource):
             check_chunk_finite(Xc)
             if swc is not None:
                 swc = _check_chunk_weights(swc, Xc.shape[0], i) * self.weight_scale
-            yield offset, np.ascontiguousarray(Xc, dtype=self.dtype), swc
+            yield offset, self._scaled(np.ascontiguousarray(Xc, dtype=self.dtype)), swc
             offset += Xc.shape[0]
         if offset != self.n_rows:
             raise ValueError(f"The chunk source delivered {offset} rows, but {self.n_rows} on the first pass: "
