@@ -1,8 +1,11 @@
 """Command-line interface: ``fastprob demo``, ``fastprob fit``, ``fastprob compile`` and ``fastprob bench``.
 
 Exit status: 0 on success, 1 when the work fails (unreadable or invalid data, a
-fit that fails), 2 for usage errors (bad options).  Errors are one line on
-stderr, ``fastprob: error: ...``, never a traceback.
+fit that fails), 2 for usage errors (bad options, including an output folder
+that is missing or cannot be written, found before any work).  Errors are one
+line on stderr, ``fastprob: error: ...``, never a traceback.  Every output file
+is written to a temporary file and renamed into place when complete
+(:mod:`fastprob._files`).
 """
 import argparse
 import atexit
@@ -18,10 +21,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import io
+from ._files import atomic_write, check_writable_folder
 from ._validation import FLOAT_DTYPES
 from .mixture import COVARIANCE_TYPES
 
-EXIT_STATUS = "exit status: 0 success, 1 failure (unreadable or invalid data, failed fit), 2 usage error"
+EXIT_STATUS = ("exit status: 0 success, 1 failure (unreadable or invalid data, failed fit), 2 usage error "
+               "(including an output folder that is missing or not writable)")
 #: The dtypes the kernels compute in, by name, widest (the default) first.
 DTYPES = tuple(np.dtype(t).name for t in sorted(FLOAT_DTYPES, key=lambda t: -np.dtype(t).itemsize))
 
@@ -34,11 +39,20 @@ class CLIError(Exception):
         self.status = status
 
 
-def _out_dir(args):
+def _out_dir(args, writes=True):
+    """The output folder, created if missing and, if the command ``writes``, checked to be writable.
+
+    Checked before any work: a read-only folder failed only after every K had been fitted.
+    """
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {out}: exists and is not a directory", 2)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if writes:
+            check_writable_folder(out)
+    except OSError as exc:
+        raise CLIError(f"--out {out}: cannot write files there ({exc.strerror or exc})", 2) from None
     return out
 
 
@@ -88,7 +102,7 @@ def _demo(args):
     import fastprob
 
     t0 = time.perf_counter()
-    out = _out_dir(args)
+    out = _out_dir(args, writes=not args.no_figure)
     X = fastprob.load_faithful()
     n, d = X.shape
     print(f"Old Faithful geyser data (bundled): {n} eruptions x [eruptions (min), waiting (min)]")
@@ -154,7 +168,7 @@ def _write_predictions(path, gm, X, dtype, labels, responsibilities):
     K = gm.n_components
     header = (["label"] if labels else []) + ([f"p{k}" for k in range(K)] if responsibilities else [])
     line = ",".join((["%d"] if labels else []) + (["%.6g"] * K if responsibilities else [])) + "\n"
-    with open(path, "w") as fh:
+    with atomic_write(path, "w") as fh:  # complete or absent, even if the process is killed
         fh.write(",".join(header) + "\n")
         for _, chunk in io.row_chunks(X, dtype):
             _, resp, label = score(gm._validate_X(chunk), comps, resp=responsibilities, labels=labels)
@@ -207,29 +221,54 @@ def parse_components(text):
 class _Progress:
     """EM progress (iteration, lower bound, Δ, time) on stderr for long fits.
 
-    Lines start once a fit has run ``after`` seconds (always with
-    ``--verbose``) and then come at most every ``every`` seconds.
+    The table starts once a fit has run ``after`` seconds (at once with
+    ``--verbose``); iteration lines then come at most every ``every`` seconds.
+    Once it has started it has every initialisation's last iteration, also of
+    those that ended before it started: every K of a range is in the table,
+    not only those that happened to be slow.
     """
 
     def __init__(self, verbose, quiet, after=1.0, every=0.5):
         self.verbose, self.quiet, self.after, self.every = verbose, quiet, after, every
         self.header = False
+        self.latest = None  # (progress, seconds) of the last iteration, if not printed
+        self.finished = []  # last iterations of initialisations that ended before the table started
 
     def __call__(self, p):
         """The estimator's ``callback``: ``p`` is a fastprob.estimator.FitProgress."""
         now = time.perf_counter()
         if p.event == "init_begin":
             self.t0 = self.last = now
-        if p.event != "iteration" or self.quiet:
+            self.latest = None
+        if self.quiet:
             return
-        if not (self.verbose or (now - self.t0 >= self.after and now - self.last >= self.every)):
+        if p.event == "iteration":
+            self.latest = (p, now - self.t0)
+            if self.verbose or (now - self.t0 >= self.after and now - self.last >= self.every):
+                self.last = now
+                self._start()
+                self._line(*self.latest)
+                self.latest = None
+        elif p.event == "init_end" and self.latest is not None:
+            if self.header:
+                self._line(*self.latest)
+            else:
+                self.finished.append(self.latest)
+            self.latest = None
+
+    def _start(self):
+        if self.header:
             return
-        self.last = now
-        if not self.header:
-            print(f"{'K':>3} {'init':>4} {'iter':>5} {'lower bound':>14} {'Δ':>11} {'time':>8}", file=sys.stderr)
-            self.header = True
+        print(f"{'K':>3} {'init':>4} {'iter':>5} {'lower bound':>14} {'Δ':>11} {'time':>8}", file=sys.stderr)
+        self.header = True
+        for line in self.finished:
+            self._line(*line)
+        self.finished = []
+
+    @staticmethod
+    def _line(p, seconds):
         print(f"{p.n_components:>3} {p.init:>4} {p.n_iter:>5} {p.lower_bound:14.6f} {p.change:11.3e} "
-              f"{now - self.t0:7.2f}s", file=sys.stderr, flush=True)
+              f"{seconds:7.2f}s", file=sys.stderr, flush=True)
 
 
 def _criteria(gm, loglik, n):
@@ -238,15 +277,34 @@ def _criteria(gm, loglik, n):
     return -2 * loglik + p * math.log(n), -2 * loglik + 2 * p
 
 
+def _model_path(args, out):
+    """Where the model goes, checked before any work (a missing folder failed only after the fit)."""
+    stem = pathlib.Path(args.file).stem
+    path = out / (args.model or f"{stem}.gmm.npz")
+    if path.is_dir():
+        raise CLIError(f"--model {args.model or path.name}: {path} is a folder; give a file name", 2)
+    try:
+        check_writable_folder(path.parent)
+    except FileNotFoundError:
+        raise CLIError(f"--model {args.model}: the folder {path.parent} does not exist; create it first", 2) from None
+    except OSError as exc:
+        raise CLIError(f"--model {args.model}: cannot write files in {path.parent} "
+                       f"({exc.strerror or exc})", 2) from None
+    return path
+
+
 def _fit(args):
     t_start = time.perf_counter()
     ks = args.n_components
     _set_threads(args.threads)
     out = _out_dir(args)
+    model_path = _model_path(args, out)
     try:
         X, names = io.load_data(args.file, args.columns)
     except io.ColumnSelectionError as exc:
-        raise CLIError(str(exc), 2) from None
+        raise CLIError(exc.for_option("--columns"), 2) from None
+    except io.NonNumericColumnError as exc:
+        raise CLIError(exc.for_option("--columns")) from None
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     n, d = X.shape
@@ -301,7 +359,6 @@ def _fit(args):
     print(f"  BIC = {bic:.4f}  AIC = {aic:.4f}")
 
     stem = pathlib.Path(args.file).stem
-    model_path = out / (args.model or f"{stem}.gmm.npz")
     try:
         gm.save(model_path)
         written = [("model", model_path)]
@@ -357,6 +414,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {2**32 - 1}, got {text!r}") from None
+    if not 0 <= value < 2**32:  # numpy's RandomState seeds
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {2**32 - 1}, got {text!r}")
     return value
 
 
@@ -429,13 +496,15 @@ def build_parser():
                      metavar="METHOD", help="initialisation: %(choices)s (default: %(default)s)")
     fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,
                      help="added to covariance diagonals (default: 1e-6)")
-    fit.add_argument("--random-state", type=int, default=0, metavar="SEED",
-                     help="seed of the initialisation (default: 0, so runs are reproducible)")
+    fit.add_argument("--random-state", type=_seed, default=0, metavar="SEED",
+                     help="seed of the initialisation, 0 to 2**32-1 (default: 0, so runs are reproducible)")
     fit.add_argument("--dtype", choices=DTYPES, default="float64",
                      help="precision of the data during the fit (default: float64)")
     fit.add_argument("--columns", metavar="LIST",
-                     help="comma-separated columns to use: 1-based numbers or header names (default: all)")
-    fit.add_argument("--model", metavar="NAME", help="file name of the model in --out (default: FILE-stem.gmm.npz)")
+                     help="comma-separated columns to use, each once: 1-based numbers or header names "
+                     "(default: all)")
+    fit.add_argument("--model", metavar="NAME",
+                     help="file name of the model in --out, in an existing folder (default: FILE-stem.gmm.npz)")
     fit.add_argument("--labels", action="store_true",
                      help="also write the most probable component of each row to FILE-stem.labels.csv")
     fit.add_argument("--responsibilities", action="store_true",

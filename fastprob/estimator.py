@@ -10,14 +10,17 @@ import json
 import math
 import numbers
 import os
+import struct
 import time
 import warnings
 import zipfile
+import zlib
 from typing import NamedTuple
 
 import numpy as np
 
 from . import _dask, _em
+from ._files import atomic_write
 from .kernels import _gc_pause
 
 # scikit-learn imports scipy.stats and pandas: ~130 000 long-lived objects whose
@@ -52,6 +55,7 @@ _FORMAT = "fastprob.GaussianMixture"
 _FORMAT_VERSION = 1
 _FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 _INIT_ARRAYS = ("weights_init", "means_init", "precisions_init")
+_MAX_SEED = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32 - 1]
 
 
 class FitProgress(NamedTuple):
@@ -131,7 +135,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     empty components are re-seeded (see ``reseeded_``); ``save``/``load``;
     k-means initialisation on a bounded sample of rows for large data; the
     'random' initialisation draws the same numbers as scikit-learn but in chunks
-    of rows; float32 data keeps float32 attributes while the arithmetic is float64.
+    of rows; float32 data keeps float32 attributes while the arithmetic is float64;
+    float16 data computes as float32 (scikit-learn: float64), and long double or
+    complex data raise a TypeError naming the dtype.
     """
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
@@ -176,6 +182,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Initialisation reads at most 100 000 random rows (plus one pass
             labelling rows for 'kmeans'); from the same initial parameters the
             fitted model equals the in-memory fit to rounding (~1e-12).
+
+            float16 X computes as float32 (as in the functions); long double
+            and complex X are refused with a TypeError (not rounded silently).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights: the fit maximises Σ w_n log p(x_n).  For chunks,
@@ -252,7 +261,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         self._validate_params()
         fitted = hasattr(self, "converged_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not fitted, ensure_min_samples=1)
+        X = self._check_X(X, reset=not fitted, ensure_min_samples=1)
         X = np.ascontiguousarray(X)
         n_samples, n_features = X.shape
         if fitted:
@@ -348,7 +357,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 params = (self.weights_.astype(np.float64), self.means_.astype(np.float64),
                           self.covariances_.astype(np.float64))
             comps = _em.factorise_or_raise(*params, self.covariance_type, dtype, "at initialisation")
-            lower_bound = -np.inf if do_init else self.lower_bound_
+            # As scikit-learn: a warm start's first change is from the fitted bound, but without
+            # iterations there is no bound at all (lower_bound_ becomes -inf, also for a warm start).
+            lower_bound = self.lower_bound_ if not do_init and self.max_iter > 0 else -np.inf
             lower_bounds = []
             n_iter = 0
             converged = False
@@ -398,6 +409,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if _dask.is_dask_array(X):
             source = self._adopt(_dask.DaskSource(X, sample_weight))
         elif isinstance(X, np.memmap):
+            _compute_dtypes(X)  # refuses complex and long double maps
             X = check_memmap(X)
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
@@ -410,7 +422,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                                  "(X_chunk, sample_weight_chunk) instead.")
             source = self._adopt(ChunkSource(X))
         else:  # scikit-learn's validation sets n_features_in_ and feature_names_in_
-            X = np.ascontiguousarray(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
+            X = np.ascontiguousarray(self._check_X(X, ensure_min_samples=2))
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
             source = ArraySource(X, sw)
@@ -495,6 +507,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                                  "'numpy.bool'")
         if not is_int(self.verbose_interval) or self.verbose_interval < 1:
             raise bad("verbose_interval", "an int in the range [1, inf)")
+        for name in _INIT_ARRAYS:
+            if getattr(self, name) is not None and not _is_array_like(getattr(self, name)):
+                raise bad(name, "an array-like or None")
+        # scikit-learn's "random_state" constraint (a bool is an int there too)
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.RandomState)
+                or isinstance(rs, numbers.Integral) and 0 <= rs <= _MAX_SEED):
+            raise bad("random_state", f"an int in the range [0, {_MAX_SEED}], an instance of "
+                                      "'numpy.random.mtrand.RandomState' or None")
 
     def _check_initial_parameters(self, n_features):
         """Validated float64 (weights, means, covariances) from the *_init parameters (or None)."""
@@ -558,8 +579,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _validate_X(self, X):
         check_is_fitted(self, _FITTED_ARRAYS)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return np.ascontiguousarray(X)
+        return np.ascontiguousarray(self._check_X(X, reset=False))
+
+    def _check_X(self, X, **kwargs):
+        """scikit-learn's ``validate_data`` with fastprob's dtype rule (see :func:`_compute_dtypes`)."""
+        dtypes = _compute_dtypes(X)
+        if any(isinstance(dt, np.dtype) and dt.kind == "O" for dt in _declared_dtypes(X)):
+            try:  # only to name the problem: validate_data converts X itself (keeping feature names)
+                np.asarray(X).astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"X has dtype object and holds a value that is not a number ({exc}); pass "
+                                "a float64 or float32 array.") from None
+        return validate_data(self, X, dtype=dtypes, **kwargs)
 
     # ------------------------------------------------------------------ #
     # Inference
@@ -644,7 +675,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         ``GaussianMixture.load(path)`` restores it exactly (bit-for-bit arrays).
         ``path`` is used as given (no extension is added); a writable binary
-        file object works too.
+        file object works too.  A path is written safely: to a temporary file
+        in the same folder, renamed onto ``path`` once complete, so a full
+        disk, a crash or ``kill -9`` leaves the previous file (or none), never
+        a partial one, and of two processes saving to one path the last to
+        finish wins with its complete file.
         A ``random_state`` that is a RandomState instance cannot be stored: it is
         saved as None, with a warning.
         """
@@ -674,61 +709,272 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         header = {"format": _FORMAT, "version": _FORMAT_VERSION, "params": params, "fitted": fitted}
         if isinstance(path, (str, os.PathLike)):
             # Written to exactly this path (np.savez would append '.npz' to other names).
-            with open(path, "wb") as fh:
+            with atomic_write(path, "wb") as fh:
                 np.savez(fh, header=np.array(json.dumps(header)), **arrays)
         else:
             np.savez(path, header=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`, checking everything in it.
+
+        Nothing in the file is executed (pickles are refused).  The header
+        (format, version, constructor parameters, fitted facts) and every
+        array are checked before the model is built: dtype (float64 or
+        float32, as the training data), shapes consistent with
+        ``n_components``, ``n_features_in_`` and ``covariance_type``, finite
+        values, weights non-negative and summing to 1 (the tolerance of
+        ``weights_init``), covariances positive definite and the precisions
+        those of the covariances.
+
+        Parameters
+        ----------
+        path : str, path-like or readable binary file object
+
+        Returns
+        -------
+        GaussianMixture
+
+        Raises
+        ------
+        FileNotFoundError, IsADirectoryError, PermissionError
+            As for any file that cannot be opened.
+        ValueError
+            Not a model file, a damaged one (truncated, a changed byte: the
+            archive's checksums catch it) or one whose contents do not fit
+            together; the message names the file, the array or header field
+            and the problem.
+        """
+        if isinstance(path, (str, os.PathLike)):
+            # Opened here, so that it is closed whatever np.load makes of it (it leaks the file of an
+            # archive it cannot read).
+            with open(path, "rb") as fh:
+                return cls._load(fh, path)
+        return cls._load(path, path)
+
+    @classmethod
+    def _load(cls, fh, path):
         try:
-            data = np.load(path, allow_pickle=False)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise  # already names the path and the problem
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            data = np.load(fh, allow_pickle=False)
+        except _ARCHIVE_ERRORS as exc:
             # numpy says "pickled data ... allow_pickle" for any file that is not .npy/.npz: not the fix
             reason = "not an .npz archive" if "pickle" in str(exc) or isinstance(exc, EOFError) else str(exc)
             raise ValueError(f"{path!s} is not a fastprob GaussianMixture file ({reason}).") from None
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (a plain .npy array).")
         with data:
+            saved = _SavedFile(data, path)
+            header = saved.header()
             try:
-                header = json.loads(str(data["header"]))
-            except KeyError:
-                raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (no header).") from None
-            except ValueError as exc:
-                raise ValueError(f"{path!s} is damaged: its header is not valid JSON ({exc}).") from None
-            try:
-                return cls._from_saved(header, data, path)
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path!s} is damaged or was not written by GaussianMixture.save: "
-                                 f"{type(exc).__name__}: {exc}.") from None
+                return cls._from_saved(header, saved)
+            except _Damaged as exc:
+                raise ValueError(f"{path!s} is damaged or was not written by GaussianMixture.save: {exc}") \
+                    from None
 
     @classmethod
-    def _from_saved(cls, header, data, path):
-        """The model from load's parsed header and open archive."""
+    def _from_saved(cls, header, saved):
+        """The model from load's parsed header and open file; raises _Damaged naming what is wrong."""
+        params = _field(header, "params", dict, "the header")
+        expected = set(cls().get_params()) - set(_INIT_ARRAYS)
+        if set(params) != expected:
+            unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
+            raise _Damaged("the header's params " + " and ".join(
+                ([f"have unknown {unknown}"] if unknown else []) + ([f"lack {missing}"] if missing else [])) + ".")
+        inits = {n: saved.array(n) for n in _INIT_ARRAYS if n in saved}
+        model = cls(**params, **inits)
+        try:
+            model._validate_params()
+        except InvalidParameterError as exc:
+            raise _Damaged(f"in the header's params: {exc}") from None
+        fitted = _field(header, "fitted", dict, "the header")
+        facts = {name: _field(fitted, name, kind, "the header's fitted facts")
+                 for name, kind in _FITTED_FACTS.items()}
+        K, d = model.n_components, facts["n_features_in_"]
+        ctype = _covariance.lookup(model.covariance_type)
+        if d < 1 or facts["n_iter_"] < 0:
+            raise _Damaged(f"the header says n_features_in_={d} and n_iter_={facts['n_iter_']}.")
+        if math.isnan(facts["lower_bound_"]):
+            raise _Damaged("the header's lower_bound_ is NaN.")
+        reseeded = facts["reseeded_"]
+        if not all(isinstance(r, list) and len(r) == 3 and all(_is_json_int(v) and v >= 0 for v in r)
+                   and r[2] < K for r in reseeded):
+            raise _Damaged("the header's reseeded_ is not a list of [init, iteration, component] "
+                           f"with components below n_components={K}.")
+
+        arrays = {name: saved.array(name) for name in _FITTED_ARRAYS}
+        dtype = arrays["weights_"].dtype
+        shapes = {"weights_": (K,), "means_": (K, d), **{n: ctype.shape(K, d) for n in _FITTED_ARRAYS[2:]}}
+        where = f"n_components={K}, n_features_in_={d} and covariance_type={model.covariance_type!r}"
+        for name, arr in arrays.items():
+            if arr.dtype not in (np.float64, np.float32) or arr.dtype != dtype:
+                raise _Damaged(f"its array {name!r} has dtype {arr.dtype}; a model's arrays are all float64 "
+                               f"or all float32 (weights_ is {dtype}).")
+            if arr.shape != shapes[name]:
+                raise _Damaged(f"its array {name!r} has shape {arr.shape}, but {where} need shape "
+                               f"{shapes[name]}.")
+            if not np.isfinite(arr).all():
+                raise _Damaged(f"its array {name!r} contains NaN or infinity.")
+        weights = arrays["weights_"].astype(np.float64)
+        atol = 1e-6 if dtype == np.float32 else 1e-8  # weights_init's tolerance
+        if (weights < 0).any() or abs(weights.sum() - 1.0) > atol:
+            raise _Damaged(f"its weights_ must be non-negative and sum to 1, got min {weights.min():.6g} "
+                           f"and sum {weights.sum():.10f}.")
+        covs = arrays["covariances_"].astype(np.float64)
+        try:
+            ctype.check_given(covs, "covariances_")
+        except ValueError as exc:
+            raise _Damaged(str(exc)) from None
+        comps, failed = make_components(weights, arrays["means_"].astype(np.float64), np.ascontiguousarray(covs),
+                                        model.covariance_type)
+        if failed:
+            raise _Damaged(f"its covariances_{ctype.failed_where(failed)} are not positive definite.")
+        _check_precisions(ctype, comps, arrays, dtype)
+
+        bounds = saved.array("lower_bounds_")
+        if bounds.ndim != 1 or bounds.dtype.kind != "f" or np.isnan(bounds).any():
+            raise _Damaged(f"its array 'lower_bounds_' must be a 1-D float array without NaN, got "
+                           f"{bounds.dtype} of shape {bounds.shape}.")
+        partial = [n for n in _PARTIAL_ARRAYS if n in saved]
+        has_sums = "n_samples_seen_" in fitted or "weight_scale" in fitted
+        if partial and len(partial) != len(_PARTIAL_ARRAYS) or bool(partial) != has_sums:
+            raise _Damaged(f"it has the partial_fit sums {partial} and {'' if has_sums else 'not '}the facts "
+                           "n_samples_seen_ and weight_scale: a model has all or none of them.")
+        if partial:
+            sums = {n: saved.array(n) for n in _PARTIAL_ARRAYS}
+            m2_shape = (K, d) if ctype.diagonal else (K, d, d)
+            for (name, arr), shape in zip(sums.items(), [(K,), (K, d), m2_shape]):
+                if arr.dtype != np.float64 or arr.shape != shape or not np.isfinite(arr).all():
+                    raise _Damaged(f"its array {name!r} must be finite float64 of shape {shape}, got "
+                                   f"{arr.dtype} of shape {arr.shape}.")
+            if (sums["partial_W"] < 0).any():
+                raise _Damaged("its array 'partial_W' has negative entries.")
+            model._partial_stats = _em.Statistics(*sums.values())
+            model.n_samples_seen_ = _field(fitted, "n_samples_seen_", int, "the header's fitted facts")
+            model._weight_scale = _field(fitted, "weight_scale", float, "the header's fitted facts")
+            if model.n_samples_seen_ < 0 or not (0 < model._weight_scale < math.inf):
+                raise _Damaged(f"the header says n_samples_seen_={model.n_samples_seen_} and "
+                               f"weight_scale={model._weight_scale}.")
+        if "feature_names_in_" in saved:
+            names = saved.array("feature_names_in_")
+            if names.dtype.kind != "U" or names.shape != (d,):
+                raise _Damaged(f"its array 'feature_names_in_' must be {d} strings, got {names.dtype} of "
+                               f"shape {names.shape}.")
+            model.feature_names_in_ = names.astype(object)
+        try:
+            model._check_initial_parameters(d)
+        except ValueError as exc:
+            raise _Damaged(f"its initial parameters: {exc}") from None
+
+        for name, arr in arrays.items():
+            setattr(model, name, arr)
+        model.lower_bounds_ = bounds.tolist()
+        model.converged_ = facts["converged_"]
+        model.n_iter_ = facts["n_iter_"]
+        model.lower_bound_ = float(facts["lower_bound_"])
+        model.n_features_in_ = d
+        model.reseeded_ = [tuple(r) for r in reseeded]
+        return model
+
+
+#: What zipfile and numpy raise for an archive or member they cannot read: a changed byte can make
+#: a zip header claim an unknown version or compression (NotImplementedError), encryption
+#: (RuntimeError) or impossible sizes (struct.error, OverflowError).
+_ARCHIVE_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+                   struct.error, OverflowError)
+
+
+class _Damaged(Exception):
+    """What is wrong inside a model file (load adds the file's name)."""
+
+
+#: The header's fitted facts and their JSON types.
+_FITTED_FACTS = {"converged_": bool, "n_iter_": int, "lower_bound_": float, "n_features_in_": int,
+                 "reseeded_": list}
+_PARTIAL_ARRAYS = ("partial_W", "partial_mean", "partial_M2")
+
+
+def _is_json_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _field(mapping, name, kind, where):
+    """``mapping[name]``, of JSON type ``kind`` (an int is a float too, a bool is not an int)."""
+    if not isinstance(mapping, dict) or name not in mapping:
+        raise _Damaged(f"{where} has no {name!r}.")
+    value = mapping[name]
+    ok = {int: _is_json_int(value), float: _is_json_int(value) or isinstance(value, float)}.get(
+        kind, isinstance(value, kind))
+    if not ok:
+        what = {dict: "object", list: "array", bool: "true/false", int: "integer", float: "number"}[kind]
+        raise _Damaged(f"{where}: {name!r} is {value!r}, not a JSON {what}.")
+    return value
+
+
+def _check_precisions(ctype, comps, arrays, dtype):
+    """The stored precisions must be those of the stored covariances (as fit computes them).
+
+    They are recomputed from the covariances as read; for a float32 model those
+    were rounded after the precisions were computed, which moves the result by
+    up to about cond(covariance) x float32's eps: the tolerance allows for it.
+    """
+    recomputed = dict(zip(("precisions_cholesky_", "precisions_"), ctype.precisions(comps)))
+    n_blocks = 1 if ctype.shared else len(comps.weights)
+    if ctype.diagonal:
+        cond = np.ones(n_blocks)
+    else:
+        eig = np.linalg.eigvalsh(comps.covariances.reshape(n_blocks, comps.n_features, comps.n_features))
+        # (eigvalsh's smallest eigenvalue of a barely positive definite matrix can come out <= 0)
+        cond = eig[:, -1] / np.maximum(eig[:, 0], eig[:, -1] * np.finfo(np.float64).eps)
+    tol = 100 * comps.n_features * np.finfo(dtype).eps * cond
+    for name, want in recomputed.items():
+        got = arrays[name].astype(np.float64).reshape(n_blocks, -1)
+        want = want.astype(dtype).astype(np.float64).reshape(n_blocks, -1)
+        err = np.abs(got - want).max(axis=1)
+        bad = np.flatnonzero(~(err <= tol * np.abs(want).max(axis=1)))
+        if bad.size:
+            which = "" if ctype.shared else f" of component {int(bad[0])}"
+            raise _Damaged(f"its {name}{which} are not those of its covariances_ (largest difference "
+                           f"{err[bad[0]]:.3g}).")
+
+
+class _SavedFile:
+    """A model file's open archive: its members read with errors that name the file and the member."""
+
+    def __init__(self, data, path):
+        self.data, self.path = data, path
+
+    def __contains__(self, name):
+        return name in self.data.files
+
+    def array(self, name):
+        if name not in self:
+            raise _Damaged(f"its array {name!r} is missing.")
+        try:
+            return self.data[name]
+        except _ARCHIVE_ERRORS as exc:
+            # (a changed byte fails the archive's CRC check; numpy refuses a pickled member)
+            raise ValueError(f"{self.path!s} is damaged: its array {name!r} cannot be read ({exc}).") from None
+
+    def header(self):
+        """The parsed JSON header: a dict naming the format and its version."""
+        path = self.path
+        if "header" not in self:
+            raise ValueError(f"{path!s} is not a fastprob GaussianMixture file (no header).")
+        raw = self.array("header")
+        if raw.dtype.kind != "U" or raw.ndim != 0:
+            raise ValueError(f"{path!s} is damaged: its header is {raw.dtype} of shape {raw.shape}, not a text.")
+        try:
+            header = json.loads(str(raw))
+        except RecursionError:
+            raise ValueError(f"{path!s} is damaged: its header is not valid JSON (nested too deeply).") from None
+        except ValueError as exc:
+            raise ValueError(f"{path!s} is damaged: its header is not valid JSON ({exc}).") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"{path!s} is damaged: its header is a JSON {type(header).__name__}, not an object.")
         if header.get("format") != _FORMAT or header.get("version") != _FORMAT_VERSION:
             raise ValueError(f"{path!s} holds format {header.get('format')!r} version "
                              f"{header.get('version')!r}; expected {_FORMAT!r} version {_FORMAT_VERSION}.")
-        model = cls(**header["params"], **{n: data[n] for n in _INIT_ARRAYS if n in data})
-        for name in _FITTED_ARRAYS:
-            setattr(model, name, data[name])
-        model.lower_bounds_ = data["lower_bounds_"].tolist()
-        if "partial_W" in data:
-            model._partial_stats = _em.Statistics(data["partial_W"], data["partial_mean"], data["partial_M2"])
-        if "feature_names_in_" in data:
-            model.feature_names_in_ = data["feature_names_in_"].astype(object)
-        fitted = header["fitted"]
-        model.converged_ = fitted["converged_"]
-        model.n_iter_ = fitted["n_iter_"]
-        model.lower_bound_ = fitted["lower_bound_"]
-        model.n_features_in_ = fitted["n_features_in_"]
-        model.reseeded_ = [tuple(r) for r in fitted["reseeded_"]]
-        if "n_samples_seen_" in fitted:
-            model.n_samples_seen_ = fitted["n_samples_seen_"]
-            model._weight_scale = fitted["weight_scale"]
-        return model
+        return header
 
 
 class _Reporter:
@@ -780,6 +1026,54 @@ def _all_zero_weights(sample_weight, n):
     """True for a valid-looking weight vector of n zeros (other problems are check_weights' to report)."""
     w = np.asarray(sample_weight)
     return w.shape == (n,) and w.dtype.kind in "fiub" and not np.any(w)
+
+
+class _ComplexDataError(TypeError, ValueError):
+    """Complex X: a TypeError like every dtype fastprob cannot compute in, and the ValueError
+    ("Complex data not supported") that scikit-learn's estimator checks expect."""
+
+
+def _declared_dtypes(X):
+    """The dtypes X says it has (an array's, a DataFrame's columns', pandas' own among them); [] for lists."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is not None:
+        return [dtype]
+    dtypes = getattr(X, "dtypes", None)  # a pandas DataFrame
+    if dtypes is not None and hasattr(dtypes, "__iter__"):
+        return list(dtypes)
+    return []
+
+
+def _compute_dtypes(X):
+    """The dtypes ``validate_data`` may convert X to: float16 computes as float32, as in the functions.
+
+    The kernels compute in float64 or float32.  Complex and long double X are
+    refused (a TypeError naming the dtype and what to pass) rather than
+    converted, which would drop the imaginary part or round silently.
+    """
+    declared = _declared_dtypes(X)
+    if not all(isinstance(dt, np.dtype) for dt in declared):  # pandas' own dtypes: scikit-learn converts them
+        return [np.float64, np.float32]
+    for dt in declared:
+        if dt.kind == "c":
+            raise _ComplexDataError(
+                f"Complex data not supported: X has dtype {dt}. fastprob computes with real numbers, in "
+                "float64 or float32: pass X.real.astype(np.float64) if the imaginary parts are zero.")
+        if dt.kind == "f" and dt.itemsize > 8:
+            raise TypeError(
+                f"X has dtype {dt} (long double), which fastprob cannot compute in: it computes in float64 "
+                "or float32, and will not round the data silently. Pass X.astype(np.float64).")
+    floats = [dt for dt in declared if dt.kind == "f"]
+    if floats and len(floats) == len(declared) and max(dt.itemsize for dt in floats) <= 4 \
+            and min(dt.itemsize for dt in floats) < 4:
+        return [np.float32]
+    return [np.float64, np.float32]
+
+
+def _is_array_like(value):
+    """scikit-learn's "array-like" constraint: a sequence or array, not a scalar or a string."""
+    return (hasattr(value, "__len__") or hasattr(value, "shape") or hasattr(value, "__array__")) \
+        and not np.isscalar(value)
 
 
 def _as_param(value, name, shape):

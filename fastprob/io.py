@@ -6,22 +6,73 @@ missing or infinite values are an error that says how many and where.  Every
 problem is a ValueError (or an OSError for the file system: a missing file, a
 directory) whose message names the file, the problem and where it is.
 """
+import codecs
 import csv
 import pathlib
+import re
 import warnings
 
 import numpy as np
 
 from . import _sources
 
-__all__ = ["ColumnSelectionError", "MISSING", "load_data", "read_csv", "row_chunks"]
+__all__ = ["ColumnSelectionError", "MISSING", "NonNumericColumnError", "load_data", "read_csv", "row_chunks"]
 
 #: CSV fields read as a missing value (NaN), compared in lower case after stripping blanks.
 MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 
+#: UTF-8, with or without the byte-order mark Excel writes at the start of a "CSV UTF-8" file.
+ENCODING = "utf-8-sig"
+
+#: How a number begins: an optional sign, then a digit, or '.' and a digit.
+_NUMBER_START = re.compile(r"[+-]?\.?[0-9]")
+#: Letters typed for look-alike digits ('3.O', 'l.5'): such a field is a mistyped number, not a name.
+_LOOK_ALIKES = str.maketrans("OoIl", "0011")
+
 
 class ColumnSelectionError(ValueError):
-    """``columns`` names a column that does not exist (``fastprob fit`` reports it as a usage error)."""
+    """``columns`` does not select columns of the file (``fastprob fit`` reports it as a usage error).
+
+    ``str(error)`` names the library's argument (``columns='...'``);
+    :meth:`for_option` words it for a command-line option.
+
+    Attributes
+    ----------
+    spec : str
+        The ``columns`` argument.
+    problem : str
+        What is wrong with it.
+    """
+
+    def __init__(self, spec, problem):
+        self.spec, self.problem = spec, problem
+        super().__init__(f"columns={spec!r}: {problem}")
+
+    def for_option(self, option):
+        """The message for the command-line option ``option`` (e.g. '--columns') that gave ``spec``."""
+        return f"{option}: {self.problem}"
+
+
+class NonNumericColumnError(ValueError):
+    """A field of a CSV file is not a number (nor a missing value).
+
+    ``str(error)`` suggests the library's ``columns=`` argument;
+    :meth:`for_option` the command-line option.
+
+    Attributes
+    ----------
+    where : str
+        The file, column, line and field.
+    """
+
+    def __init__(self, where):
+        self.where = where
+        super().__init__(f"{where}; only numeric columns can be read: drop it, or select the numeric ones "
+                         "with columns=")
+
+    def for_option(self, option):
+        """The message for a command line whose option ``option`` (e.g. '--columns') selects columns."""
+        return f"{self.where}; fit needs numeric columns only: drop it, or select columns with {option}"
 
 
 def _where(items, limit=10):
@@ -29,17 +80,60 @@ def _where(items, limit=10):
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def _is_number(field):
-    try:
-        float(field)
-        return True
-    except ValueError:
-        return field.strip().lower() in MISSING
+def _number(field):
+    """The value of a CSV number (a stripped field), or None.
+
+    Python's ``float`` also accepts '1_000' and non-ASCII digits; numbers in a
+    CSV file have neither (numpy's parser refuses both too).
+    """
+    if field.isascii() and "_" not in field:
+        try:
+            return float(field)
+        except ValueError:
+            pass
+    return None
+
+
+def _is_name(field):
+    """True if a stripped field can only be a column name, never a number or a mistyped one.
+
+    A name is not empty, not a missing-value marker, not a number ('inf' and
+    'nan' are numbers), does not begin like a number (an optional sign, then a
+    digit or '.' and a digit: '3.O' and '1x' are mistyped numbers) and does not
+    become a number when look-alike letters are read as digits ('l.5').
+    """
+    return bool(field) and field.lower() not in MISSING and _number(field) is None \
+        and not _NUMBER_START.match(field) and _number(field.translate(_LOOK_ALIKES)) is None
 
 
 def _is_header(fields):
-    """True if a CSV's first non-empty row (stripped fields) names columns rather than holds numbers."""
-    return not all(_is_number(f) for f in fields) or all(f.lower() in MISSING for f in fields)
+    """True if a CSV's first row (stripped fields) names columns: at least one field is a name."""
+    return any(_is_name(f) for f in fields)
+
+
+def _without_comments(lines):
+    """The lines with every comment line ('#' its first non-blank character) made blank (line numbers kept)."""
+    for line in lines:
+        yield "\n" if line.lstrip().startswith("#") else line
+
+
+def _not_utf8(path):
+    """The message for a file that is not UTF-8 text: which encoding it seems to have, and where it fails."""
+    with open(path, "rb") as fh:
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return (f"{path}: the file is UTF-16 text (it starts with a UTF-16 byte-order mark); CSV files are read "
+                    "as UTF-8: save it as UTF-8 (in Excel: 'CSV UTF-8'), or use .npy for binary arrays")
+        fh.seek(0)
+        for n, raw in enumerate(fh, start=1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return (f"{path}: line {n} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} "
+                        "of the line: Latin-1 or Windows-1252 text, or a binary file?); save the file as UTF-8 "
+                        "(in Excel: 'CSV UTF-8'), or use .npy for binary arrays")
+    return f"{path}: not UTF-8 text"
 
 
 def _count_lines(path):
@@ -58,15 +152,16 @@ def _read_csv_numpy(path, dialect, columns):
     The Python parser below holds every field as a str: ~7x the file in memory
     (a 64 MB, 200 000 x 16 file: 437 MB, 3.1 s).  np.loadtxt parses into the
     array directly (54 MB, 1.0 s).  It is used only where it gives the same
-    result: a ',', ';' or tab delimiter, no blank or ragged lines (the row ->
-    line map stays exact), every value finite (a NaN/missing report needs the
-    lines) and numeric without quotes.  Anything else returns None, and the
-    Python parser produces the result or the precise error.
+    result: a ',', ';' or tab delimiter, no blank, comment or ragged lines
+    after the first row (the row -> line map stays exact), every value finite
+    (a NaN/missing report needs the lines) and numeric without quotes.
+    Anything else returns None, and the Python parser produces the result or
+    the precise error.
     """
     if dialect.delimiter not in ",;\t":
         return None
-    with open(path, newline="") as fh:
-        for first, line in enumerate(fh, start=1):
+    with open(path, newline="", encoding=ENCODING) as fh:
+        for first, line in enumerate(_without_comments(fh), start=1):
             if line.strip():
                 fields = [f.strip() for f in next(csv.reader([line], dialect))]
                 break
@@ -74,13 +169,13 @@ def _read_csv_numpy(path, dialect, columns):
             return None
     header = _is_header(fields)
     names = fields if header else None
-    picks = _select_columns(len(fields), names, columns, path) if columns else None
+    picks = _select_columns(len(fields), names, columns, path) if columns is not None else None
     skip = first if header else first - 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # loadtxt only warns about an empty table
             X = np.loadtxt(path, delimiter=dialect.delimiter, skiprows=skip, comments=None, ndmin=2,
-                           dtype=np.float64, encoding="utf-8")
+                           dtype=np.float64, encoding=ENCODING)
     except (ValueError, UserWarning, UnicodeDecodeError):
         return None
     if X.shape[1] != len(fields) or not np.isfinite(X).all() or skip + len(X) != _count_lines(path):
@@ -94,19 +189,34 @@ def _read_csv_numpy(path, dialect, columns):
 def read_csv(path, columns=None):
     """Numeric matrix from a CSV file with an optional header row.
 
-    The delimiter (',', ';', tab or space) is detected from the file's start;
-    the first non-blank row is a header when any of its fields is not a number.
-    Blank lines are skipped.  A plain numeric table is parsed by numpy's C
-    parser, anything else (quotes, missing values, blank lines) by Python's
-    :mod:`csv`, with the same result.
+    The file is UTF-8 text; a byte-order mark at its start (Excel's "CSV
+    UTF-8") is ignored.  The delimiter (',', ';', tab or space) is detected
+    from the file's start.  Blank lines and comment lines (whose first
+    non-blank character is '#') are skipped; line numbers in messages and in
+    ``lines`` count them.
+
+    The first remaining row is a header when at least one of its fields is a
+    column name: text that cannot be a number.  A field is *not* a name if it
+    is a number (including 'inf' and 'nan'), a missing-value marker (see
+    :data:`MISSING`), empty, begins like a number (an optional sign, then a
+    digit or '.' and a digit: '3.O', '1x') or becomes a number when the
+    look-alike letters O, o, I, l are read as digits ('l.5').  So a first
+    line with a typo (``1.2,3.O``) is data, and its bad field is an error
+    naming line 1, rather than a "header" that silently drops a row.
+
+    Numbers are what :class:`float` reads, in ASCII and without '_' (Python
+    reads ``1_000`` as 1000; a CSV number has no separators).  A plain
+    numeric table is parsed by numpy's C parser, anything else (quotes,
+    missing values, blank or comment lines) by Python's :mod:`csv`, with the
+    same result.
 
     Parameters
     ----------
     path : str or path-like
     columns : str, optional
         Columns to keep, in this order: comma-separated 1-based numbers or
-        header names (the text of ``fastprob fit --columns``), e.g. ``"x,3"``.
-        Default: all.
+        header names (the text of ``fastprob fit --columns``), e.g. ``"x,3"``;
+        none empty or repeated.  Default (None): all.
 
     Returns
     -------
@@ -120,11 +230,14 @@ def read_csv(path, columns=None):
     Raises
     ------
     ValueError
-        Not a text file, no data, a row with another number of fields than
-        the first, a non-numeric field (the column and its first offending
-        line are named).
+        Not UTF-8 text (the line and byte are named), no data, a row with
+        another number of fields than the first.
+    NonNumericColumnError
+        A field that is not a number (a ValueError naming the column, its
+        first offending line and the field).
     ColumnSelectionError
-        ``columns`` names a column the file does not have.
+        ``columns`` is empty, repeats a column or names one the file does
+        not have (a ValueError).
     OSError
         The file cannot be opened.
 
@@ -132,17 +245,22 @@ def read_csv(path, columns=None):
     --------
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
-    >>> _ = path.write_text("a,b\\n1,2\\n3,NA\\n")
+    >>> _ = path.write_text("# measured 2024-05-01\\na,b\\n1,2\\n3,NA\\n")
     >>> X, names, lines = read_csv(path, columns="b,a")
     >>> X
     array([[ 2.,  1.],
            [nan,  3.]])
     >>> names, lines.tolist()
-    (['b', 'a'], [2, 3])
+    (['b', 'a'], [3, 4])
+    >>> _ = path.write_text("1.2,3.O\\n4.5,6.7\\n")
+    >>> read_csv(path)
+    Traceback (most recent call last):
+    ...
+    fastprob.io.NonNumericColumnError: ...d.csv: column 2 is not numeric (line 1: '3.O'); ...
     """
     try:
-        with open(path, newline="") as fh:
-            sample = fh.read(65536)
+        with open(path, newline="", encoding=ENCODING) as fh:
+            sample = "".join(_without_comments(fh.readlines(65536)))
             fh.seek(0)
             try:
                 dialect = csv.Sniffer().sniff(sample, delimiters=",;\t ")
@@ -151,10 +269,11 @@ def read_csv(path, columns=None):
             fast = _read_csv_numpy(path, dialect, columns)
             if fast is not None:
                 return fast
-            rows = [(i, [f.strip() for f in row]) for i, row in enumerate(csv.reader(fh, dialect), start=1)
+            rows = [(i, [f.strip() for f in row])
+                    for i, row in enumerate(csv.reader(_without_comments(fh), dialect), start=1)
                     if row and any(f.strip() for f in row)]
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text CSV file (use .npy for binary arrays)") from None
+        raise ValueError(_not_utf8(path)) from None
     if not rows:
         raise ValueError(f"{path}: no data")
     names = None
@@ -165,38 +284,50 @@ def read_csv(path, columns=None):
     for line, row in rows:
         if len(row) != width:
             raise ValueError(f"{path}: line {line} has {len(row)} fields, expected {width}")
-    picks = _select_columns(width, names, columns, path) if columns else list(range(width))
+    picks = _select_columns(width, names, columns, path) if columns is not None else list(range(width))
     X = np.empty((len(rows), len(picks)))
     for c, j in enumerate(picks):
         for r, (line, row) in enumerate(rows):
             field = row[j]
-            try:
-                X[r, c] = float(field)
-            except ValueError:
-                if field.lower() in MISSING:
-                    X[r, c] = np.nan
-                    continue
+            value = _number(field)
+            if value is not None:
+                X[r, c] = value
+            elif field.lower() in MISSING:
+                X[r, c] = np.nan
+            else:
                 label = f"column {j + 1}" + (f" ({names[j]!r})" if names else "")
-                raise ValueError(f"{path}: {label} is not numeric (line {line}: {field!r}); fit needs numeric "
-                                 "columns only: drop it, or select columns with --columns") from None
+                raise NonNumericColumnError(f"{path}: {label} is not numeric (line {line}: {field!r})")
     names = [names[j] for j in picks] if names else None
     return X, names, np.array([line for line, _ in rows], dtype=np.int64)
 
 
 def _select_columns(width, names, spec, path):
     """Indices of the columns ``spec`` picks (comma-separated 1-based numbers or header names)."""
-    picks = []
-    for item in spec.split(","):
-        item = item.strip()
-        if item.isdigit():
+    if not isinstance(spec, str):
+        raise TypeError(f"columns must be a str such as 'x,3' (comma-separated 1-based numbers or header "
+                        f"names), got {type(spec).__name__}.")
+    items = [item.strip() for item in spec.split(",")]
+    if not any(items):
+        raise ColumnSelectionError(spec, "no column given; name the columns to keep (1-based numbers or header "
+                                         "names, comma-separated), or leave it out for all columns")
+    if not all(items):
+        raise ColumnSelectionError(spec, f"an empty item in {spec!r}; separate the columns by single commas")
+    picks, given = [], {}
+    for item in items:
+        if item.isdigit() and item.isascii():
             j = int(item) - 1
             if not 0 <= j < width:
-                raise ColumnSelectionError(f"--columns: column {item} does not exist ({path} has {width} columns)")
+                raise ColumnSelectionError(spec, f"column {item} does not exist ({path} has {width} columns)")
         elif names is not None and item in names:
             j = names.index(item)
         else:
             known = f"; the header has {', '.join(map(repr, names))}" if names else " (the file has no header)"
-            raise ColumnSelectionError(f"--columns: no column named {item!r}{known}")
+            raise ColumnSelectionError(spec, f"no column named {item!r}{known}")
+        if j in given:
+            label = f"column {j + 1}" + (f" ({names[j]!r})" if names else "")
+            raise ColumnSelectionError(spec, f"{label} is selected twice ({given[j]!r} and {item!r}); a repeated "
+                                             "column makes every covariance singular")
+        given[j] = item
         picks.append(j)
     return picks
 
@@ -216,7 +347,8 @@ def load_data(path, columns=None):
     path : str or path-like
     columns : str, optional
         Columns to keep, in this order: comma-separated 1-based numbers or
-        header names (a ``.npy`` file has no names), e.g. ``"x,3"``.  Default: all.
+        header names (a ``.npy`` file has no names), e.g. ``"x,3"``; none
+        empty or repeated.  Default (None): all.
 
     Returns
     -------
@@ -229,11 +361,13 @@ def load_data(path, columns=None):
     FileNotFoundError, IsADirectoryError
         No file at ``path``, or a directory.
     ValueError
-        Unreadable or non-numeric contents, or rows with NaN / missing or
-        infinite values (how many, and which lines of a CSV or 0-based rows of
-        a ``.npy`` file).  The message names the file, the problem and the fix.
+        Unreadable or non-numeric contents (:class:`NonNumericColumnError`
+        for a CSV field), or rows with NaN / missing or infinite values (how
+        many, and which lines of a CSV or 0-based rows of a ``.npy`` file).
+        The message names the file, the problem and the fix.
     ColumnSelectionError
-        ``columns`` names a column the file does not have.
+        ``columns`` is empty, repeats a column or names one the file does not
+        have (a ValueError).
     OSError
         The file cannot be read.
 
@@ -279,7 +413,7 @@ def load_data(path, columns=None):
         if X.shape[1] == 0:
             raise ValueError(f"{path}: the array has no columns (shape {X.shape}); expected samples x features")
         names, where, unit = None, None, "rows (0-based)"
-        if columns:
+        if columns is not None:
             # a plain array (astype would keep the memmap subclass of a map it no longer is)
             X = np.array(X[:, _select_columns(X.shape[1], None, columns, path)], dtype=np.float64)
     else:

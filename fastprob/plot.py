@@ -8,7 +8,11 @@ the Agg backend.
 
 matplotlib is an optional dependency: ``pip install 'fastprob[plot]'``.
 """
+import os
+
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = [
     "MISSING_MATPLOTLIB",
@@ -50,12 +54,22 @@ def _figure(figsize, dpi, ncols=1):
 
 
 def _finish(fig, path):
-    """Write ``fig`` to ``path`` (if given) with the Agg backend at figsize * dpi pixels."""
+    """Write ``fig`` to ``path`` (if given) with the Agg backend at figsize * dpi pixels.
+
+    A path is written to a temporary file renamed into place when complete, so
+    a killed process or a full disk never leaves a truncated image under it.
+    """
     if path is not None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         FigureCanvasAgg(fig)
-        fig.savefig(path, dpi=fig.dpi)
+        if isinstance(path, (str, os.PathLike)):
+            # matplotlib takes the format from the suffix, its default (PNG) without one
+            fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or None
+            with atomic_write(path, "wb") as fh:
+                fig.savefig(fh, format=fmt, dpi=fig.dpi)
+        else:
+            fig.savefig(path, dpi=fig.dpi)
     return fig
 
 

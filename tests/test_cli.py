@@ -1,6 +1,9 @@
 """The command line: `fastprob demo`, `fastprob fit` (bench: tests/test_bench.py; the file reader: tests/test_io.py)."""
+import os
+import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -168,6 +171,8 @@ def test_fit_column_selection(tmp_path, capsys, three_clusters):
     status, _, err = run(capsys, "fit", path, "--out", tmp_path)
     assert status == 1
     assert "column 1 ('name') is not numeric (line 2: 'p0')" in err
+    assert err == (f"fastprob: error: {path}: column 1 ('name') is not numeric (line 2: 'p0'); fit needs numeric "
+                   "columns only: drop it, or select columns with --columns\n")
     status, out, err = run(capsys, "fit", path, "--columns", "x,3", "--out", tmp_path, "-k", 3, "-q")
     assert status == 0, err
     assert "(x, y)" in out
@@ -305,6 +310,9 @@ def test_labels_and_responsibilities_are_written_chunk_by_chunk(tmp_path, capsys
     (["-k", "two"], "expected K or a range A-B"),
     (["--covariance-type", "banana"], "invalid choice"),
     (["--tol", "-1"], "expected a finite number >= 0"),
+    (["--random-state", "-1"], "argument --random-state: expected an integer from 0 to 4294967295, got '-1'"),
+    (["--random-state", str(2**32)], "argument --random-state: expected an integer from 0 to 4294967295, got "
+                                     "'4294967296'"),
 ])
 def test_fit_usage_errors_exit_2(tmp_path, capsys, csv_file, argv, message):
     with pytest.raises(SystemExit) as exc:
@@ -321,3 +329,116 @@ def test_runtime_usage_errors_exit_2(tmp_path, capsys, csv_file):
     (tmp_path / "file").write_text("")
     status, _, err = run(capsys, "fit", csv_file, "--out", tmp_path / "file")
     assert status == 2 and "is not a directory" in err
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Make any attempt to read the data or fit fail the test: errors must come before the work."""
+    from fastprob import estimator, io
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the data were read or fitted before the error")
+
+    monkeypatch.setattr(io, "load_data", forbidden)
+    monkeypatch.setattr(estimator.GaussianMixture, "fit", forbidden)
+
+
+@pytest.mark.parametrize("columns, problem", [
+    ("", "no column given; name the columns to keep (1-based numbers or header names, comma-separated), or leave "
+         "it out for all columns"),
+    ("x,x", "column 1 ('x') is selected twice ('x' and 'x'); a repeated column makes every covariance singular"),
+    ("y,1,2", "column 2 ('y') is selected twice ('y' and '2'); a repeated column makes every covariance singular"),
+])
+def test_empty_or_repeated_columns_are_usage_errors(tmp_path, capsys, csv_file, columns, problem):
+    # --columns "" meant all columns; --columns a,a fitted a singular covariance silently.
+    status, out, err = run(capsys, "fit", csv_file, "--columns", columns, "--out", tmp_path)
+    assert status == 2
+    assert err == f"fastprob: error: --columns: {problem}\n"
+    assert out == "" and not (tmp_path / "data.gmm.npz").exists()
+
+
+def test_a_model_folder_that_does_not_exist_is_refused_before_the_fit(tmp_path, capsys, csv_file, no_fit):
+    # It failed after the fit ("cannot write the output").
+    status, out, err = run(capsys, "fit", csv_file, "--model", "sub/m.npz", "--out", tmp_path)
+    assert status == 2
+    assert err == f"fastprob: error: --model sub/m.npz: the folder {tmp_path / 'sub'} does not exist; create it first\n"
+    (tmp_path / "m.npz").mkdir()
+    status, out, err = run(capsys, "fit", csv_file, "--model", "m.npz", "--out", tmp_path)
+    assert status == 2
+    assert err == f"fastprob: error: --model m.npz: {tmp_path / 'm.npz'} is a folder; give a file name\n"
+    assert out == ""
+
+
+def test_an_out_folder_that_cannot_be_created_is_a_usage_error(tmp_path, capsys, csv_file, no_fit):
+    (tmp_path / "file").write_text("")
+    status, out, err = run(capsys, "fit", csv_file, "--out", tmp_path / "file" / "sub")
+    assert status == 2
+    assert err == f"fastprob: error: --out {tmp_path / 'file' / 'sub'}: cannot write files there (Not a directory)\n"
+
+
+def _without_root_override(argv):
+    """argv run so that permission bits apply to it: as it is for a user, without root's override for root."""
+    if os.geteuid() != 0:
+        return argv
+    command = [shutil.which("setpriv") or "setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    try:
+        probe = subprocess.run([*command, "true"], capture_output=True, timeout=30)
+    except OSError:
+        probe = None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("running as root, and setpriv cannot drop root's permission override here")
+    return [*command, *argv]
+
+
+def test_a_read_only_out_folder_is_refused_before_the_fit(tmp_path, csv_file):
+    # It failed only after every K had been fitted.
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        argv = _without_root_override([sys.executable, "-P", "-m", "fastprob", "fit", str(csv_file), "-k", "1-3",
+                                       "--out", str(ro)])
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    finally:
+        ro.chmod(0o755)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"fastprob: error: --out {ro}: cannot write files there (Permission denied)\n"
+    assert proc.stdout == "" and list(ro.iterdir()) == []
+
+
+def test_a_csv_with_a_byte_order_mark_keeps_every_row(tmp_path, capsys, three_clusters):
+    # Excel's "CSV UTF-8" starts with a BOM: the first data row was taken for a header.
+    X = three_clusters[0][:100]
+    for header in ("", "x,y\n"):
+        path = tmp_path / "bom.csv"
+        path.write_text("\ufeff" + header + "".join(f"{a:.17g},{b:.17g}\n" for a, b in X), encoding="utf-8")
+        status, out, err = run(capsys, "fit", path, "-k", 2, "--labels", "-q", "--out", tmp_path)
+        assert status == 0, err
+        assert f"data: {path}: 100 rows x 2 columns" + (" (x, y)" if header else "") + ", float64" in out
+        gm = fastprob.GaussianMixture.load(tmp_path / "bom.gmm.npz")
+        labels = np.loadtxt(tmp_path / "bom.labels.csv", delimiter=",", skiprows=1)
+        np.testing.assert_array_equal(labels, gm.predict(X))
+
+
+def test_the_progress_table_has_every_k_once_it_has_started(monkeypatch, capsys):
+    # The table listed only the K values that happened to be slow: here K=1 and
+    # K=3 are fast and K=2 is slow.  Once the table starts (K=2 after 1 s), it
+    # shows the last iteration of every initialisation, K=1's included.
+    from fastprob import cli
+    from fastprob.estimator import FitProgress
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(cli, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+    progress = cli._Progress(verbose=False, quiet=False)
+    for K, times in [(1, [0.1, 0.2]), (2, [0.5, 1.2, 1.3, 1.8, 1.9]), (3, [0.1, 0.2])]:
+        clock.now = 100.0 * K
+        progress(FitProgress("init_begin", 0, 0, -np.inf, np.nan, False, K))
+        for n, t in enumerate(times, start=1):
+            clock.now = 100.0 * K + t
+            progress(FitProgress("iteration", 0, n, -K - 1.0 / n, 1.0 / n, False, K))
+        progress(FitProgress("init_end", 0, len(times), -K - 1.0 / len(times), np.nan, False, K))
+    rows = [line.split() for line in capsys.readouterr().err.splitlines()]
+    assert rows[0] == ["K", "init", "iter", "lower", "bound", "Δ", "time"]
+    # K, iteration and time of each line: K=1's last iteration comes when the table starts
+    assert [(int(r[0]), int(r[2]), r[5]) for r in rows[1:]] == [
+        (1, 2, "0.20s"), (2, 2, "1.20s"), (2, 4, "1.80s"), (2, 5, "1.90s"), (3, 2, "0.20s")]

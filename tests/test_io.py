@@ -20,6 +20,12 @@ CSV_CASES = {  # name: (text, columns, numpy's parser takes it)
     "nan_value": ("a,b\n1,2\nnan,4\n5,6\n", None, False),
     "quoted": ('"a","b"\n"1","2"\n"3","4"\n', None, False),
     "space_delimited": ("a b\n1 2\n3 4\n5 6\n", None, False),
+    "bom_header": ("\ufeffa,b\n1,2\n3,4\n", None, True),  # Excel's "CSV UTF-8"
+    "bom_no_header": ("\ufeff1,2\n3,4\n", None, True),
+    "bom_missing_value": ("\ufeff1,2\n3,\n", None, False),
+    "comments_first": ("# exported 2024\n  # by hand\na,b\n1,2\n3,4\n", None, True),
+    "comment_inside": ("a,b\n1,2\n# a pause\n3,4\n", "b", False),
+    "typo_look_alike_in_header": ("x,lO\n1,2\n", None, True),  # 'x' is a name: the row is a header
 }
 
 
@@ -54,6 +60,11 @@ def test_csv_fast_path_equals_the_python_parser(tmp_path, monkeypatch, name):
     ("nan_value", [[1, 2], [np.nan, 4], [5, 6]], ["a", "b"], [2, 3, 4]),
     ("quoted", [[1, 2], [3, 4]], ["a", "b"], [2, 3]),
     ("space_delimited", [[1, 2], [3, 4], [5, 6]], ["a", "b"], [2, 3, 4]),
+    ("bom_header", [[1, 2], [3, 4]], ["a", "b"], [2, 3]),
+    ("bom_no_header", [[1, 2], [3, 4]], None, [1, 2]),
+    ("bom_missing_value", [[1, 2], [3, np.nan]], None, [1, 2]),
+    ("comments_first", [[1, 2], [3, 4]], ["a", "b"], [4, 5]),
+    ("comment_inside", [[2], [4]], ["b"], [2, 4]),
 ])
 def test_read_csv_values_names_and_lines(tmp_path, name, X, names, lines):
     text, columns, _ = CSV_CASES[name]
@@ -94,10 +105,10 @@ def test_load_data_memory_maps_npy_and_copies_a_column_selection(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("a,b,c\n1,2,x\n3,4,y\n", "bad.csv: column 3 ('c') is not numeric (line 2: 'x'); fit needs numeric columns "
-                              "only: drop it, or select columns with --columns"),
-    ("1,2\n3,oops\n", "bad.csv: column 2 is not numeric (line 2: 'oops'); fit needs numeric columns only: drop it, "
-                     "or select columns with --columns"),
+    ("a,b,c\n1,2,x\n3,4,y\n", "bad.csv: column 3 ('c') is not numeric (line 2: 'x'); only numeric columns can be "
+                              "read: drop it, or select the numeric ones with columns="),
+    ("1,2\n3,oops\n", "bad.csv: column 2 is not numeric (line 2: 'oops'); only numeric columns can be read: drop "
+                     "it, or select the numeric ones with columns="),
     ("a,b\n1,2\n,3\n4,5\n6,nan\n7,8\n", "bad.csv: 2 rows with NaN or missing values (lines 3, 5); remove or impute "
                                         "them first"),
     ("a,b\n1,2\n3,inf\n", "bad.csv: 1 row with infinite values (lines 3); remove or impute them first"),
@@ -110,7 +121,7 @@ def test_bad_csv_raises_value_error(tmp_path, content, message):
     with pytest.raises(ValueError) as exc:
         io.load_data(path)
     assert str(exc.value) == f"{tmp_path}/{message}"
-    assert type(exc.value) is ValueError
+    assert type(exc.value) is (io.NonNumericColumnError if "not numeric" in message else ValueError)
 
 
 def test_many_bad_rows_are_counted_and_the_first_ten_named(tmp_path):
@@ -121,11 +132,55 @@ def test_many_bad_rows_are_counted_and_the_first_ten_named(tmp_path):
         io.load_data(path)
 
 
-def test_binary_file_with_csv_suffix(tmp_path):
+@pytest.mark.parametrize("content, message", [
+    # Latin-1 / Windows-1252 (Excel's plain "CSV"): é is the byte 0xe9
+    ("a,b\n1,2\ncaf\u00e9,3\n".encode("latin-1"), "line 3 is not UTF-8 text (byte 0xe9 at byte 4 of the line: "
+                                                   "Latin-1 or Windows-1252 text, or a binary file?); save the file "
+                                                   "as UTF-8 (in Excel: 'CSV UTF-8'), or use .npy for binary arrays"),
+    ("a,b\n1,2\n".encode("utf-16"), "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); CSV files "
+                                    "are read as UTF-8: save it as UTF-8 (in Excel: 'CSV UTF-8'), or use .npy for "
+                                    "binary arrays"),
+    (b"\x93\x00\x81\n" * 10, "line 1 is not UTF-8 text (byte 0x93 at byte 1 of the line: Latin-1 or Windows-1252 "
+                             "text, or a binary file?); save the file as UTF-8 (in Excel: 'CSV UTF-8'), or use .npy "
+                             "for binary arrays"),
+])
+def test_text_that_is_not_utf8_is_named(tmp_path, content, message):
+    # They all got "not a text CSV file", which neither names the encoding nor the line.
     path = tmp_path / "x.csv"
-    path.write_bytes(b"\xff\xfe\x00\x81" * 10)
-    with pytest.raises(ValueError, match=r"x\.csv: not a text CSV file \(use \.npy for binary arrays\)$"):
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as exc:
         io.load_data(path)
+    assert str(exc.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize("content, field, line", [
+    ("1.2,3.O\n4.5,6.7\n", "column 2 is not numeric (line 1: '3.O')", 1),       # a typo: 0 typed as O
+    ("l.5,2\n4.5,6.7\n", "column 1 is not numeric (line 1: 'l.5')", 1),         # 1 typed as l
+    ("1x,2y\n4.5,6.7\n", "column 1 is not numeric (line 1: '1x')", 1),          # begins like a number
+    ("1_000,2\n3,4\n", "column 1 is not numeric (line 1: '1_000')", 1),          # float() reads 1000
+    ("a,b\n1_000,2\n", "column 1 ('a') is not numeric (line 2: '1_000')", 2),
+    ("a,b\n\u0661\u0662,2\n", "column 1 ('a') is not numeric (line 2: '\u0661\u0662')", 2),  # float() reads 12
+])
+def test_a_first_line_is_a_header_only_if_a_field_cannot_be_a_number(tmp_path, content, field, line):
+    # "1.2,3.O" was taken for a header: the row was dropped, and the labels shifted
+    # against the input.  The same typo on a later line was an error, as it is now.
+    path = tmp_path / "d.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(io.NonNumericColumnError) as exc:
+        io.read_csv(path)
+    assert str(exc.value) == (f"{path}: {field}; only numeric columns can be read: drop it, or select the numeric "
+                              "ones with columns=")
+    assert exc.value.for_option("--columns") == (f"{path}: {field}; fit needs numeric columns only: drop it, or "
+                                                 "select columns with --columns")
+
+
+@pytest.mark.parametrize("first, header", [
+    ("x,y", True), ("a,1", True), ("-,2", True), ("e,5", True), ("x1,x2", True), ("Infinity,x", True),
+    ("1.2,3.4", False), ("inf,-nan", False), ("NA,2", False), (",", False), ("1e5,.5", False), ("3.O,4", False),
+    ("O,l", False), ("+.5x,2", False)])
+def test_the_header_rule(first, header):
+    fields = [f.strip() for f in first.split(",")]
+    assert io._is_header(fields) is header
 
 
 @pytest.mark.parametrize("make, message", [
@@ -164,13 +219,29 @@ def test_column_selection_errors(tmp_path, suffix):
         path.write_text("a,b\n1,2\n3,4\n")
     else:
         np.save(path, np.ones((3, 2)))
-    with pytest.raises(io.ColumnSelectionError) as exc:
-        io.load_data(path, columns="1,3")
-    assert str(exc.value) == f"--columns: column 3 does not exist ({path} has 2 columns)"
-    with pytest.raises(ValueError) as exc:  # a ColumnSelectionError is a ValueError
-        io.load_data(path, columns="zzz")
     known = "; the header has 'a', 'b'" if suffix == ".csv" else " (the file has no header)"
-    assert str(exc.value) == f"--columns: no column named 'zzz'{known}"
+    twice = "column 1 ('a')" if suffix == ".csv" else "column 1"
+    for spec, problem in [
+            ("1,3", f"column 3 does not exist ({path} has 2 columns)"),
+            ("zzz", f"no column named 'zzz'{known}"),
+            ("", "no column given; name the columns to keep (1-based numbers or header names, comma-separated), "
+                 "or leave it out for all columns"),
+            (" , ", "no column given; name the columns to keep (1-based numbers or header names, comma-separated), "
+                    "or leave it out for all columns"),
+            ("1,,2", "an empty item in '1,,2'; separate the columns by single commas"),
+            ("1,2,1", f"{twice} is selected twice ('1' and '1'); a repeated column makes every covariance "
+                      "singular")]:
+        # (a ColumnSelectionError is a ValueError)
+        with pytest.raises(ValueError) as exc:
+            io.load_data(path, columns=spec)
+        assert type(exc.value) is io.ColumnSelectionError
+        assert str(exc.value) == f"columns={spec!r}: {problem}"
+        assert exc.value.for_option("--columns") == f"--columns: {problem}"
+    if suffix == ".csv":
+        with pytest.raises(io.ColumnSelectionError) as exc:
+            io.load_data(path, columns="a,1")
+        assert str(exc.value) == ("columns='a,1': column 1 ('a') is selected twice ('a' and '1'); a repeated column "
+                                  "makes every covariance singular")
 
 
 def test_non_finite_rows_are_found_across_chunks(tmp_path, monkeypatch):

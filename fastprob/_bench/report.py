@@ -15,6 +15,7 @@ import pathlib
 
 import numpy as np
 
+from .._files import atomic_write
 from .registry import FAMILIES, OURS, REGISTRY
 
 __all__ = ["HEADER", "UNRELIABLE", "figures", "fmt_time", "from_pytest_benchmark", "markdown", "unreliable",
@@ -392,7 +393,8 @@ def figures(report, out, dpi=100):
         fig.suptitle(f"{FAMILIES.get(family, family)}: median time vs N\n"
                      f"{m.get('cpu', '?')}, {m.get('isa', '?')}, {m.get('numba_threads', '?')} threads")
         path = pathlib.Path(out) / f"bench-{family}.png"
-        fig.savefig(path, dpi=dpi)
+        with atomic_write(path, "wb") as fh:  # complete or absent
+            fig.savefig(fh, format="png", dpi=dpi)
         paths.append(path)
     return paths
 
@@ -423,7 +425,9 @@ def write(report, out="."):
         except ImportError as exc:
             report["plot_note"] = str(exc)
     md_path = out / "bench.md"
-    md_path.write_text(markdown(report, png_paths), encoding="utf-8")
-    with open(out / "bench.json", "w", encoding="utf-8") as fh:
+    # Each file complete or absent: a report cut short by a full disk or a killed run would look finished.
+    with atomic_write(md_path, "w", encoding="utf-8") as fh:
+        fh.write(markdown(report, png_paths))
+    with atomic_write(out / "bench.json", "w", encoding="utf-8") as fh:
         json.dump(report, fh, indent=1, default=str)
     return md_path, png_paths
