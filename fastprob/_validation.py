@@ -7,6 +7,7 @@ the argument, what is wrong with it and, where there is one, the usual fix.
 import functools
 import inspect
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -35,8 +36,12 @@ def as_float_array(a, name, dtype=None):
     """Coerce ``a`` to a float32/float64 ndarray without modifying the caller's data.
 
     Integers and booleans become float64, float16 becomes float32 (the narrowest
-    dtype the kernels run in); anything else (complex, object, strings) is a
-    TypeError.  ``dtype``, if given, forces that float dtype.
+    dtype the kernels run in), and an object array of real numbers (a pandas
+    nullable ``Float64`` frame, whose ``pd.NA`` becomes NaN) becomes float64.
+    A dtype the kernels cannot compute in is a TypeError saying what to pass
+    instead: long double (rounding it to float64 would lose its extra range and
+    precision without a word), complex, strings, other objects.  ``dtype``, if
+    given, forces that float dtype.
     """
     if isinstance(a, np.ndarray):
         arr = a
@@ -46,16 +51,53 @@ def as_float_array(a, name, dtype=None):
         except (ValueError, TypeError) as exc:  # ragged nested sequences
             raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
     kind = arr.dtype.kind
-    if kind == "c":
+    if kind == "O":
+        arr = _objects_as_float(arr, name)
+    elif kind == "c":
         raise TypeError(
-            f"{name} is complex ({arr.dtype}); fastprob works with real numbers: "
+            f"{name} is complex ({arr.dtype}); fastprob works with real numbers (float64 or float32): "
             f"pass {name}.real if the imaginary part is zero."
         )
-    if kind not in "fiub":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}.")
+    elif kind == "f" and arr.dtype.itemsize > 8:
+        raise TypeError(_long_double_message(name, arr.dtype))
+    elif kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}; pass a float64 or "
+                        f"float32 array.")
     if dtype is None:
         dtype = result_float_dtype(arr)
     return arr.astype(dtype, copy=False)
+
+
+def _long_double_message(name, dtype):
+    return (f"{name} has dtype {np.dtype(dtype).name} (long double), which fastprob cannot compute in: "
+            f"the kernels run in float64 or float32. Pass {name}.astype(np.float64) (or np.float32) to "
+            f"accept the rounding.")
+
+
+def _objects_as_float(arr, name):
+    """float64 copy of an object array holding real numbers only; ``pd.NA`` (missing) becomes NaN.
+
+    This is what ``np.asarray`` gives for a pandas DataFrame of nullable
+    ``Float64`` columns.  Anything else held (None, strings, complex or long
+    double numbers, arbitrary objects) is a TypeError: numpy's own
+    ``astype(float)`` would parse strings and turn None into NaN silently.
+    """
+    pandas = sys.modules.get("pandas")  # pd.NA can only be in the array if pandas is loaded
+    na = getattr(pandas, "NA", None)
+    for t in {type(v) for v in arr.flat}:
+        if na is not None and t is type(na):
+            continue
+        if issubclass(t, np.floating) and np.dtype(t).itemsize > 8:
+            raise TypeError(_long_double_message(name, t))
+        if not (issubclass(t, numbers.Real) or issubclass(t, np.bool_)):
+            what = "complex numbers" if issubclass(t, numbers.Complex) else f"{t.__name__} values"
+            raise TypeError(f"{name} must be a real numeric array, got dtype object holding {what}; pass a "
+                            f"float64 or float32 array.")
+    try:
+        values = np.fromiter((np.nan if v is na else v for v in arr.flat), dtype=np.float64, count=arr.size)
+    except OverflowError:
+        raise ValueError(f"{name} holds an integer too large for float64 (beyond 1.8e308).") from None
+    return values.reshape(arr.shape)
 
 
 def result_float_dtype(*arrays):
@@ -151,15 +193,16 @@ def as_points(X, d, what_fixes_d):
     """Coerce X to a C-contiguous (N, d) float array; return (X2, single_point).
 
     A 1-D X is one point, except when d == 1, where it is N scalar points (as in
-    scipy).  ``what_fixes_d`` names the argument that determines d, for the
-    error message (e.g. "mean has shape (3,)").
+    scipy); a scalar X is one point when d == 1.  ``what_fixes_d`` names the
+    argument that determines d, for the error message (e.g. "mean has shape (3,)").
     """
     X = as_float_array(X, "X")
-    check_ndim(X, "X", (1, 2), "(N, d) or (d,)")
-    single_point = X.ndim == 1 and d != 1
+    check_ndim(X, "X", (0, 1, 2), "(N, d) or (d,)")
+    single_point = X.ndim == 0 or (X.ndim == 1 and d != 1)
     X2 = X.reshape(1, -1) if single_point else (X.reshape(-1, 1) if X.ndim == 1 else X)
     if X2.shape[1] != d:
-        raise ValueError(f"X has shape {X.shape} but {what_fixes_d}: X needs d = {d} features (columns).")
+        got = "is a scalar (one point with one feature)" if X.ndim == 0 else f"has shape {X.shape}"
+        raise ValueError(f"X {got} but {what_fixes_d}: X needs d = {d} features (columns).")
     return as_contiguous(X2), single_point
 
 

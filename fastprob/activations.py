@@ -1,8 +1,10 @@
 """Numerically stable activations and their derivatives, elementwise like numpy ufuncs.
 
 Every function takes array_like input (scalars too), keeps float32 as float32
-(integers and booleans become float64), accepts ``out=`` and never modifies its
-input.  NaN gives NaN and ±inf gives the mathematical limit, with no floating-
+(float16 computes as float32, integers and booleans as float64), accepts
+``out=`` and never modifies its input.  Long double, complex and non-numeric
+input is a TypeError saying to pass float64 or float32 (never rounded
+silently: sigmoid(-800) in long double is 3.7e-348, not 0).  NaN gives NaN and ±inf gives the mathematical limit, with no floating-
 point warnings for any input.
 
 Accuracy, float64: ≤ 2 ULP over the whole float64 range for sigmoid,

@@ -304,8 +304,13 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     >>> float(fastprob.normal_logpdf(0.0))  # -½ log 2π
     -0.9189385332046727
     """
+    return _normal_logpdf(x, mean, var, "x")
+
+
+def _normal_logpdf(x, mean, var, x_name):
+    """normal_logpdf with the points' argument called ``x_name`` in errors (gaussian_nll's is ``y``)."""
     dtype = weak_float_dtype(x, mean, var)
-    x = as_float_array(x, "x")
+    x = as_float_array(x, x_name)
     mean = as_float_array(mean, "mean")
     var = as_float_array(var, "var")
     check_finite(mean, "mean")
@@ -320,7 +325,7 @@ def normal_logpdf(x, mean=0.0, var=1.0):
         shape = np.broadcast_shapes(x.shape, mean.shape, var.shape)
     except ValueError:
         raise ValueError(
-            f"x, mean and var do not broadcast together: shapes {x.shape}, {mean.shape}, {var.shape}."
+            f"{x_name}, mean and var do not broadcast together: shapes {x.shape}, {mean.shape}, {var.shape}."
         ) from None
     out = np.empty(shape, dtype=dtype)
     flat = out.reshape(-1)
@@ -330,25 +335,35 @@ def normal_logpdf(x, mean=0.0, var=1.0):
     return out if out.ndim else out[()]
 
 
-def mvn_logpdf(X, mean, cov):
+def mvn_logpdf(X, mean, cov, allow_singular=False):
     """Log-density of multivariate normals, batched over points and components.
 
     Parameters
     ----------
-    X : array_like, shape (N, d) or (d,)
+    X : array_like, shape (N, d), (d,) or ()
         Points.  A 1-D ``X`` is one point, except when d == 1, where it is read
-        as N scalar points (as scipy does).
+        as N scalar points (as scipy does); a scalar is one point when d == 1.
     mean : array_like, shape (d,) or (K, d)
     cov : array_like, shape (d, d) or (K, d, d), or CholeskyFactors
         Covariances (symmetric positive definite), or factors from
         :func:`cholesky` to skip refactorising.  A single mean with K covariances,
         or K means with one shared covariance, are broadcast.
+    allow_singular : bool, default False
+        Accept singular (positive semidefinite) covariances, with the meaning
+        of ``scipy.stats.multivariate_normal(..., allow_singular=True)``: the
+        density of the degenerate normal on its support, the affine subspace
+        mean + range(cov) (pseudo-determinant and pseudo-inverse), and -inf off
+        it.  As in scipy, eigenvalues at most 1e6·eps·(largest eigenvalue)
+        count as zero (1e3·eps for float32 covariances) and a point is on the
+        support when its distance from it is at most 1e3 times that cutoff.
+        Covariances that are positive definite by that test give the same
+        values as with ``allow_singular=False``.
 
     Returns
     -------
-    ndarray
+    ndarray or scalar
         (N,) for one component, (N, K) for K components; the N axis is dropped
-        for a single 1-D point.  X's dtype (float32 stays float32; integers give
+        for a single point.  X's dtype (float32 stays float32; integers give
         float64); parameters are used in float64.  Rows of X with NaN give NaN,
         rows with ±inf (and no NaN) give -inf.
 
@@ -356,12 +371,17 @@ def mvn_logpdf(X, mean, cov):
     ------
     ValueError
         Shape mismatches (naming both shapes), NaN/inf in mean or cov, and
-        covariances that are not square, symmetric or positive definite.
+        covariances that are not square, symmetric or positive definite
+        (positive semidefinite with ``allow_singular``).
+    TypeError
+        Input of a dtype the kernels cannot compute in (complex, long double,
+        non-numeric objects).
 
     Notes
     -----
     The Mahalanobis term is computed by forward substitution on (x - mean) with
-    L from cov = L Lᵀ, and log|cov| = 2 Σ log Lᵢᵢ.
+    L from cov = L Lᵀ, and log|cov| = 2 Σ log Lᵢᵢ.  Singular components (with
+    ``allow_singular``) use the eigendecomposition of cov instead.
 
     Examples
     --------
@@ -369,8 +389,25 @@ def mvn_logpdf(X, mean, cov):
     >>> X = np.array([[0.0, 0.0], [1.0, 2.0]])
     >>> fastprob.mvn_logpdf(X, np.zeros(2), np.eye(2)).round(4)
     array([-1.8379, -4.3379])
+
+    A degenerate normal lives on a line here: x₂ = x₁.
+
+    >>> cov = np.array([[1.0, 1.0], [1.0, 1.0]])
+    >>> fastprob.mvn_logpdf([[1.0, 1.0], [1.0, 0.0]], np.zeros(2), cov, allow_singular=True).round(4)
+    array([-1.7655,    -inf])
     """
-    factors = _as_factors(cov)
+    if not isinstance(allow_singular, (bool, np.bool_)):
+        raise TypeError(f"allow_singular must be True or False, got {allow_singular!r}.")
+    singular = None
+    if allow_singular and not isinstance(cov, CholeskyFactors):
+        factors, singular = _factors_or_pseudo(cov)
+    else:
+        try:
+            factors = _as_factors(cov)
+        except ValueError as exc:
+            if "not positive definite" not in str(exc):
+                raise
+            raise ValueError(f"{exc} For a degenerate (singular) normal pass allow_singular=True.") from None
     mean = as_float_array(mean, "mean", dtype=np.float64)
     check_ndim(mean, "mean", (1, 2), "(d,) or (K, d)")
     check_finite(mean, "mean")
@@ -395,27 +432,151 @@ def mvn_logpdf(X, mean, cov):
     X2, single_point = as_points(X, d, f"mean has shape {mean.shape}")
     N = X2.shape[0]
     out = np.empty((N, K), dtype=X2.dtype)
+    means = np.ascontiguousarray(np.broadcast_to(mean.reshape(-1, d), (K, d)))
     if N:
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
-        means = np.ascontiguousarray(np.broadcast_to(mean.reshape(-1, d), (K, d)))
         # The mixture kernel with zero log-weights, in float64 (the factors' dtype).
         tile = rows_per_tile(d)
         kernel(-(-N // tile), *read_only(X2, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0))),
                False, _gk.solver_token(d), tile, out, np.empty(0, X2.dtype), np.empty((0, 0), X2.dtype),
                np.empty(0, np.int64))
+        if singular:
+            for k in range(K):
+                pseudo = singular.get(k if Kc > 1 else 0)
+                if pseudo is not None:
+                    out[:, k] = _degenerate_logpdf(X2, means[k], *pseudo)
     if not batched:
         out = out[:, 0]
     return out[0] if single_point else out
 
 
+def _factors_or_pseudo(cov):
+    """CholeskyFactors for mvn_logpdf(allow_singular=True), and the singular components' eigen-data.
+
+    Returns (factors, singular): ``singular`` maps a component index to
+    (U, V, rank, log_pdet, tol) of :func:`_degenerate_logpdf`; the factors of
+    those components are identity placeholders whose column is overwritten.
+    """
+    cov = as_float_array(cov, "cov")
+    check_ndim(cov, "cov", (2, 3), "(d, d) or (K, d, d)")
+    _check_square(cov, "cov")
+    if cov.shape[-1] == 0 or cov.size == 0 and cov.ndim == 3:
+        raise ValueError(f"cov has shape {cov.shape}: at least one component and one feature are needed.")
+    batched = cov.ndim == 3
+    cov3 = as_contiguous(cov.reshape((-1,) + cov.shape[-2:]))
+    check_finite(cov, "cov", "Covariance matrices must be finite.")
+    check_symmetric(cov3, "cov", batched)
+    c64 = cov3.astype(np.float64)
+    s, u = np.linalg.eigh(0.5 * (c64 + c64.transpose(0, 2, 1)))
+    # scipy's cutoff (stats._multivariate._eigvalsh_to_eps), in the covariance's own precision.
+    rel = (1e3 if cov.dtype == np.float32 else 1e6) * float(np.finfo(cov.dtype).eps)
+    cutoff = rel * np.abs(s).max(axis=1)
+    negative = np.flatnonzero(s.min(axis=1) < -cutoff)
+    if negative.size:
+        k = int(negative[0])
+        where = f"component {k} of cov" if batched else "cov"
+        raise ValueError(
+            f"{where} is not positive semidefinite (smallest eigenvalue {s[k].min():.3g}, beyond the "
+            f"rounding tolerance {cutoff[k]:.3g}); a covariance matrix has no negative eigenvalues.")
+    K, d = c64.shape[0], c64.shape[-1]
+    singular = {}
+    L = np.empty_like(c64)
+    logdet = np.empty(K)
+    for k in range(K):
+        keep = s[k] > cutoff[k]
+        if keep.all():
+            # The same factors as cholesky(cov) (lower triangle read): positive definite
+            # components give exactly the values of allow_singular=False.
+            L[k], logdet[k], failed = (a[0] for a in factor_stack(c64[k:k + 1]))
+            if failed < 0:
+                continue
+        pos = s[k][keep]
+        singular[k] = (u[k][:, keep] / np.sqrt(pos), u[k][:, ~keep], int(keep.sum()), float(np.log(pos).sum()),
+                       1e3 * cutoff[k])
+        L[k], logdet[k] = np.eye(d), 0.0
+    return CholeskyFactors._from_float64(L, logdet, cov.dtype, batched), singular
+
+
+def _degenerate_logpdf(X, mean, U, V, rank, log_pdet, tol):
+    """log-density of N(mean, cov) on its support mean + range(cov), -inf off it (scipy's allow_singular).
+
+    ``U`` (d, rank) whitens the range (cov⁺ = U Uᵀ), ``V`` (d, d - rank) spans
+    the null space; a point is on the support when ‖(x - mean) V‖ <= tol.
+    NaN rows give NaN, infinite rows -inf, as in the positive definite case.
+    """
+    dev = np.asarray(X, dtype=np.float64) - mean
+    with np.errstate(invalid="ignore", over="ignore"):
+        maha = np.square(dev @ U).sum(axis=1)
+        residual = np.sqrt(np.square(dev @ V).sum(axis=1))
+    res = -0.5 * (rank * _gk.LOG_2PI + log_pdet + maha) + 0.0  # a rank-0 point mass: +0.0 at the mean
+    res[~(residual <= tol)] = -np.inf
+    res[np.isinf(dev).any(axis=1)] = -np.inf
+    res[np.isnan(dev).any(axis=1)] = np.nan
+    return res
+
+
 # --------------------------------------------------------------------------- #
 # Maximum-likelihood fits
 # --------------------------------------------------------------------------- #
-def _weighted_moments(X, sample_weight):
-    """Weighted mean (d,) and covariance (d, d), ddof=0, in float64 (X is (N, d), N >= 1)."""
+#: Data whose largest magnitude lies outside [2**-SCALE_EXP, 2**SCALE_EXP) are fitted
+#: scaled by a power of two: their sums (up to N·max|x|) and squared deviations
+#: (up to 4·max|x|²) would overflow float64, or the squares of tiny values lose
+#: digits to subnormal arithmetic.
+SCALE_EXP = 255
+
+
+def _weighted_moments(X, sample_weight, name):
+    """Weighted mean (d,) and covariance (d, d), ddof=0, in float64 (X is (N, d), N >= 1, finite).
+
+    float64 columns near the ends of the range are moved to magnitudes below 1
+    by an exact power-of-two scaling 2**-e (and shifted by one sample), and the
+    moments scaled back: the mean by 2**e (exact), covariances by 2**(e_i + e_j).  A covariance whose true entries
+    exceed float64 (data spread over more than ~1e154) is a ValueError, never a
+    silent inf; entries below float64's range round to 0 or subnormals.
+    """
     w = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
+    e = np.zeros(X.shape[1], dtype=int)
+    if X.dtype == np.float64 and X.size:
+        top = np.abs(X).max(axis=0)
+        extreme = (top > 0) & ~((top >= 2.0**-SCALE_EXP) & (top < 2.0**SCALE_EXP))
+        # Column by column: one column near 1e300 must not push another near 1e-300 into underflow.
+        e = np.where(extreme, np.frexp(top)[1], 0)
+        if extreme.any():
+            # Scaled, and shifted by one sample c (a row with positive weight): identical
+            # values become exact zeros, so the covariance's rounding noise (~eps² x², 1e584
+            # at 1e308) cannot overflow on its own; the differences are taken after the
+            # scaling, where they cannot overflow either.
+            first = 0 if w is None else int(np.argmax(w > 0))
+            shift = np.where(extreme, np.ldexp(X[first], -e), 0.0)
+            X = np.ldexp(X, -e) - shift
     W, mean, M2 = group_moments(as_contiguous(X), w)
-    return mean[0], M2[0] / W[0]
+    mean, cov = mean[0], M2[0] / W[0]
+    if e.any():
+        mean = np.ldexp(mean + shift, e)
+        with np.errstate(over="ignore"):
+            cov = np.ldexp(cov, e[:, None] + e[None, :])
+        if not np.isfinite(cov).all():
+            i, j = np.argwhere(~np.isfinite(cov))[0]
+            log10 = (np.log2(abs(M2[0][i, j] / W[0])) + e[i] + e[j]) * np.log10(2.0)
+            what = "variance" if X.shape[1] == 1 else f"covariance entry ({i}, {j})"
+            raise ValueError(
+                f"The {what} of {name} is about 1e{int(log10)}, beyond the float64 range (1.8e308): the data "
+                f"are spread too widely to fit. Divide {name} by a constant c (e.g. c = 1e{int(log10) // 2 - 150}) "
+                f"and multiply the fitted mean by c and the {'variance' if X.shape[1] == 1 else 'covariance'} "
+                f"by c².")
+    return mean, cov
+
+
+def _as_fit_dtype(cov, dtype, name):
+    """The fitted covariance in the data's dtype; a ValueError where it does not fit (float32 beyond 3.4e38)."""
+    with np.errstate(over="ignore"):
+        out = cov.astype(dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(
+            f"The fitted {'variance' if cov.size == 1 else 'covariance'} of {name} reaches "
+            f"{float(np.abs(cov).max()):.3g}, beyond the {np.dtype(dtype).name} range: pass "
+            f"{name}.astype(np.float64) to fit it in float64.")
+    return out
 
 
 def _fit_input(X, name, ndim, meaning):
@@ -446,6 +607,17 @@ def normal_fit(x, sample_weight=None):
         The weighted mean and the MLE variance Σ w (x - mean)² / Σ w (ddof=0).
         Accumulated in float64 with a blockwise two-pass/merge scheme, so
         float32 data far from zero (e.g. N(1e4, 1)) still gives var ≈ 1.
+        Data near the ends of the float64 range are fitted scaled by a power
+        of two: ``normal_fit([1.7e308, 1.7e308])`` is (1.7e308, 0.0).
+
+    Raises
+    ------
+    ValueError
+        Empty or non-finite ``x``, bad weights, or a variance beyond the range
+        of x's dtype (data spread over more than ~1e154: the message says how
+        to rescale), rather than a silent inf.
+    TypeError
+        A dtype the kernels cannot compute in (long double, complex, objects).
 
     Examples
     --------
@@ -455,8 +627,8 @@ def normal_fit(x, sample_weight=None):
     (2.5, 1.25)
     """
     x = _fit_input(x, "x", 1, "(N,) (use mvn_fit for multivariate data)")
-    mean, cov = _weighted_moments(x.reshape(-1, 1), sample_weight)
-    return x.dtype.type(mean[0]), x.dtype.type(cov[0, 0])
+    mean, cov = _weighted_moments(x.reshape(-1, 1), sample_weight, "x")
+    return x.dtype.type(mean[0]), _as_fit_dtype(cov, x.dtype, "x")[0, 0]
 
 
 @renamed_keyword("weights", "sample_weight")
@@ -478,6 +650,17 @@ def mvn_fit(X, sample_weight=None):
         Weighted mean and covariance Σ w (x - mean)(x - mean)ᵀ / Σ w (ddof=0, the
         MLE; ``np.cov(X.T, aweights=sample_weight, bias=True)``).  X's float dtype,
         accumulated in float64.  The result is identical on any number of threads.
+        Columns near the ends of the float64 range are fitted scaled by a
+        power of two each, and scaled back.
+
+    Raises
+    ------
+    ValueError
+        Empty or non-finite X, bad weights, or a covariance entry beyond the
+        range of X's dtype (the message names it and says how to rescale),
+        rather than a silent inf.
+    TypeError
+        A dtype the kernels cannot compute in (long double, complex, objects).
 
     Examples
     --------
@@ -490,8 +673,8 @@ def mvn_fit(X, sample_weight=None):
     X = _fit_input(X, "X", 2, "(N, d)")
     if X.shape[1] == 0:
         raise ValueError("X has no features (shape (N, 0)).")
-    mean, cov = _weighted_moments(X, sample_weight)
-    return mean.astype(X.dtype), cov.astype(X.dtype)
+    mean, cov = _weighted_moments(X, sample_weight, "X")
+    return mean.astype(X.dtype), _as_fit_dtype(cov, X.dtype, "X")
 
 
 def gaussian_nll(y, mean, var, reduction="mean"):
@@ -517,7 +700,7 @@ def gaussian_nll(y, mean, var, reduction="mean"):
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-    logp = normal_logpdf(y, mean, var)
+    logp = _normal_logpdf(y, mean, var, "y")
     if reduction == "none":
         return -logp
     logp = np.asarray(logp)

@@ -2,6 +2,7 @@
 
 Discrete distributions lie along ``axis`` (default: the last), and any other
 axes are a batch; two-argument functions broadcast their inputs like numpy.
+(``logsumexp`` follows scipy instead: it reduces all elements by default.)
 Probabilities are validated, never silently repaired: negative or non-finite
 entries are an error, and so is a distribution that does not sum to 1 within
 ``sqrt(eps)`` of its dtype (1.5e-8 for float64, 3.5e-4 for float32), unless
@@ -138,51 +139,133 @@ def _check_reduction_out(out, batch, dtype):
 # --------------------------------------------------------------------------- #
 # logsumexp
 # --------------------------------------------------------------------------- #
-def logsumexp(a, axis=-1, *, keepdims=False, out=None):
-    """log Σ exp(a) along an axis, without overflow or underflow (scipy's ``logsumexp``).
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, out=None):
+    """log Σ b exp(a) over some axes, without overflow or underflow (scipy's ``logsumexp``).
+
+    The same arguments and results as ``scipy.special.logsumexp`` for real
+    input, plus ``out=``.
 
     Parameters
     ----------
     a : array_like
-        Input; float32 stays float32 (accumulated in float64), integers become float64.
-    axis : int or None, default -1
-        Axis to reduce; ``None`` reduces over all elements.
+        Input; float32 stays float32 (accumulated in float64), integers and
+        booleans become float64, float16 becomes float32.
+    axis : None, int or tuple of ints, default None
+        Axes to reduce; ``None`` reduces over all elements.
+    b : array_like, optional
+        Weights of the terms, broadcast against ``a`` (the result then follows
+        the broadcast shape); they may be negative or zero (a zero weight drops
+        its term, even where ``a`` is NaN or inf).
     keepdims : bool, default False
-        Keep the reduced axis as size 1 (for broadcasting back against ``a``).
+        Keep the reduced axes as size 1 (for broadcasting back against ``a``).
+    return_sign : bool, default False
+        Also return the sign of the sum.  Without it, a negative sum gives NaN.
     out : ndarray, optional
         Array of the result's shape and dtype to write into.
 
     Returns
     -------
-    ndarray or scalar
-        m + log1p(Σ_{i≠argmax} exp(aᵢ - m)) with m = max(a) (scipy's refinement:
-        agrees with scipy to a few ULP).  All -inf gives -inf, any +inf gives
-        +inf, any NaN gives NaN; an empty reduction gives -inf.
+    res : ndarray or scalar
+        log |Σ b exp(a)|, computed as m + log1p(Σ_{i≠argmax} exp(aᵢ - m)) with
+        m = max(a) (scipy's refinement: agrees with scipy to a few ULP).  All
+        -inf, a zero sum and an empty reduction give -inf; any +inf gives +inf;
+        any NaN gives NaN.  The dtype of ``a`` and ``b`` combined
+        (float32 if both are float32 or ``b`` is a Python scalar).
+    sgn : ndarray or scalar
+        Only with ``return_sign``: +1, -1, or 0 for a zero sum (NaN where the
+        result is NaN), in the result's dtype.
+
+    Raises
+    ------
+    ValueError
+        An axis out of range or repeated, ``a`` and ``b`` that do not broadcast,
+        a wrong ``out``.
+    TypeError
+        An axis that is not an integer; complex, long double or non-numeric input.
+
+    Notes
+    -----
+    The default ``axis=None`` (all elements, as scipy) replaced the last axis
+    (``axis=-1``) of earlier fastprob versions: a 2-D ``a`` now gives one
+    number, not one per row.  Pass ``axis=-1`` for row-wise results.
+
+    Differences from scipy 1.17, on purpose: complex input is a TypeError
+    (fastprob computes in float64/float32); an empty reduction with
+    ``return_sign`` gives sign 0 (the sign of an empty sum; scipy: -1); where
+    scipy's direct fallback overflows (terms cancelling next to e**1000,
+    weights 0 on +inf terms of an otherwise empty sum) fastprob gives the
+    limit instead of NaN.
 
     Examples
     --------
     >>> import numpy as np, fastprob
     >>> float(fastprob.logsumexp([1000.0, 1000.0]))  # 1000 + log 2
     1000.6931471805599
-    >>> fastprob.logsumexp(np.array([[0.0, -np.inf], [-np.inf, -np.inf]]))
+    >>> a = np.array([[0.0, -np.inf], [-np.inf, -np.inf]])
+    >>> fastprob.logsumexp(a, axis=-1)
     array([  0., -inf])
+    >>> float(fastprob.logsumexp(a))  # all elements
+    0.0
+    >>> res, sgn = fastprob.logsumexp([1.0, 2.0], b=[1.0, -1.0], return_sign=True)  # log |e - e²|
+    >>> print(f"{res:.6f} {sgn}")
+    1.541325 -1.0
     """
-    a = as_float_array(a, "a")
-    if axis is None:
-        flat = a.reshape(1, -1)
-        batch, kd_shape = (), (1,) * a.ndim
+    if b is None:
+        a = as_float_array(a, "a")
+        dtype = a.dtype
     else:
-        if a.ndim == 0:
-            a = a.reshape(1)
-        ax = _check_axis(axis, a.ndim, "a")
-        flat, batch = _as_rows(a, ax)
-        kd_shape = tuple(1 if i == ax else s for i, s in enumerate(a.shape))
+        dtype = weak_float_dtype(a, b)
+        a = as_float_array(a, "a", dtype=dtype)
+        w = as_float_array(b, "b", dtype=dtype)
+        a, w = _broadcast(("a", "b"), (a, w))
+        w = w.reshape(w.shape or (1,))
+    a = a.reshape(a.shape or (1,))  # a scalar is a 1-element array, as in scipy
+    axes = _check_axes(axis, a.ndim)
+    flat, batch = _as_rows_axes(a, axes)
+    kd_shape = tuple(1 if i in axes else s for i, s in enumerate(a.shape))
     shape = kd_shape if keepdims else batch
-    _check_reduction_out(out, shape, a.dtype)
+    _check_reduction_out(out, shape, dtype)
     res = np.empty(flat.shape[0])
-    if flat.shape[0]:
-        _ik.logsumexp_rows.for_size(flat.size * 4)(flat.shape[0], flat, res)
-    return _finish_reduction(res, batch, a.dtype, out, shape if keepdims else None)
+    sgn = np.empty(flat.shape[0])
+    if b is None:
+        if flat.shape[0]:
+            _ik.logsumexp_rows.for_size(flat.size * 4)(flat.shape[0], flat, res)
+        if return_sign:
+            sgn = np.where(res == -np.inf, 0.0, np.where(np.isnan(res), np.nan, 1.0))
+    else:
+        wrows, _ = _as_rows_axes(w, axes)
+        if flat.shape[0]:
+            _ik.logsumexp_weighted_rows.for_size(flat.size * 6)(flat.shape[0], flat, wrows, res, sgn)
+        if not return_sign:
+            res[sgn < 0] = np.nan  # the log of a negative number
+    result = _finish_reduction(res, batch, dtype, out, shape if keepdims else None)
+    if not return_sign:
+        return result
+    sign = sgn.reshape(shape).astype(dtype)
+    return result, sign[()] if sign.ndim == 0 else sign
+
+
+def _check_axes(axis, ndim):
+    """Sorted tuple of the distinct non-negative axes ``axis`` (None, int or tuple of ints) names."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, tuple) else (axis,)
+    for ax in items:
+        if isinstance(ax, (bool, np.bool_)) or not isinstance(ax, numbers.Integral):
+            raise TypeError(f"axis must be an integer, a tuple of integers or None, got {axis!r}.")
+    axes = [_check_axis(ax, ndim, "a") for ax in items]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axis {axis!r} names an axis twice; each axis may be reduced once.")
+    return tuple(sorted(axes))
+
+
+def _as_rows_axes(a, axes):
+    """(rows, n) C-contiguous view/copy of ``a`` with ``axes`` moved last and flattened, and the batch shape."""
+    kept = a.ndim - len(axes)
+    trailing = tuple(range(kept, a.ndim))
+    moved = a if axes == trailing else np.moveaxis(a, axes, trailing)  # (moveaxis costs µs per call)
+    batch = moved.shape[:kept]
+    return np.ascontiguousarray(moved.reshape(math.prod(batch), math.prod(moved.shape[kept:]))), batch
 
 
 # --------------------------------------------------------------------------- #
@@ -330,11 +413,13 @@ def kl_divergence(p, q, axis=-1, *, normalize=False, base=None, out=None):
     Returns
     -------
     ndarray or scalar
-        KL(p ‖ q) = H(p, q) - H(p) >= 0, exactly 0 when p == q.  Computed from
-        the ratios pᵢ/qᵢ (not log pᵢ - log qᵢ), so nearly equal distributions
-        keep their digits; rounding can still leave values of order -1e-17
-        for distributions that are equal up to rounding.  qᵢ = 0 where pᵢ > 0
-        gives +inf.
+        KL(p ‖ q) = H(p, q) - H(p) >= 0, exactly 0 when p == q.  Summed as
+        Σ [pᵢ log(pᵢ/qᵢ) - pᵢ + qᵢ] (the same value, as both sum to 1), whose
+        terms are all >= 0; for pᵢ near qᵢ each term comes from a series in
+        (pᵢ - qᵢ)/(pᵢ + qᵢ), so nearly equal distributions keep full relative
+        accuracy (tested against 50-digit mpmath at differences down to
+        1e-12) and the result is never negative.  qᵢ = 0 where pᵢ > 0 gives
+        +inf.
 
     Examples
     --------
@@ -368,14 +453,19 @@ def cross_entropy_with_logits(labels, logits, axis=-1, *, normalize=False, out=N
         One loss per distribution: Σ yᵢ ((m - zᵢ) + log Σ exp(z - m)) with
         m = max z, i.e. no probability is ever formed and rounded to 0 before
         its log is taken (a logit 1000 below the max costs 1000, not inf).
-        A distribution whose logits contain NaN or +inf, or are all -inf, gives
-        NaN (its softmax is undefined).
+        Infinite logits give the limits: a -inf logit is a class of
+        probability 0 (+inf loss if it has a label); one +inf logit takes all
+        the probability (loss 0 if all labels are on its class, +inf
+        otherwise).  NaN where the softmax has no limit: a NaN logit, all
+        logits -inf, or several +inf logits with labels on them.
 
     Examples
     --------
-    >>> import fastprob
+    >>> import numpy as np, fastprob
     >>> float(fastprob.cross_entropy_with_logits([0.0, 1.0], [1000.0, 0.0]))
     1000.0
+    >>> float(fastprob.cross_entropy_with_logits([0.0, 1.0], [np.inf, 2.0]))  # all mass on class 0
+    inf
     """
     dtype = weak_float_dtype(labels, logits)
     y = as_float_array(labels, "labels")

@@ -275,12 +275,37 @@ def test_out_errors():
 def test_bad_input_types():
     with pytest.raises(TypeError, match=r"z is complex.*pass z.real"):
         fastprob.sigmoid(np.array([1 + 2j]))
-    with pytest.raises(TypeError, match="z must be a real numeric array, got dtype <U"):
+    with pytest.raises(TypeError, match="z must be a real numeric array, got dtype <U1; pass a float64 or float32"):
         fastprob.tanh(["a"])
     with pytest.raises(TypeError, match="p must be a real numeric array"):
         fastprob.logit(np.array([None]))
     with pytest.raises(ValueError, match="z could not be converted"):
         fastprob.softplus([[1.0], [1.0, 2.0]])
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps, reason="long double is float64 here")
+@pytest.mark.parametrize("name", ALL)
+def test_long_double_is_refused_not_rounded(name):
+    # Computed in float64 it lost its range silently: sigmoid(-800L) gave 0.0 (exact: 3.7e-348),
+    # logit(1e-4000L) -inf.
+    arg = "p" if name == "logit" else "z"
+    with pytest.raises(TypeError, match=rf"^{arg} has dtype float(96|128) \(long double\), which fastprob cannot "
+                                        rf"compute in: the kernels run in float64 or float32\. Pass "
+                                        rf"{arg}\.astype\(np\.float64\) \(or np\.float32\) to accept the rounding\."):
+        getattr(fastprob, name)(np.longdouble("1e-4000") if name == "logit" else np.longdouble(-800))
+    with pytest.raises(TypeError, match=rf"^{arg} has dtype float(96|128)"):
+        getattr(fastprob, name)(np.array([0.5], dtype=object).astype(np.longdouble).astype(object))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_numbers_held_as_objects_are_accepted(name):
+    # A pandas nullable Float64 column reaches numpy as objects (pd.NA for missing): as float64.
+    pd = pytest.importorskip("pandas")
+    f = getattr(fastprob, name)
+    held = np.array([0.25, 1, pd.NA, True], dtype=object)
+    np.testing.assert_array_equal(f(held), f(np.array([0.25, 1.0, np.nan, 1.0])))
+    with pytest.raises(TypeError, match=r"must be a real numeric array, got dtype object holding str values"):
+        f(np.array([0.5, "0.5"], dtype=object))
 
 
 def test_parallel_and_serial_builds_agree(restore_threads):

@@ -167,3 +167,60 @@ def test_weights_keyword_is_deprecated_for_sample_weight(fit, data):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(TypeError, match="both weights= .* and sample_weight="):
         fit(data, weights=w, sample_weight=w)
+
+
+# --------------------------------------------------------------------------- #
+# Data near the ends of the float64 range
+# --------------------------------------------------------------------------- #
+@pytest.mark.filterwarnings("error")
+def test_data_near_the_float64_limit_fit_exactly():
+    # Sums of such data overflow: the fit used to return (inf, nan) here.
+    m, v = fastprob.normal_fit([1.7e308, 1.7e308])
+    assert (m, v) == (1.7e308, 0.0)
+    mean, cov = fastprob.mvn_fit(np.full((1000, 2), -1.5e308))
+    np.testing.assert_array_equal(mean, [-1.5e308, -1.5e308])
+    np.testing.assert_array_equal(cov, np.zeros((2, 2)))
+    # (Distinct values this large differ by at least 1e292: their variance exceeds float64,
+    # see test_covariances_beyond_the_range_are_an_error_not_inf.)
+
+
+@pytest.mark.filterwarnings("error")
+def test_columns_of_very_different_scales_each_keep_their_digits(rng):
+    # Squares of the first column overflow unscaled (the fit gave inf); per-column scaling:
+    # scaling by the first column's magnitude would push the second one into underflow.
+    X = rng.standard_normal((500, 3))
+    scales = np.array([1e154, 1e-154, 1.0])
+    mean, cov = fastprob.mvn_fit(X * scales)
+    ref_mean, ref_cov = weighted_moments_exact(X, None)
+    np.testing.assert_allclose(mean, ref_mean * scales, rtol=1e-13)
+    np.testing.assert_allclose(cov, ref_cov * np.outer(scales, scales), rtol=1e-12)
+    tiny = rng.standard_normal(300) * 1e-160 + 3e-160  # squares in the subnormal range
+    m, v = fastprob.normal_fit(tiny)
+    rm, rv = weighted_moments_exact(tiny[:, None] * 1e160, None)
+    assert m == pytest.approx(rm[0] * 1e-160, rel=1e-14, abs=0)
+    assert v == pytest.approx(rv[0, 0] * 1e-320, rel=1e-3, abs=0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fastprob.normal_fit([1.7e308, -1.7e308]),
+     r"The variance of x is about 1e616, beyond the float64 range.*Divide x by a constant c \(e.g. c = 1e158\)"),
+    (lambda: fastprob.mvn_fit(np.random.default_rng(0).standard_normal((50, 2)) * 1e300),
+     r"The covariance entry \(0, 0\) of X is about 1e599, beyond the float64 range.*c = 1e149"),
+    (lambda: fastprob.mvn_fit(np.array([[3e38, 0.0], [-3e38, 1.0]], np.float32)),
+     r"The fitted covariance of X reaches 9e\+76, beyond the float32 range: pass X.astype\(np.float64\)"),
+])
+def test_covariances_beyond_the_range_are_an_error_not_inf(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_float16_fits_in_float32_and_long_double_is_refused():
+    m, v = fastprob.normal_fit(np.array([1.0, 2.0, 3.0], np.float16))
+    assert m.dtype == v.dtype == np.float32 and (m, v) == (2.0, np.float32(2 / 3))
+    assert fastprob.mvn_fit(np.ones((3, 2), bool))[1].dtype == np.float64
+    if np.finfo(np.longdouble).eps == np.finfo(np.float64).eps:
+        pytest.skip("long double is float64 on this platform")
+    with pytest.raises(TypeError, match=r"X has dtype float(96|128) \(long double\).*X.astype\(np.float64\)"):
+        fastprob.mvn_fit(np.ones((3, 2), np.longdouble))
+    with pytest.raises(TypeError, match=r"sample_weight has dtype float(96|128) \(long double\)"):
+        fastprob.normal_fit([1.0, 2.0], np.ones(2, np.longdouble))

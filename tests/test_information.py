@@ -32,7 +32,7 @@ def test_logsumexp_matches_scipy_and_mpmath():
     a = rng.standard_normal((200, 37)) * 50
     a[3, :5] = 700.0  # ties at the max
     a[4] = rng.standard_normal(37) * 1e-3 - 800  # all tiny exp
-    got = fastprob.logsumexp(a)
+    got = fastprob.logsumexp(a, axis=-1)
     np.testing.assert_allclose(got, sp.logsumexp(a, axis=-1), rtol=4e-16)
     exact = np.array([logsumexp_mp(row) for row in a[:40]])
     np.testing.assert_allclose(got[:40], exact, rtol=3e-16)
@@ -43,9 +43,9 @@ def test_logsumexp_special_values():
     a = np.array([[-inf, -inf], [inf, 1.0], [inf, -inf], [nan, 1.0], [inf, nan], [0.0, -inf], [inf, inf]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = fastprob.logsumexp(a)
+        got = fastprob.logsumexp(a, axis=-1)
     np.testing.assert_array_equal(got, [-inf, inf, inf, nan, nan, 0.0, inf])
-    assert fastprob.logsumexp(np.zeros((3, 0))).tolist() == [-inf] * 3  # empty sum
+    assert fastprob.logsumexp(np.zeros((3, 0)), axis=-1).tolist() == [-inf] * 3  # empty sum
     assert fastprob.logsumexp(2.5) == 2.5
     # A tiny remainder next to the max keeps its digits (the max term is not added as 1).
     assert fastprob.logsumexp([0.0, -40.0]) == np.log1p(np.exp(-40.0))
@@ -60,25 +60,128 @@ def test_logsumexp_axes_keepdims_out_dtype():
                                    sp.logsumexp(a, axis=axis, keepdims=True), rtol=1e-15)
     assert fastprob.logsumexp(a, axis=None) == pytest.approx(sp.logsumexp(a), rel=1e-15)
     assert fastprob.logsumexp(a, axis=None, keepdims=True).shape == (1, 1, 1)
-    r32 = fastprob.logsumexp(a.astype(np.float32))
+    r32 = fastprob.logsumexp(a.astype(np.float32), axis=-1)
     assert r32.dtype == np.float32
     np.testing.assert_allclose(r32, sp.logsumexp(a.astype(np.float32).astype(np.float64), axis=-1), rtol=1e-7)
     out = np.empty((3, 4))
-    assert fastprob.logsumexp(a, out=out) is out
+    assert fastprob.logsumexp(a, axis=-1, out=out) is out
     with pytest.raises(ValueError, match=r"out must have shape \(3, 4\)"):
-        fastprob.logsumexp(a, out=np.empty(3))
+        fastprob.logsumexp(a, axis=-1, out=np.empty(3))
     with pytest.raises(ValueError, match="axis 3 is out of bounds for a with 3 dimension"):
         fastprob.logsumexp(a, axis=3)
     with pytest.raises(TypeError, match="axis must be an integer"):
         fastprob.logsumexp(a, axis=1.5)
 
 
+def test_logsumexp_default_reduces_all_elements_like_scipy():
+    # The default changed from the last axis to all elements (scipy's axis=None).
+    rng = np.random.default_rng(21)
+    a = rng.standard_normal((4, 5)) * 30
+    got = fastprob.logsumexp(a)
+    assert np.ndim(got) == 0 and got == pytest.approx(sp.logsumexp(a), rel=1e-15)
+    assert got == pytest.approx(logsumexp_mp(a.ravel()), rel=4e-16)
+    assert fastprob.logsumexp(a, keepdims=True).shape == (1, 1)
+    assert fastprob.logsumexp(2.5, keepdims=True).shape == sp.logsumexp(2.5, keepdims=True).shape == (1,)
+
+
+def test_logsumexp_tuple_axes_match_scipy():
+    rng = np.random.default_rng(22)
+    a = rng.standard_normal((3, 4, 5, 2)) * 10
+    for axis in [(0,), (1, 3), (-1, 0), (0, 2, 3), (3, 2, 1, 0), -2]:
+        for keepdims in (False, True):
+            got = fastprob.logsumexp(a, axis=axis, keepdims=keepdims)
+            want = sp.logsumexp(a, axis=axis, keepdims=keepdims)
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-15)
+    np.testing.assert_allclose(fastprob.logsumexp(a, axis=(1, 2))[:2].ravel(),
+                               [logsumexp_mp(a[i, :, :, j].ravel()) for i in range(2) for j in range(2)], rtol=4e-16)
+    with pytest.raises(ValueError, match=r"axis \(1, -3\) names an axis twice"):
+        fastprob.logsumexp(a, axis=(1, -3))
+    with pytest.raises(ValueError, match="axis 4 is out of bounds for a with 4 dimension"):
+        fastprob.logsumexp(a, axis=(0, 4))
+    with pytest.raises(TypeError, match=r"axis must be an integer, a tuple of integers or None, got \[0, 1\]"):
+        fastprob.logsumexp(a, axis=[0, 1])
+
+
+def _weighted_lse_mp(a, b, dps=50):
+    """(log |Σ b exp(a)|, sign) in ``dps`` digits."""
+    import mpmath
+
+    with mpmath.workdps(dps):
+        total = mpmath.fsum(mpmath.mpf(float(w)) * mpmath.exp(mpmath.mpf(float(v))) for v, w in zip(a, b) if w != 0)
+        return (float(mpmath.log(abs(total))) if total else -np.inf), float(mpmath.sign(total))
+
+
+def test_logsumexp_weights_match_mpmath_and_scipy():
+    rng = np.random.default_rng(23)
+    a = np.round(rng.standard_normal((300, 6)) * 20, 1)
+    a[:50, :3] = a[:50, :1]  # ties at the maximum
+    b = rng.choice([0.0, 1.0, -1.0, 0.5, -2.5, 3.0], (300, 6))
+    b[50:60] = np.abs(b[50:60])
+    b[60:70, 0], a[60:70, 0] = 0.0, np.nan  # a zero weight drops its term, even a NaN one
+    res, sgn = fastprob.logsumexp(a, axis=1, b=b, return_sign=True)
+    want = np.array([_weighted_lse_mp(x, w) for x, w in zip(a, b)])
+    sure = np.abs(res - want[:, 0]) <= 1e-13 * np.maximum(1.0, np.abs(want[:, 0]))
+    # Near-cancelling sums are ill-conditioned: there both fastprob and scipy have rounding error.
+    cond = np.array([np.sum(np.abs(w) * np.exp(x - np.nanmax(x))) for x, w in zip(np.nan_to_num(a, nan=-np.inf), b)]) \
+        / np.exp(np.where(np.isfinite(want[:, 0]), want[:, 0], 0.0) - np.nanmax(np.nan_to_num(a, nan=-np.inf), axis=1))
+    np.testing.assert_array_equal(sgn, want[:, 1])
+    assert sure[cond < 10].all(), np.flatnonzero(~sure)
+    ref_res, ref_sgn = sp.logsumexp(a, axis=1, b=b, return_sign=True)
+    np.testing.assert_allclose(res, ref_res, rtol=1e-10)
+    np.testing.assert_array_equal(sgn, ref_sgn)
+    # Without return_sign a negative sum is NaN (the log of a negative number), as in scipy.
+    plain = fastprob.logsumexp(a, axis=1, b=b)
+    np.testing.assert_array_equal(plain, np.where(sgn < 0, np.nan, res))
+    np.testing.assert_array_equal(np.isnan(plain), np.isnan(sp.logsumexp(a, axis=1, b=b)))
+
+
+@pytest.mark.filterwarnings("error")
+def test_logsumexp_sign_conventions():
+    inf = np.inf
+    lse = fastprob.logsumexp
+    assert lse([1.0, 1.0], b=[1.0, -1.0], return_sign=True) == (-inf, 0.0)  # a zero sum
+    assert lse([1.0, 1.0], b=[1.0, -1.0]) == -inf
+    assert np.isnan(lse([1.0, 2.0], b=[1.0, -1.0]))
+    assert lse([1.0, 2.0], b=[1.0, -1.0], return_sign=True) == pytest.approx((np.log(np.e**2 - np.e), -1.0))
+    assert lse([inf], b=[-1.0], return_sign=True) == (inf, -1.0)
+    assert lse([inf, 0.0], return_sign=True) == (inf, 1.0)
+    assert lse([-inf, -inf], return_sign=True) == (-inf, 0.0)
+    assert lse([], return_sign=True) == (-inf, 0.0)  # the sign of an empty sum (scipy 1.17: -1)
+    r, s = lse([np.nan, 1.0], return_sign=True)
+    assert np.isnan(r) and np.isnan(s)
+    r, s = lse([inf, inf], b=[1.0, -1.0], return_sign=True)  # inf - inf
+    assert np.isnan(r) and np.isnan(s)
+    # Where the maximum's weights cancel the rest still counts: log e**0 = 0 (scipy: NaN, from e**1000).
+    assert lse([1000.0, 1000.0, 0.0], b=[1.0, -1.0, 1.0], return_sign=True) == (0.0, 1.0)
+    # Weights broadcast against a (the result follows the broadcast shape).
+    got = lse(np.zeros((4, 1)), axis=0, b=np.array([1.0, 2.0, -1.0]), return_sign=True)
+    want = sp.logsumexp(np.zeros((4, 1)), axis=0, b=np.array([1.0, 2.0, -1.0]), return_sign=True)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-15)
+    np.testing.assert_array_equal(got[1], want[1])
+    with pytest.raises(ValueError, match=r"a and b do not broadcast together: shapes a \(2,\), b \(3,\)"):
+        lse([0.0, 1.0], b=[1.0, 2.0, 3.0])
+
+
+def test_logsumexp_dtypes():
+    a32 = np.array([1.0, 2.0], np.float32)
+    for a, b, dtype in [(a32, None, np.float32), (a32, 2.0, np.float32), (a32, a32, np.float32),
+                        (a32, np.ones(2), np.float64), (a32, [1, 2], np.float64), ([1, 2], None, np.float64),
+                        (np.array([1, 2], np.float16), None, np.float32), ([True, False], None, np.float64),
+                        (np.array([1, 2], np.int32), np.ones(2, np.int32), np.float64)]:
+        res, sgn = fastprob.logsumexp(a, b=b, return_sign=True)
+        assert res.dtype == sgn.dtype == dtype, (a, b)
+        want = sp.logsumexp(np.asarray(a, np.float64), b=None if b is None else np.asarray(b, np.float64))
+        assert res == pytest.approx(want, rel=1e-6 if dtype == np.float32 else 1e-15)
+    assert fastprob.logsumexp([True, True]) == pytest.approx(1.0 + np.log(2.0), rel=1e-15)
+
+
 def test_logsumexp_thread_count_independent(restore_threads):
     rng = np.random.default_rng(2)
     a = rng.standard_normal((20_000, 64)) * 10
-    full = fastprob.logsumexp(a)
+    full = fastprob.logsumexp(a, axis=-1)
     restore_threads(1)
-    np.testing.assert_array_equal(fastprob.logsumexp(a), full)
+    np.testing.assert_array_equal(fastprob.logsumexp(a, axis=-1), full)
 
 
 # --------------------------------------------------------------------------- #
@@ -200,6 +303,38 @@ def test_inputs_not_modified_and_layouts():
     assert fastprob.kl_divergence(p, q, out=out) is out
 
 
+def _kl_mp(p, q, dps=50):
+    """Σ [p log(p/q) - p + q] in ``dps`` digits: KL(p ‖ q) for p, q summing to 1 (each term >= 0)."""
+    import mpmath
+
+    with mpmath.workdps(dps):
+        total = mpmath.mpf(0)
+        for a, b in zip(p, q):
+            a, b = mpmath.mpf(float(a)), mpmath.mpf(float(b))
+            total += (a * mpmath.log(a / b) if a else 0) - a + b
+        return float(total)
+
+
+@pytest.mark.parametrize("delta", [1e-12, 1e-9, 1e-6, 1e-3, 0.1, 0.5])
+def test_kl_of_nearly_equal_distributions_against_mpmath(delta):
+    # p log(p/q) on the rounded ratio p/q left 1e-4 relative error at differences of 1e-12.
+    rng = np.random.default_rng(31)
+    P = rng.dirichlet(np.ones(10), size=40)
+    Q = P * (1.0 + delta * rng.uniform(-1, 1, P.shape))
+    Q /= Q.sum(axis=1, keepdims=True)
+    got = fastprob.kl_divergence(P, Q)
+    want = np.array([_kl_mp(p, q) for p, q in zip(P, Q)])
+    assert (got >= 0).all()
+    np.testing.assert_allclose(got, want, rtol=2e-15)
+    # Exactly normalised distributions: against the plain Σ p log(p/q), in mpmath.
+    import mpmath
+
+    p = np.array([0.5 + 2.0**-40, 0.5 - 2.0**-40])
+    with mpmath.workdps(50):
+        plain = float(sum(mpmath.mpf(a) * mpmath.log(mpmath.mpf(a) / mpmath.mpf(0.5)) for a in p))
+    assert fastprob.kl_divergence(p, [0.5, 0.5]) == pytest.approx(plain, rel=2e-16, abs=0)
+
+
 dist = hnp.arrays(np.float64, st_h.integers(2, 8), elements=st_h.floats(0, 1, allow_subnormal=False))
 
 
@@ -250,15 +385,52 @@ def test_softmax_cross_entropy_with_logits():
 
 
 def test_logits_special_values():
-    y = np.array([[0.0, 1.0, 0.0]] * 4)
-    z = np.array([[-np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0], [-np.inf] * 3])
+    y = np.array([[0.0, 1.0, 0.0]] * 3)
+    z = np.array([[-np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0], [-np.inf] * 3])
     got = fastprob.cross_entropy_with_logits(y, z)
     assert got[0] == pytest.approx(np.log1p(np.e))  # a masked class with label 0 contributes 0
-    assert np.isnan(got[1:]).all()  # NaN, +inf or all -inf logits: softmax undefined
+    assert np.isnan(got[1:]).all()  # NaN or all -inf logits: softmax undefined
     with pytest.raises(ValueError, match="labels does not sum to 1"):
         fastprob.cross_entropy_with_logits([0.5, 0.6], [0.0, 0.0])
     with pytest.raises(ValueError, match="logits must have at least one dimension"):
         fastprob.cross_entropy_with_logits([1.0], 0.0)
+
+
+def _xent_limit_mp(labels, logits, big):
+    """The loss at finite logits with every inf replaced by ±big, in mpmath (the limit as big grows)."""
+    z = np.where(np.isinf(logits), np.sign(logits) * big, logits)
+    return softmax_cross_entropy_mp(labels, z)
+
+
+@pytest.mark.filterwarnings("error")
+def test_infinite_logits_give_the_limits():
+    # softmax([inf, 2]) puts all the mass on class 0: a label on class 1 costs -log 0 = inf (was NaN).
+    inf = np.inf
+    cases = [  # labels, logits, limit
+        ([0.0, 1.0], [inf, 2.0], inf),
+        ([1.0, 0.0], [inf, 2.0], 0.0),
+        ([0.3, 0.7], [inf, 2.0], inf),
+        ([1.0, 0.0, 0.0], [inf, -inf, 5.0], 0.0),
+        ([0.0, 1.0, 0.0], [inf, -inf, 5.0], inf),
+        ([0.0, 0.0, 1.0], [inf, inf, 0.0], inf),  # two +inf classes, the label elsewhere: still inf
+        ([0.0, 1.0], [-inf, 2.0], 0.0),           # -inf: a class of probability 0
+        ([1.0, 0.0], [-inf, 2.0], inf),
+        ([0.5, 0.5, 0.0], [-inf, 1.0, 1.0], inf),
+    ]
+    labels = np.array([c[0] + [0.0] * (3 - len(c[0])) for c in cases])
+    logits = np.array([c[1] + [-inf] * (3 - len(c[1])) for c in cases])
+    want = np.array([c[2] for c in cases])
+    got = fastprob.cross_entropy_with_logits(labels, logits)
+    np.testing.assert_array_equal(got, want)
+    # The limits are what mpmath gives with ±inf replaced by ±1e6 (to within the 1e6 itself).
+    for y, z, lim in zip(labels, logits, want):
+        approx = _xent_limit_mp(y, z, 1e6)
+        assert approx >= 1e5 if lim == inf else approx == pytest.approx(lim, abs=1e-300)
+    assert fastprob.cross_entropy_with_logits([0.0, 1.0], [np.inf, 2.0]) == np.inf  # the issue's example
+    # No limit: several +inf logits sharing the labels (their split is inf - inf).
+    assert np.isnan(fastprob.cross_entropy_with_logits([0.5, 0.5, 0.0], [inf, inf, 0.0]))
+    assert np.isnan(fastprob.cross_entropy_with_logits([1.0, 0.0], [inf, inf]))
+    assert np.isnan(fastprob.cross_entropy_with_logits([1.0, 0.0], [inf, np.nan]))
 
 
 def test_binary_cross_entropy_with_logits():
@@ -392,6 +564,38 @@ def test_reductions_thread_count_independent(restore_threads):
     restore_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(res, res1):
         np.testing.assert_array_equal(a, b)
+
+
+#: (call taking the bad array, the argument's name) for every function of information.py.
+_INFO_CALLS = [
+    (lambda a: fastprob.logsumexp(a), "a"),
+    (lambda a: fastprob.logsumexp(np.zeros(2), b=a), "b"),
+    (lambda a: fastprob.entropy(a), "p"),
+    (lambda a: fastprob.cross_entropy(a, [0.5, 0.5]), "p"),
+    (lambda a: fastprob.kl_divergence([0.5, 0.5], a), "q"),
+    (lambda a: fastprob.cross_entropy_with_logits([0.5, 0.5], a), "logits"),
+    (lambda a: fastprob.binary_cross_entropy_with_logits(a, 0.0), "y"),
+    (lambda a: fastprob.gaussian_kl(a, np.eye(2), np.zeros(2), np.eye(2)), "mean_p"),
+    (lambda a: fastprob.gaussian_kl(np.zeros(2), np.eye(2), np.zeros(2), a), "cov_q: cov"),
+    (lambda a: fastprob.gaussian_entropy(a), "cov: cov"),
+]
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps, reason="long double is float64 here")
+@pytest.mark.parametrize("call, name", _INFO_CALLS)
+def test_long_double_is_refused_not_rounded(call, name):
+    bad = np.full((2, 2), 0.5, dtype=np.longdouble) + np.eye(2, dtype=np.longdouble)
+    arg = name.split(": ")[-1]
+    with pytest.raises(TypeError, match=rf"^{name} has dtype float(96|128) \(long double\).*Pass {arg}\.astype"):
+        call(bad)
+
+
+@pytest.mark.parametrize("call, name", _INFO_CALLS)
+def test_complex_and_objects_are_refused(call, name):
+    with pytest.raises(TypeError, match=rf"^{name} is complex \(complex128\)"):
+        call(np.full((2, 2), 0.5 + 0j))
+    with pytest.raises(TypeError, match=rf"^{name} must be a real numeric array, got dtype object holding dict"):
+        call(np.array([[{}, 1.0], [1.0, 1.0]], dtype=object))
 
 
 def test_small_conventions_match_scipy():

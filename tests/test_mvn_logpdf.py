@@ -238,3 +238,155 @@ def test_nonfinite_mean_and_bad_dtypes():
         fastprob.mvn_logpdf(np.zeros((3, 2), complex), np.zeros(2), np.eye(2))
     with pytest.raises(TypeError, match=r"X must be a real numeric array, got dtype object"):
         fastprob.mvn_logpdf(np.array([[None, 1]]), np.zeros(2), np.eye(2))
+
+
+# --------------------------------------------------------------------------- #
+# allow_singular (scipy's degenerate normal), scalar points, pandas, dtypes
+# --------------------------------------------------------------------------- #
+def _degenerate_logpdf_mp(x, mean, B, dps=50):
+    """log-density of mean + B z, z ~ N(0, I_r), on its support (B of full column rank), in mpmath.
+
+    cov = B Bᵀ has pseudo-determinant det(BᵀB) and pseudo-inverse B (BᵀB)⁻² Bᵀ, so
+    the Mahalanobis term is ‖(BᵀB)⁻¹ Bᵀ (x - mean)‖².
+    """
+    import mpmath
+
+    with mpmath.workdps(dps):
+        Bm = mpmath.matrix(B.tolist())
+        G = Bm.T * Bm
+        dev = mpmath.matrix([mpmath.mpf(float(a)) - mpmath.mpf(float(b)) for a, b in zip(x, mean)])
+        z = mpmath.lu_solve(G, Bm.T * dev)
+        maha = sum(v**2 for v in z)
+        r = B.shape[1]
+        return float(-(r * mpmath.log(2 * mpmath.pi) + mpmath.log(mpmath.det(G)) + maha) / 2)
+
+
+@pytest.mark.parametrize("d, r", [(2, 1), (3, 1), (3, 2), (5, 3), (6, 5)])
+def test_allow_singular_matches_scipy_and_mpmath(rng, d, r):
+    B = rng.standard_normal((d, r))
+    cov = B @ B.T
+    mean = rng.standard_normal(d)
+    on = mean + rng.standard_normal((20, r)) @ B.T
+    normal = np.linalg.svd(B)[0][:, -1]  # orthogonal to the range of cov
+    off = on[:5] + 1e-3 * normal
+    X = np.vstack([on, off])
+    got = fastprob.mvn_logpdf(X, mean, cov, allow_singular=True)
+    want = st.multivariate_normal(mean, cov, allow_singular=True).logpdf(X)
+    np.testing.assert_allclose(got, want, rtol=1e-11)
+    np.testing.assert_array_equal(got[20:], -np.inf)
+    exact = [_degenerate_logpdf_mp(x, mean, B) for x in on[:6]]
+    np.testing.assert_allclose(got[:6], exact, rtol=1e-11)
+
+
+def test_allow_singular_keeps_positive_definite_results_and_mixes_components(rng):
+    d = 3
+    covs = np.stack([random_spd(d, rng), np.diag([2.0, 1.0, 0.0]), random_spd(d, rng)])
+    means = rng.standard_normal((3, d))
+    X = rng.standard_normal((40, d))
+    X[:5, 2] = means[1, 2]  # on the second component's support
+    got = fastprob.mvn_logpdf(X, means, covs, allow_singular=True)
+    for k in (0, 2):  # positive definite: the very same values as without allow_singular
+        np.testing.assert_array_equal(got[:, k], fastprob.mvn_logpdf(X, means[k], covs[k]))
+    np.testing.assert_allclose(got[:, 1], st.multivariate_normal(means[1], covs[1], allow_singular=True).logpdf(X),
+                               rtol=1e-12)
+    assert np.isfinite(got[:5, 1]).all() and (got[5:, 1] == -np.inf).all()
+    # float32 points stay float32; NaN rows NaN and infinite rows -inf, as in the definite case.
+    X32 = X[:6].astype(np.float32)
+    X32[1, 0], X32[2, 1] = np.nan, np.inf
+    got32 = fastprob.mvn_logpdf(X32, means[1], covs[1], allow_singular=True)
+    assert got32.dtype == np.float32 and np.isnan(got32[1]) and got32[2] == -np.inf
+    # One shared singular covariance, a scalar point for d = 1, CholeskyFactors.
+    shared = fastprob.mvn_logpdf(X, means, covs[1], allow_singular=True)
+    np.testing.assert_array_equal(shared[:, 1], got[:, 1])
+    assert fastprob.mvn_logpdf(0.0, [0.0], [[0.0]], allow_singular=True) == 0.0  # a point mass, at its point
+    assert fastprob.mvn_logpdf(0.5, [0.0], [[0.0]], allow_singular=True) == -np.inf
+    np.testing.assert_array_equal(fastprob.mvn_logpdf(X, means[0], fastprob.cholesky(covs[0]), allow_singular=True),
+                                  got[:, 0])
+
+
+def test_allow_singular_errors():
+    with pytest.raises(ValueError, match=r"cov is not positive definite .*1e-6 \* np.eye\(d\)\. For a degenerate "
+                                         r"\(singular\) normal pass allow_singular=True\."):
+        fastprob.mvn_logpdf(np.zeros(2), np.zeros(2), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"component 1 of cov is not positive semidefinite \(smallest eigenvalue -1,"):
+        fastprob.mvn_logpdf(np.zeros(2), np.zeros(2), np.stack([np.eye(2), np.diag([1.0, -1.0])]),
+                            allow_singular=True)
+    with pytest.raises(ValueError, match=r"cov is not symmetric"):
+        fastprob.mvn_logpdf(np.zeros(2), np.zeros(2), [[1.0, 1.0], [0.0, 1.0]], allow_singular=True)
+    with pytest.raises(TypeError, match=r"allow_singular must be True or False, got 'yes'"):
+        fastprob.mvn_logpdf(np.zeros(2), np.zeros(2), np.eye(2), allow_singular="yes")
+
+
+def test_scalar_point_with_one_feature():
+    # scipy's multivariate_normal.logpdf(1.0, [0.0], [[1.0]]) is a scalar: so is fastprob's.
+    got = fastprob.mvn_logpdf(1.0, [0.0], [[1.0]])
+    assert np.ndim(got) == 0 and got == st.multivariate_normal.logpdf(1.0, [0.0], [[1.0]])
+    np.testing.assert_allclose(fastprob.mvn_logpdf(np.float32(1.0), [[0.0], [1.0]], [[2.0]]),
+                               st.norm.logpdf(1.0, [0.0, 1.0], np.sqrt(2.0)), rtol=1e-6)
+    assert fastprob.gmm_logpdf(1.0, [1.0], [[0.0]], [[[1.0]]]) == pytest.approx(st.norm.logpdf(1.0))
+    with pytest.raises(ValueError, match=r"X is a scalar \(one point with one feature\) but mean has shape \(2,\): "
+                                         r"X needs d = 2 features"):
+        fastprob.mvn_logpdf(1.0, np.zeros(2), np.eye(2))
+
+
+def test_pandas_nullable_frames_are_accepted_like_the_estimator():
+    pd = pytest.importorskip("pandas")
+    X = np.array([[0.5, 1.0], [np.nan, 2.0], [1.5, -1.0]])
+    frame = pd.DataFrame(X, columns=["a", "b"]).astype("Float64")  # NaN becomes pd.NA
+    assert frame.isna().to_numpy()[1, 0] and np.asarray(frame).dtype == object
+    mean, cov = np.zeros(2), np.array([[2.0, 0.5], [0.5, 1.0]])
+    np.testing.assert_array_equal(fastprob.mvn_logpdf(frame, mean, cov), fastprob.mvn_logpdf(X, mean, cov))
+    weights, means, covs = [0.3, 0.7], np.array([[0.0, 0.0], [1.0, 1.0]]), np.stack([cov, np.eye(2)])
+    np.testing.assert_array_equal(fastprob.gmm_logpdf(frame, weights, means, covs),
+                                  fastprob.gmm_logpdf(X, weights, means, covs))
+    np.testing.assert_array_equal(fastprob.gmm_responsibilities(frame.iloc[[0, 2]], weights, means, covs),
+                                  fastprob.gmm_responsibilities(X[[0, 2]], weights, means, covs))
+    with pytest.raises(TypeError, match=r"X must be a real numeric array, got dtype object holding str values; "
+                                        r"pass a float64 or float32 array"):
+        fastprob.mvn_logpdf(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}), mean, cov)
+
+
+_I2 = np.eye(2)
+_WEIGHTS, _MEANS, _COVS = [0.5, 0.5], np.zeros((2, 2)), np.stack([_I2, _I2])
+#: (call taking the bad array, the argument's name) for every function of gaussian.py and mixture.py.
+_GAUSSIAN_CALLS = [
+    (lambda a: fastprob.mvn_logpdf(a, np.zeros(2), _I2), "X"),
+    (lambda a: fastprob.mvn_logpdf(np.zeros(2), a, _I2), "mean"),
+    (lambda a: fastprob.mvn_logpdf(np.zeros(2), np.zeros(2), a), "cov"),
+    (lambda a: fastprob.mvn_logpdf(np.zeros(2), np.zeros(2), a, allow_singular=True), "cov"),
+    (lambda a: fastprob.cholesky(a), "cov"),
+    (lambda a: fastprob.CholeskyFactors(a), "L"),
+    (lambda a: fastprob.cov_from_factor(a), "B"),
+    (lambda a: fastprob.mvn_sample(a, _I2, 3), "mean"),
+    (lambda a: fastprob.mvn_fit(a), "X"),
+    (lambda a: fastprob.mvn_fit(np.ones((2, 2)), a[0]), "sample_weight"),
+    (lambda a: fastprob.normal_fit(a[0]), "x"),
+    (lambda a: fastprob.normal_logpdf(a), "x"),
+    (lambda a: fastprob.gaussian_nll(a, 0.0, 1.0), "y"),
+    (lambda a: fastprob.gmm_logpdf(a, _WEIGHTS, _MEANS, _COVS), "X"),
+    (lambda a: fastprob.gmm_logpdf(np.zeros(2), a[0], _MEANS, _COVS), "weights"),
+    (lambda a: fastprob.gmm_responsibilities(np.zeros(2), _WEIGHTS, a, _COVS), "means"),
+    (lambda a: fastprob.gmm_sample(_WEIGHTS, _MEANS, np.stack([a, a]), 2), "covs"),
+]
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps, reason="long double is float64 here")
+@pytest.mark.parametrize("call, name", _GAUSSIAN_CALLS)
+def test_long_double_is_refused_not_rounded(call, name):
+    # Rounding float128 to float64 silently loses its range (logit(1e-4000) was -inf): a TypeError instead.
+    bad = np.eye(2, dtype=np.longdouble) + 1
+    with pytest.raises(TypeError, match=rf"^{name} has dtype float(96|128) \(long double\), which fastprob cannot "
+                                        rf"compute in.*Pass {name}\.astype\(np\.float64\) \(or np\.float32\)"):
+        call(bad)
+
+
+@pytest.mark.parametrize("call, name", _GAUSSIAN_CALLS)
+@pytest.mark.parametrize("bad, what", [
+    (np.eye(2) + 1j, r"is complex \(complex128\); fastprob works with real numbers \(float64 or float32\)"),
+    (np.array([["a", "b"], ["c", "d"]]), r"must be a real numeric array, got dtype <U1; pass a float64 or float32"),
+    (np.array([[None, 1.0], [1.0, 1.0]], dtype=object), r"must be a real numeric array, got dtype object holding "
+                                                        r"NoneType values; pass a float64 or float32"),
+])
+def test_complex_and_non_numeric_are_refused(call, name, bad, what):
+    with pytest.raises(TypeError, match=rf"^{name} {what}"):
+        call(bad)

@@ -121,3 +121,24 @@ def test_nll_errors():
         fastprob.gaussian_nll([], 0.0, 1.0)
     with pytest.raises(ValueError, match="var must be > 0"):
         fastprob.gaussian_nll([1.0], 0.0, -1.0)
+
+
+def test_gaussian_nll_errors_name_y():
+    with pytest.raises(ValueError, match=r"^y, mean and var do not broadcast together: shapes \(2,\), \(3,\), \(\)"):
+        fastprob.gaussian_nll([1.0, 2.0], [0.0, 1.0, 2.0], 1.0)
+    with pytest.raises(TypeError, match=r"^y is complex"):
+        fastprob.gaussian_nll(np.array([1j]), 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"^x, mean and var do not broadcast"):
+        fastprob.normal_logpdf([1.0, 2.0], [0.0, 1.0, 2.0])
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps, reason="long double is float64 here")
+def test_long_double_is_refused_not_rounded():
+    with pytest.raises(TypeError, match=r"^x has dtype float(96|128) \(long double\), which fastprob cannot "
+                                        r"compute in.*Pass x.astype\(np.float64\) \(or np.float32\)"):
+        fastprob.normal_logpdf(np.longdouble(1e-4000))
+    with pytest.raises(TypeError, match=r"^var has dtype float(96|128) \(long double\)"):
+        fastprob.normal_logpdf(0.0, 0.0, np.longdouble(2))
+    with pytest.raises(TypeError, match=r"^y has dtype float(96|128)"):
+        fastprob.gaussian_nll(np.ones(2, np.longdouble), 0.0, 1.0)
+    assert fastprob.normal_logpdf(np.float16(0.0)).dtype == np.float32  # float16 computes as float32
