@@ -81,7 +81,11 @@ def as_rows(X, n_features=None, sizes=True):
         X = X.to_dask_array(lengths=True if sizes else None)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D dask array of shape (n_samples, n_features), got shape {X.shape}.")
-    if np.dtype(X.dtype).kind not in "fiub":
+    kind = np.dtype(X.dtype)
+    if kind.kind == "c" or (kind.kind == "f" and kind.itemsize > 8):
+        raise TypeError(f"The dask array has dtype {X.dtype}, which fastprob cannot compute in: pass "
+                        "X.astype(np.float64) (or np.float32).")
+    if kind.kind not in "fiub":
         raise ValueError(f"The dask array has dtype {X.dtype}; it must hold real numbers.")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but GaussianMixture is expecting {n_features} "
@@ -90,7 +94,9 @@ def as_rows(X, n_features=None, sizes=True):
         X = _known_sizes(X)
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
-    if X.dtype not in (np.float32, np.float64):
+    if X.dtype == np.float16:
+        X = X.astype(np.float32)  # float16 computes as float32, as everywhere in fastprob
+    elif X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     return X
 

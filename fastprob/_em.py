@@ -124,7 +124,7 @@ def e_step_statistics(X, sw, comps):
     return Statistics(W, mean, M2, loglik, int(worst_b[worst]), float(worst_ll_b[worst]))
 
 
-def data_factor(max_abs, dtype):
+def data_factor(max_abs, dtype, reg_covar=0.0):
     """The power of two EM scales the data by: 1, unless their squares would leave ``dtype``'s range.
 
     Data whose largest |x| is beyond 2^(2/5 of the dtype's exponent range)
@@ -136,7 +136,30 @@ def data_factor(max_abs, dtype):
     limit = 2.0 ** (np.finfo(dtype).maxexp * 2 // 5)
     if max_abs == 0 or 1 / limit <= max_abs <= limit:
         return 1.0
-    return float(np.ldexp(1.0, -int(np.frexp(max_abs)[1])))
+    f = float(np.ldexp(1.0, min(-int(np.frexp(max_abs)[1]), np.finfo(dtype).maxexp - 4)))
+    if reg_covar * f * f > limit:
+        # Tiny data under a ridge that dwarfs them: the covariances are the ridge, which
+        # scaled up would overflow; unscaled, the data's negligible squares just underflow.
+        return 1.0
+    return f
+
+
+def scaled(params, f):
+    """(weights, means, covariances) in the units of the data multiplied by f (None stays None)."""
+    weights, means, covs = params
+    return (weights, None if means is None else means * f, None if covs is None else covs * (f * f))
+
+
+def unscaled_components(comps, f, covariance_type, dtype):
+    """The components fitted on data multiplied by f, in the data's own units (or a clear error)."""
+    weights, means, covs = scaled((comps.weights, comps.means, comps.covariances), 1 / f)
+    largest = np.abs(comps.covariances).max()
+    if not np.isfinite(covs).all() or not np.isfinite(means).all() or (largest > 0 and not np.abs(covs).max() > 0):
+        exponent = np.log10(largest) - 2 * np.log10(f)
+        raise ValueError(f"The covariances fitted to X are of the order of 1e{exponent:.0f}, beyond the range "
+                         f"of {np.dtype(dtype).name}: the data spread over more than its numbers can square. Fit "
+                         "them in other units (e.g. divide each column of X by its standard deviation).")
+    return factorise_or_raise(weights, means, covs, covariance_type, dtype, "in the data's units")
 
 
 def e_step(source, comps):

@@ -214,7 +214,8 @@ class MemmapSource(InProcessSource):
         self._map = X
         self.sw = sw
         self.n_rows, self.n_features = X.shape
-        self.dtype = np.dtype(X.dtype) if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        self.dtype = (np.dtype(X.dtype) if X.dtype in (np.float32, np.float64)
+                      else np.dtype(np.float32) if X.dtype == np.float16 else np.dtype(np.float64))
         self.weighted = sw is not None
         self.n_positive = self.n_rows if sw is None else int(np.count_nonzero(sw > 0))
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
@@ -445,9 +446,14 @@ def _split_chunk(item, i):
             Xc = Xc.astype(np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"Chunk {i} holds objects that are not numbers.") from None
+    if Xc.dtype.kind == "c" or (Xc.dtype.kind == "f" and Xc.dtype.itemsize > 8):
+        raise TypeError(f"Chunk {i} has dtype {Xc.dtype}, which fastprob cannot compute in: pass chunks of "
+                        "float64 or float32 (e.g. chunk.astype(np.float64)).")
     if Xc.dtype.kind not in "fiub":
         raise ValueError(f"Chunk {i} has dtype {Xc.dtype}; chunks must hold real numbers.")
-    if Xc.dtype not in (np.float32, np.float64):
+    if Xc.dtype == np.float16:
+        Xc = Xc.astype(np.float32)  # float16 computes as float32, as everywhere in fastprob
+    elif Xc.dtype not in (np.float32, np.float64):
         Xc = Xc.astype(np.float64)
     return Xc, swc
 

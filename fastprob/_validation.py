@@ -65,7 +65,8 @@ def as_float_array(a, name, dtype=None):
                         f"float32 array.")
     if dtype is None:
         dtype = result_float_dtype(arr)
-    return arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # a Python number beyond float32 becomes ±inf, as in numpy (NEP 50)
+        return arr.astype(dtype, copy=False)
 
 
 def _long_double_message(name, dtype):

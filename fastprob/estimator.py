@@ -290,7 +290,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     "Expected n_samples >= n_components in the first chunk (initialisation) but got "
                     f"n_components = {self.n_components}, n_samples = {n_samples}")
             source = ArraySource(X, sw)
-            params = self._initial_parameters(source, inits, random_state, eps)
+            params = self._initial_parameters(source, inits, random_state, eps, self.reg_covar)
             comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
             self.n_iter_, self.lower_bounds_, self.reseeded_ = 0, [], []
         else:
@@ -337,7 +337,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         n_features = source.n_features
         dtype = source.dtype
-        inits = self._check_initial_parameters(n_features)
+        # Data near the dtype's limits (|x| ~1e300 or ~1e-300) are fitted multiplied by a power
+        # of two f, exactly: parameters, reg_covar and the bound convert on the way in and out.
+        f = _em.data_factor(source.max_abs, dtype, self.reg_covar)
+        source.set_factor(f)
+        reg_covar = self.reg_covar * f * f
+        log_jacobian = n_features * math.log(f)  # log p(x) = log p(f x) + d log f
+        inits = _em.scaled(self._check_initial_parameters(n_features), f)
         total_weight = source.total_weight
         eps = 10 * np.finfo(dtype).eps
 
@@ -352,11 +358,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init in range(n_init):
             report.init_begin(init)
             if do_init:
-                params = self._initial_parameters(source, inits, random_state, eps)
+                params = self._initial_parameters(source, inits, random_state, eps, reg_covar)
             else:
-                params = (self.weights_.astype(np.float64), self.means_.astype(np.float64),
-                          self.covariances_.astype(np.float64))
-            comps = _em.factorise_or_raise(*params, self.covariance_type, dtype, "at initialisation")
+                params = _em.scaled((self.weights_.astype(np.float64), self.means_.astype(np.float64),
+                                     self.covariances_.astype(np.float64)), f)
+            try:
+                comps = _em.factorise_or_raise(*params, self.covariance_type, dtype, "at initialisation")
+            except ValueError as exc:
+                if f == 1.0:
+                    raise
+                raise ValueError(f"X holds values up to {source.max_abs:.3g}, so EM works on X scaled by "
+                                 f"{f:.3g} to keep their squares finite; at that scale the initial covariances "
+                                 "are not positive definite (they underflow): the data span a wider range than "
+                                 "float64 can square. Remove or rescale the outlying rows, or fit the data in "
+                                 f"other units. ({exc})") from None
             # As scikit-learn: a warm start's first change is from the fitted bound, but without
             # iterations there is no bound at all (lower_bound_ becomes -inf, also for a warm start).
             lower_bound = self.lower_bound_ if not do_init and self.max_iter > 0 else -np.inf
@@ -366,12 +381,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             for n_iter in range(1, self.max_iter + 1):
                 prev = lower_bound
                 stats = _em.e_step(source, comps)
-                weights, means, covs = _em.m_step(stats, self.covariance_type, self.reg_covar, eps)
+                weights, means, covs = _em.m_step(stats, self.covariance_type, reg_covar, eps)
                 emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, source, random_state)
                 reseeded += [(init, n_iter, k) for k in emptied]
                 comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, dtype,
                                                f"after iteration {n_iter}")
-                lower_bound = stats.loglik / total_weight
+                lower_bound = stats.loglik / total_weight + log_jacobian
                 lower_bounds.append(lower_bound)
                 change = lower_bound - prev
                 report.iteration(init, n_iter, change, lower_bound)
@@ -384,6 +399,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 max_lower_bound = lower_bound
                 best = (comps, n_iter, lower_bounds, converged, stats if self.max_iter > 0 else None)
         comps, self.n_iter_, self.lower_bounds_, self.converged_, last_stats = best
+        if f != 1.0:
+            comps = _em.unscaled_components(comps, f, self.covariance_type, dtype)
+            if last_stats is not None:
+                last_stats = _em.Statistics(last_stats.W, last_stats.mean / f, last_stats.M2 / (f * f))
+        source.set_factor(1.0)
         self.lower_bound_ = max_lower_bound
         self.reseeded_ = reseeded
         # partial_fit continues from the sums behind the fitted parameters.
@@ -443,13 +463,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             del self.feature_names_in_
         return source
 
-    def _initial_parameters(self, source, inits, random_state, eps):
+    def _initial_parameters(self, source, inits, random_state, eps, reg_covar):
         """(weights, means, covariances) in float64 to start EM from (sklearn's _initialize)."""
         weights_init, means_init, covs_init = inits
         if weights_init is None or means_init is None or covs_init is None:
             stats = _em.init_statistics(source, self.init_params, self.n_components, random_state,
                                         _covariance.lookup(self.covariance_type).diagonal)
-            nk, means, covs = _em.estimate_parameters(stats, self.covariance_type, self.reg_covar, eps)
+            nk, means, covs = _em.estimate_parameters(stats, self.covariance_type, reg_covar, eps)
             weights = nk / source.total_weight
         else:
             weights = means = covs = None
@@ -590,7 +610,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"X has dtype object and holds a value that is not a number ({exc}); pass "
                                 "a float64 or float32 array.") from None
-        return validate_data(self, X, dtype=dtypes, **kwargs)
+        # Its finiteness check sums X: inf + -inf would warn before it names the problem.
+        with np.errstate(invalid="ignore", over="ignore"):
+            return validate_data(self, X, dtype=dtypes, **kwargs)
 
     # ------------------------------------------------------------------ #
     # Inference

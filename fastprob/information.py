@@ -63,8 +63,11 @@ def _as_rows(a, axis):
 
 
 def _broadcast(names, arrays):
+    # broadcast_to gives read-only views: broadcast_arrays' views warn (FutureWarning) when
+    # Numba reads their writeable flag.
     try:
-        return np.broadcast_arrays(*arrays)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        return [np.broadcast_to(a, shape) for a in arrays]
     except ValueError:
         shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
         raise ValueError(f"{' and '.join(names)} do not broadcast together: shapes {shapes}.") from None

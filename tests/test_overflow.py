@@ -85,6 +85,13 @@ def test_fit_with_a_row_beyond_float64s_range_says_so():
     X = np.r_[rng.standard_normal((200, 2)), rng.standard_normal((200, 2)) + 6, [[1e200, 1e200]]]
     means = np.array([[0.0, 0.0], [6.0, 6.0]])
     gm = fastprob.GaussianMixture(2, means_init=means, weights_init=[0.5, 0.5], precisions_init=[np.eye(2)] * 2)
+    with pytest.raises(ValueError, match=r"X holds values up to 1e\+200, so EM works on X scaled by .* the data "
+                                         r"span a wider range than float64 can square"):
+        gm.fit(X)
+    # Below the scaling threshold, but with precisions of 1e120 the squared distance overflows:
+    # the E-step names the row.
+    X[-1] = 1e100
+    gm.set_params(precisions_init=[np.eye(2) * 1e120] * 2)
     with pytest.raises(ValueError, match=r"Row 400 of X is so far from every component that its density "
                                          r"underflows.*Scale the data"):
         gm.fit(X)
@@ -100,3 +107,33 @@ def test_float32_fit_whose_covariances_leave_float32_is_refused(scale, start_pre
                                          r"pass the data as float64"):
         fastprob.GaussianMixture(1, **start).fit(X)
     fastprob.GaussianMixture(1, **start).fit(X.astype(np.float64))  # fine in float64
+
+
+@pytest.mark.parametrize("scale", [2.0 ** 500, 2.0 ** -500, 1e150, 1e-150])
+@pytest.mark.parametrize("kind", ["array", "chunks"])
+def test_fits_of_data_near_float64s_limits_scale_internally(scale, kind):
+    # Squared distances of such data leave float64; EM works on X times a power of two and
+    # reports the model in X's units: the same model as the fit of X / scale, rescaled.
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.standard_normal((300, 2)), rng.standard_normal((300, 2)) + 6]
+    params = dict(random_state=0, reg_covar=0.0)
+    ref = fastprob.GaussianMixture(2, **params).fit(X)
+    data = X * scale if kind == "array" else [X[:250] * scale, X[250:] * scale]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gm = fastprob.GaussianMixture(2, **params)
+        labels = gm.fit_predict(data)
+    np.testing.assert_allclose(gm.means_ / scale, ref.means_, rtol=1e-10)
+    np.testing.assert_allclose(gm.covariances_ / scale**2, ref.covariances_, rtol=1e-9)
+    np.testing.assert_allclose(gm.precisions_ * scale**2, ref.precisions_, rtol=1e-9)
+    assert gm.lower_bound_ == pytest.approx(ref.lower_bound_ - 2 * np.log(scale), rel=1e-12)
+    np.testing.assert_array_equal(labels, ref.predict(X))
+    np.testing.assert_array_equal(gm.predict(X * scale), labels)
+    assert gm.score(X * scale) == pytest.approx(ref.score(X) - 2 * np.log(scale), rel=1e-12)
+
+
+def test_fits_whose_covariances_leave_float64_say_so():
+    X = np.random.default_rng(4).standard_normal((200, 2)) * 1e300
+    with pytest.raises(ValueError, match=r"covariances fitted to X are of the order of 1e(59\d|60\d), "
+                                         r"beyond the range of float64"):
+        fastprob.GaussianMixture(1, reg_covar=0.0).fit(X)

@@ -190,3 +190,31 @@ def test_random_from_data_finds_rare_positive_rows_in_every_source(kind, data, t
     Xs, ws = _as_source(kind, X, w, tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="only 1 such rows were found"), dask.config.set(scheduler="synchronous"):
         GaussianMixture(K, init_params="random_from_data").fit(Xs, sample_weight=ws)
+
+
+@pytest.mark.parametrize("kind", ["memmap", "chunk list", "dask"])
+def test_dtype_rule_is_the_same_for_every_source(kind, data, tmp_path, monkeypatch):
+    """float16 computes as float32; long double and complex are refused (no silent downcast)."""
+    X, _ = data
+    X16 = X.astype(np.float16)
+    expected = GaussianMixture(K, random_state=0).fit(X16)
+    assert expected.means_.dtype == np.float32
+    if kind == "memmap":
+        Xs = np.memmap(tmp_path / "X.f16", dtype=np.float16, mode="w+", shape=X.shape)
+        Xs[:] = X16
+    elif kind == "chunk list":
+        Xs = [X16[:250], X16[250:]]
+    else:
+        Xs = da.from_array(X16, chunks=(200, D))
+    with dask.config.set(scheduler="synchronous"):
+        got = GaussianMixture(K, random_state=0).fit(Xs)
+    assert got.means_.dtype == np.float32
+    np.testing.assert_allclose(got.means_, expected.means_, rtol=1e-5)
+    if kind == "chunk list":
+        with pytest.raises(TypeError, match="Chunk 0 has dtype complex128, which fastprob cannot compute in"):
+            GaussianMixture(K).fit([X.astype(complex)])
+        with pytest.raises(TypeError, match="Chunk 1 has dtype float128"):
+            GaussianMixture(K).fit([X[:300], X[300:].astype(np.longdouble)])
+    if kind == "dask":
+        with pytest.raises(TypeError, match="dask array has dtype complex128, which fastprob cannot compute in"):
+            GaussianMixture(K).fit(da.from_array(X.astype(complex), chunks=(200, D)))
