@@ -147,12 +147,14 @@ def data_factor(max_abs, dtype, reg_covar=0.0):
 def scaled(params, f):
     """(weights, means, covariances) in the units of the data multiplied by f (None stays None)."""
     weights, means, covs = params
-    return (weights, None if means is None else means * f, None if covs is None else covs * (f * f))
+    # covs * f * f, not covs * (f * f): f² alone may leave float64 where the product does not
+    return (weights, None if means is None else means * f, None if covs is None else covs * f * f)
 
 
 def unscaled_components(comps, f, covariance_type, dtype):
     """The components fitted on data multiplied by f, in the data's own units (or a clear error)."""
-    weights, means, covs = scaled((comps.weights, comps.means, comps.covariances), 1 / f)
+    with np.errstate(over="ignore", under="ignore"):  # checked below
+        weights, means, covs = scaled((comps.weights, comps.means, comps.covariances), 1 / f)
     largest = np.abs(comps.covariances).max()
     if not np.isfinite(covs).all() or not np.isfinite(means).all() or (largest > 0 and not np.abs(covs).max() > 0):
         exponent = np.log10(largest) - 2 * np.log10(f)

@@ -277,10 +277,30 @@ def _criteria(gm, loglik, n):
     return -2 * loglik + p * math.log(n), -2 * loglik + 2 * p
 
 
+def _is_input(path, args):
+    """True if ``path`` is the data file being read (writing there would destroy the data)."""
+    try:
+        return pathlib.Path(path).resolve() == pathlib.Path(args.file).resolve() or \
+            (pathlib.Path(path).exists() and pathlib.Path(path).samefile(args.file))
+    except OSError:
+        return False
+
+
 def _model_path(args, out):
     """Where the model goes, checked before any work (a missing folder failed only after the fit)."""
     stem = pathlib.Path(args.file).stem
+    if args.model is not None and not args.model.strip():
+        raise CLIError("--model: empty file name; give a file name, or leave --model out for "
+                       f"{stem}.gmm.npz", 2)
     path = out / (args.model or f"{stem}.gmm.npz")
+    if _is_input(path, args):
+        raise CLIError(f"--model {args.model or path.name}: {path} is the data file being fitted; writing the "
+                       "model there would destroy the data: give another file name", 2)
+    labels = out / f"{stem}.labels.csv"
+    if (args.labels or args.responsibilities) and (labels.is_dir() or _is_input(labels, args)):
+        what = "a folder" if labels.is_dir() else "the data file being fitted"
+        raise CLIError(f"--labels/--responsibilities: {labels} is {what}; write them to another folder with "
+                       "--out", 2)
     if path.is_dir():
         raise CLIError(f"--model {args.model or path.name}: {path} is a folder; give a file name", 2)
     try:

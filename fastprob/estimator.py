@@ -402,7 +402,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if f != 1.0:
             comps = _em.unscaled_components(comps, f, self.covariance_type, dtype)
             if last_stats is not None:
-                last_stats = _em.Statistics(last_stats.W, last_stats.mean / f, last_stats.M2 / (f * f))
+                with np.errstate(over="ignore"):
+                    M2 = last_stats.M2 / f / f
+                # Sums of squares over all rows can leave float64 where the covariances do not:
+                # partial_fit then starts its sums afresh.
+                last_stats = _em.Statistics(last_stats.W, last_stats.mean / f, M2) if np.isfinite(M2).all() \
+                    else None
         source.set_factor(1.0)
         self.lower_bound_ = max_lower_bound
         self.reseeded_ = reseeded
@@ -1085,6 +1090,16 @@ def _compute_dtypes(X):
             raise TypeError(
                 f"X has dtype {dt} (long double), which fastprob cannot compute in: it computes in float64 "
                 "or float32, and will not round the data silently. Pass X.astype(np.float64).")
+        if dt.kind in "USMmV":  # text, dates and records are not numbers, even where they parse as ones
+            raise TypeError(f"X has dtype {dt}, which is not numeric: pass a float64 or float32 array "
+                            "(e.g. parse text with X.astype(np.float64) yourself).")
+        if dt.kind == "O":
+            values = np.asarray(X, dtype=object).ravel()
+            odd = next((v for v in values if isinstance(v, (complex, np.complexfloating, np.longdouble, str, bytes))),
+                       None)
+            if odd is not None:
+                raise TypeError(f"X has dtype object and holds a {type(odd).__name__} ({odd!r}), which fastprob "
+                                "cannot compute in without rounding or guessing: pass a float64 or float32 array.")
     floats = [dt for dt in declared if dt.kind == "f"]
     if floats and len(floats) == len(declared) and max(dt.itemsize for dt in floats) <= 4 \
             and min(dt.itemsize for dt in floats) < 4:

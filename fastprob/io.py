@@ -10,6 +10,7 @@ import codecs
 import csv
 import pathlib
 import re
+import unicodedata
 import warnings
 
 import numpy as np
@@ -97,13 +98,17 @@ def _number(field):
 def _is_name(field):
     """True if a stripped field can only be a column name, never a number or a mistyped one.
 
-    A name is not empty, not a missing-value marker, not a number ('inf' and
-    'nan' are numbers), does not begin like a number (an optional sign, then a
-    digit or '.' and a digit: '3.O' and '1x' are mistyped numbers) and does not
-    become a number when look-alike letters are read as digits ('l.5').
+    A name has a letter (any script); it is not a missing-value marker, not a
+    number ('inf' and 'nan' are numbers), does not begin like a number (an
+    optional sign, then a digit or '.' and a digit: '3.O' and '1x' are mistyped
+    numbers) and does not become a number when look-alike letters are read as
+    digits ('l.5').  So '−1.5' (a typographic minus), '$1.5', '--1.5' or
+    full-width digits are mistyped numbers, reported where they stand, never a
+    header that would drop the line.
     """
-    return bool(field) and field.lower() not in MISSING and _number(field) is None \
-        and not _NUMBER_START.match(field) and _number(field.translate(_LOOK_ALIKES)) is None
+    return (any(unicodedata.category(c).startswith("L") for c in field)
+            and field.lower() not in MISSING and _number(field) is None
+            and not _NUMBER_START.match(field) and _number(field.translate(_LOOK_ALIKES)) is None)
 
 
 def _is_header(fields):

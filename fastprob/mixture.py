@@ -208,7 +208,8 @@ def _limit_responsibilities(X, comps):
 
     out = np.zeros((X.shape[0], K))
     for i, x in enumerate(X):
-        scale = np.exp2(np.ceil(np.log2(max(np.abs(x).max(), np.abs(comps.means).max(), 1.0))))
+        # (2^(e-1) with e frexp's exponent: finite even for |x| near float64's largest)
+        scale = np.ldexp(1.0, np.frexp(max(np.abs(x).max(), np.abs(comps.means).max(), 1.0))[1] - 1)
         z = [whiten(k, x / scale - comps.means[k] / scale) for k in range(K)]
 
         def gap(k, j):  # log p_k(x) - log p_j(x)

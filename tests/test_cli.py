@@ -442,3 +442,18 @@ def test_the_progress_table_has_every_k_once_it_has_started(monkeypatch, capsys)
     # K, iteration and time of each line: K=1's last iteration comes when the table starts
     assert [(int(r[0]), int(r[2]), r[5]) for r in rows[1:]] == [
         (1, 2, "0.20s"), (2, 2, "1.20s"), (2, 4, "1.80s"), (2, 5, "1.90s"), (3, 2, "0.20s")]
+
+
+def test_model_or_labels_never_overwrite_the_data(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,2\n3,4\n5,7\n2,1\n")
+    before = data.read_bytes()
+    for args in (["--model", str(data)], ["--model", "d.csv", "--out", str(tmp_path)]):
+        status, out, err = run(capsys, "fit", data, "-q", *args)
+        assert status == 2 and "is the data file being fitted" in err
+        assert data.read_bytes() == before
+    status, out, err = run(capsys, "fit", data, "-q", "--model", "")
+    assert status == 2 and "--model: empty file name" in err
+    (tmp_path / "d.labels.csv").mkdir()
+    status, out, err = run(capsys, "fit", data, "-q", "--labels", "--out", tmp_path)
+    assert status == 2 and "d.labels.csv is a folder" in err and not (tmp_path / "d.gmm.npz").exists()

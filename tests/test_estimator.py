@@ -408,7 +408,7 @@ def test_float16_computes_as_float32(faithful, covariance_type):
      "Complex data not supported: X has dtype complex256. fastprob computes with real numbers, in float64 or "
      "float32: pass X.real.astype(np.float64) if the imaginary parts are zero."),
     (np.array([[1.0, "abc"]] * 10, dtype=object), TypeError,
-     "X has dtype object and holds a value that is not a number (could not convert string to float: 'abc'); "
+     "X has dtype object and holds a str ('abc'), which fastprob cannot compute in without rounding or guessing: "
      "pass a float64 or float32 array."),
     (np.array([[1.0, {}]] * 10, dtype=object), TypeError,
      "X has dtype object and holds a value that is not a number (float() argument must be a string or a real "
@@ -840,3 +840,16 @@ def test_callback_sees_the_end_of_an_initialisation_without_iterations(faithful)
     GaussianMixture(2, max_iter=0, n_init=2, random_state=0).fit(faithful, callback=events.append)
     assert [(e.event, e.init, e.n_iter) for e in events] == [
         ("init_begin", 0, 0), ("init_end", 0, 0), ("init_begin", 1, 0), ("init_end", 1, 0)]
+
+
+@pytest.mark.parametrize("X, what", [
+    (np.arange(20.0).reshape(10, 2).astype("U8"), "dtype <U8, which is not numeric"),
+    (np.zeros((10, 2), "M8[s]"), "dtype datetime64\\[s\\], which is not numeric"),
+    (np.array([[np.longdouble(1), 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=object), "holds a longdouble"),
+    (np.array([["1.5", 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=object), "holds a str"),
+])
+def test_estimator_refuses_what_the_functions_refuse(X, what):
+    with pytest.raises(TypeError, match=what):
+        GaussianMixture(1).fit(X)
+    np.testing.assert_allclose(GaussianMixture(1).fit(np.array([[1.0, 2.0], [3.0, 4.0], [5, 7]], dtype=object)).means_,
+                               [[3.0, 13 / 3]])

@@ -137,3 +137,25 @@ def test_fits_whose_covariances_leave_float64_say_so():
     with pytest.raises(ValueError, match=r"covariances fitted to X are of the order of 1e(59\d|60\d), "
                                          r"beyond the range of float64"):
         fastprob.GaussianMixture(1, reg_covar=0.0).fit(X)
+
+
+def test_rows_at_float64s_largest_numbers_get_limit_responsibilities():
+    X = np.random.default_rng(5).standard_normal((500, 2)) * 2
+    gm = fastprob.GaussianMixture(2, random_state=0).fit(X)
+    far = np.array([[1e308, 0.0], [1.7e308, 1.7e308], [-1.7e308, 1e308]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resp = gm.predict_proba(far)
+        labels = gm.predict(far)
+    want = np.array([mp_responsibilities(x, gm.weights_, gm.means_, gm.covariances_) for x in far])
+    np.testing.assert_allclose(resp, want, atol=1e-12)
+    np.testing.assert_array_equal(labels, want.argmax(axis=1))
+
+
+def test_covariances_just_inside_float64_are_fitted():
+    X = np.random.default_rng(0).standard_normal((500, 2)) * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gm = fastprob.GaussianMixture(1, reg_covar=0.0).fit(X * 1e153)  # covariances ~4e306
+    ref = fastprob.GaussianMixture(1, reg_covar=0.0).fit(X)
+    np.testing.assert_allclose(gm.covariances_ / 1e153 / 1e153, ref.covariances_, rtol=1e-12)
