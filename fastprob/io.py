@@ -201,8 +201,10 @@ def read_csv(path, columns=None):
     ``lines`` count them.
 
     The first remaining row is a header when at least one of its fields is a
-    column name: text that cannot be a number.  A field is *not* a name if it
-    is a number (including 'inf' and 'nan'), a missing-value marker (see
+    column name: text with a letter that cannot be a number.  A field is *not*
+    a name if it has no letter ('−1.5' with a typographic minus, '$1.5',
+    '--1.5', full-width digits), is a number (including 'inf' and 'nan'), a
+    missing-value marker (see
     :data:`MISSING`), empty, begins like a number (an optional sign, then a
     digit or '.' and a digit: '3.O', '1x') or becomes a number when the
     look-alike letters O, o, I, l are read as digits ('l.5').  So a first
