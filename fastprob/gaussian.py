@@ -535,8 +535,15 @@ def _weighted_moments(X, sample_weight, name):
     silent inf; entries below float64's range round to 0 or subnormals.
     """
     w = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight")
+    W, mean, M2 = group_moments(as_contiguous(X), w)
+    mean, cov = mean[0], M2[0] / W[0]
+    # Ordinary data take this path only: one pass, no scan for extreme columns.  An overflow
+    # shows as inf/NaN, a column whose squares underflow as a variance below 2**-(2 SCALE_EXP).
+    if X.dtype != np.float64 or (np.isfinite(mean).all() and np.isfinite(cov).all()
+                                 and (np.diagonal(cov) >= 2.0 ** (-2 * SCALE_EXP)).all()):
+        return mean, cov
     e = np.zeros(X.shape[1], dtype=int)
-    if X.dtype == np.float64 and X.size:
+    if X.size:
         top = np.abs(X).max(axis=0)
         extreme = (top > 0) & ~((top >= 2.0**-SCALE_EXP) & (top < 2.0**SCALE_EXP))
         # Column by column: one column near 1e300 must not push another near 1e-300 into underflow.
