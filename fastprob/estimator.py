@@ -820,7 +820,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ctype = _covariance.lookup(model.covariance_type)
         if d < 1 or facts["n_iter_"] < 0:
             raise _Damaged(f"the header says n_features_in_={d} and n_iter_={facts['n_iter_']}.")
-        if math.isnan(facts["lower_bound_"]):
+        try:
+            lower_bound = float(facts["lower_bound_"])
+        except OverflowError:  # a JSON integer beyond float64 (e.g. 10**400)
+            raise _Damaged(f"the header's lower_bound_ ({str(facts['lower_bound_'])[:20]}...) is beyond "
+                           "float64's range.") from None
+        if math.isnan(lower_bound):
             raise _Damaged("the header's lower_bound_ is NaN.")
         reseeded = facts["reseeded_"]
         if not all(isinstance(r, list) and len(r) == 3 and all(_is_json_int(v) and v >= 0 for v in r)

@@ -47,10 +47,8 @@ def _check_axis(axis, ndim, name):
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
         raise TypeError(f"axis must be an integer, got {axis!r}.")
     if not -ndim <= axis < ndim:
-        raise ValueError(
-            f"axis {axis} is out of bounds for {name} with {ndim} dimension(s) (shape "
-            f"must have the distribution along axis)."
-        )
+        # numpy's AxisError (a ValueError and an IndexError), as numpy and scipy raise
+        raise np.exceptions.AxisError(f"axis {axis} is out of bounds for {name} with {ndim} dimension(s).")
     return int(axis) % ndim
 
 

@@ -599,6 +599,9 @@ DAMAGE = {  # name: (change of (arrays, header) -> (arrays, header), message aft
     "reseeded_component_5": (lambda a, h: (a, _with(h, "fitted", reseeded_=[[0, 1, 5]])),
                              "the header's reseeded_ is not a list of [init, iteration, component] with components "
                              "below n_components=3."),
+    "lower_bound_beyond_float64": (lambda a, h: (a, {**h, "fitted": {**h["fitted"], "lower_bound_": 10**400}}),
+                                   "the header's lower_bound_ (" + "1" + "0" * 19 + "...) is beyond float64's "
+                                   "range."),
     "weights_init_unnormalised": (lambda a, h: ({**a, "weights_init": np.array([0.2, 0.2, 0.2])}, h),
                                   "its initial parameters: The parameter 'weights_init' should be normalized, but "
                                   "got sum(weights_init) = 0.6000000000; divide by the sum."),
