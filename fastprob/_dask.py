@@ -200,10 +200,10 @@ class DaskSource(RowSource):
         offsets = np.concatenate([[0], np.cumsum(self.blocks)])
         wanted = np.searchsorted(ordinals, starts)
         blocks = self._sw.to_delayed()
+        hit = [b for b in range(len(self.blocks)) if wanted[b + 1] > wanted[b]]
         tasks = [dask.delayed(_positive_in_block)(blocks[b], ordinals[wanted[b]:wanted[b + 1]] - starts[b])
-                 for b in range(len(self.blocks)) if wanted[b + 1] > wanted[b]]
-        found = [offsets[b] + rows for b, rows in
-                 zip([b for b in range(len(self.blocks)) if wanted[b + 1] > wanted[b]], dask.compute(*tasks))]
+                 for b in hit]
+        found = [offsets[b] + rows for b, rows in zip(hit, dask.compute(*tasks))]
         return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     def take(self, rows):

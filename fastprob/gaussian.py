@@ -163,15 +163,7 @@ def cholesky(cov):
     >>> print(f"{float(f.logdet):.12f} {np.log(8.0):.12f}")  # log det = log 8
     2.079441541680 2.079441541680
     """
-    cov = as_float_array(cov, "cov")
-    check_ndim(cov, "cov", (2, 3), "(d, d) or (K, d, d)")
-    _check_square(cov, "cov")
-    if cov.shape[-1] == 0 or cov.size == 0 and cov.ndim == 3:
-        raise ValueError(f"cov has shape {cov.shape}: at least one component and one feature are needed.")
-    batched = cov.ndim == 3
-    cov3 = as_contiguous(cov.reshape((-1,) + cov.shape[-2:]))
-    check_finite(cov, "cov", "Covariance matrices must be finite.")
-    check_symmetric(cov3, "cov", batched)
+    cov, cov3, batched = _checked_covariances(cov)
     L, logdet, failed = factor_stack(cov3)
     bad = np.flatnonzero(failed >= 0)
     if bad.size:
@@ -450,13 +442,8 @@ def mvn_logpdf(X, mean, cov, allow_singular=False):
     return out[0] if single_point else out
 
 
-def _factors_or_pseudo(cov):
-    """CholeskyFactors for mvn_logpdf(allow_singular=True), and the singular components' eigen-data.
-
-    Returns (factors, singular): ``singular`` maps a component index to
-    (U, V, rank, log_pdet, tol) of :func:`_degenerate_logpdf`; the factors of
-    those components are identity placeholders whose column is overwritten.
-    """
+def _checked_covariances(cov):
+    """(cov, its (K, d, d) C-contiguous stack, whether it was batched), checked: shape, finite, symmetric."""
     cov = as_float_array(cov, "cov")
     check_ndim(cov, "cov", (2, 3), "(d, d) or (K, d, d)")
     _check_square(cov, "cov")
@@ -466,6 +453,17 @@ def _factors_or_pseudo(cov):
     cov3 = as_contiguous(cov.reshape((-1,) + cov.shape[-2:]))
     check_finite(cov, "cov", "Covariance matrices must be finite.")
     check_symmetric(cov3, "cov", batched)
+    return cov, cov3, batched
+
+
+def _factors_or_pseudo(cov):
+    """CholeskyFactors for mvn_logpdf(allow_singular=True), and the singular components' eigen-data.
+
+    Returns (factors, singular): ``singular`` maps a component index to
+    (U, V, rank, log_pdet, tol) of :func:`_degenerate_logpdf`; the factors of
+    those components are identity placeholders whose column is overwritten.
+    """
+    cov, cov3, batched = _checked_covariances(cov)
     c64 = cov3.astype(np.float64)
     s, u = np.linalg.eigh(0.5 * (c64 + c64.transpose(0, 2, 1)))
     # scipy's cutoff (stats._multivariate._eigvalsh_to_eps), in the covariance's own precision.
