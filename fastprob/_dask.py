@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from ._moments import Statistics, merge_statistics
-from ._sources import RowSource, check_chunk_finite
+from ._sources import INFINITE_WITH_MISSING, RowSource, check_chunk_values
 from .mixture import make_components, score_one
 from .threads import set_num_threads
 
@@ -124,7 +124,7 @@ def as_weights(sample_weight):
 class DaskSource(RowSource):
     """A dask array or DataFrame (and optional sample weights) as a row source for EM."""
 
-    def __init__(self, X, sample_weight=None):
+    def __init__(self, X, sample_weight=None, missing=False):
         da = _dask_array()
         import dask
 
@@ -134,25 +134,36 @@ class DaskSource(RowSource):
         self.dtype = np.dtype(self.X.dtype)
         self.blocks = self.X.chunks[0]
         self.weighted = sample_weight is not None
+        # With missing values allowed only infinities are refused; the per-column counts and sums of
+        # the observed values come in the same pass.
+        valid = da.isfinite(self.X).all() if not missing else ~da.isinf(self.X).any()
+        holes = (da.count_nonzero(~da.isnan(self.X), axis=0), da.nansum(self.X.astype(np.float64), axis=0)) \
+            if missing else ()
         if sample_weight is None:
             self._sw = None
             self.n_positive = self.n_rows
-            finite, max_abs = dask.compute(da.isfinite(self.X).all(), self._max_abs())
+            finite, max_abs, *facts = dask.compute(valid, self._max_abs(), *holes)
         else:
             sw = as_weights(sample_weight)
             if sw.shape != (self.n_rows,):
                 raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
                                  f"got shape {sw.shape}.")
             self._sw = sw.rechunk((self.blocks,))
-            finite, w_finite, w_min, w_sum, n_positive, max_abs = dask.compute(
-                da.isfinite(self.X).all(), da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum(),
-                da.count_nonzero(self._sw > 0), self._max_abs())
+            finite, w_finite, w_min, w_sum, n_positive, max_abs, *facts = dask.compute(
+                valid, da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum(),
+                da.count_nonzero(self._sw > 0), self._max_abs(), *holes)
             if not w_finite or w_min < 0 or not w_sum > 0:
                 raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
             self.n_positive = int(n_positive)
         if not finite:
-            raise ValueError("Input X contains NaN or infinity.")
+            raise ValueError(INFINITE_WITH_MISSING if missing else "Input X contains NaN or infinity.")
         self.max_abs = float(max_abs)
+        self._missing = missing
+        if missing:
+            self.observed = np.asarray(facts[0], dtype=np.int64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self.fill = np.asarray(facts[1], dtype=np.float64) / self.observed
+            self.holes = bool((self.observed < self.n_rows).any())
         self._unscaled = self.X
         self.total_weight = float(self.n_rows if sample_weight is None else w_sum)
 
@@ -254,6 +265,8 @@ def _block_task(Xb, *rest, chunk_statistics, weighted, shape, rng_states, block_
 
 
 def _block_max_abs(Xb):
+    if Xb.size and np.isnan(Xb).any():  # missing values (where allowed: X is checked too)
+        Xb = Xb[~np.isnan(Xb)]
     return np.array([[float(np.abs(Xb).max()) if Xb.size else 0.0]])
 
 
@@ -305,19 +318,23 @@ def unpack(vec):
 # ---------------------------------------------------------------------- #
 # Lazy inference
 # ---------------------------------------------------------------------- #
-def lazy_scores(X, params, what, n_features):
-    """score_samples / predict_proba / predict of a fitted mixture as a lazy dask array."""
+def lazy_scores(X, params, what, n_features, marginalize=False):
+    """score_samples / predict_proba / predict of a fitted mixture as a lazy dask array.
+
+    With ``marginalize``, NaN entries are missing values (infinities are still errors).
+    """
     X = as_rows(X, n_features, sizes=False)
     K = params[1].shape[0]
+    kw = dict(params=params, what=what, marginalize=marginalize)
     if what == "resp":
-        return X.map_blocks(_score_block, params=params, what=what, dtype=X.dtype, chunks=(X.chunks[0], (K,)))
+        return X.map_blocks(_score_block, **kw, dtype=X.dtype, chunks=(X.chunks[0], (K,)))
     dtype = np.int64 if what == "labels" else X.dtype
-    return X.map_blocks(_score_block, params=params, what=what, dtype=dtype, drop_axis=1)
+    return X.map_blocks(_score_block, **kw, dtype=dtype, drop_axis=1)
 
 
-def _score_block(Xb, *, params, what):
+def _score_block(Xb, *, params, what, marginalize):
     Xb = np.ascontiguousarray(Xb)
-    check_chunk_finite(Xb)
+    check_chunk_values(Xb, marginalize)
     comps, _ = make_components(*params)
     with set_num_threads(task_threads()):
-        return score_one(Xb, comps, what)
+        return score_one(Xb, comps, what, marginalize=marginalize)

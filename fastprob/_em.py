@@ -94,12 +94,18 @@ def kmeans_chunk_statistics(kmeans, n_components, diagonal, X, sw, rng=None):
     return labelled_chunk_statistics(X, sw, kmeans.predict(X).astype(np.int64), n_components, diagonal)
 
 
-def e_step_chunk_statistics(comps, X, sw, rng=None):
-    return e_step_statistics(X, sw, comps)
+def e_step_chunk_statistics(comps, X, sw, rng=None, marginalize=False):
+    return e_step_statistics(X, sw, comps, marginalize)
 
 
-def e_step_statistics(X, sw, comps):
-    """One fused E-step + statistics pass over an array (the expensive part of an EM iteration)."""
+def e_step_statistics(X, sw, comps, marginalize=False):
+    """One fused E-step + statistics pass over an array (the expensive part of an EM iteration).
+
+    With ``marginalize``, NaN entries are missing at random: the E-step
+    scores the observed coordinates and the statistics are the expected ones
+    (see :mod:`fastprob.kernels.missing`); an array without NaN runs the
+    complete-data code exactly.
+    """
     N, d = X.shape
     K = comps.n_components
     diagonal = comps.diagonal
@@ -112,7 +118,8 @@ def e_step_statistics(X, sw, comps):
     # Per row and component: the triangular solve (~d² flops, none when diagonal) and the scatter (~d·dd).
     kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if diagonal else d)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
-           *comps.kernel_args(comps.arithmetic_dtype(X.dtype)), block, tile,
+           *comps.kernel_args(comps.arithmetic_dtype(X.dtype)),
+           comps.hole_precisions(marginalize and bool(np.isnan(X).any())), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)
     loglik = 0.0
@@ -167,12 +174,15 @@ def unscaled_components(comps, f, covariance_type, dtype):
 def e_step(source, comps):
     """E-step statistics of all rows of a source under the mixture ``comps`` (one pass).
 
+    A source with missing values (``source.holes``) gets exact EM's expected
+    statistics given each row's observed values.
+
     A row whose density underflows under every component (log p = -inf: the
     data span more than float64's range of squared distances) has no defined
     responsibilities; it is an error naming the row, not NaN parameters.
     """
-    stats = source.map_reduce(functools.partial(e_step_chunk_statistics, comps), comps.n_components,
-                              comps.diagonal)
+    stats = source.map_reduce(functools.partial(e_step_chunk_statistics, comps, marginalize=source.holes),
+                              comps.n_components, comps.diagonal)
     if stats.worst_ll == -np.inf:
         raise ValueError(f"Row {stats.worst_row} of X is so far from every component that its density "
                          "underflows to 0 (log-likelihood -inf): the data's values span more than float64 can "

@@ -73,7 +73,7 @@ def group_partials(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=Fals
     no_mixture = (np.empty(0), np.empty((0, d)), np.empty((0, d, d)), np.empty(0), np.empty((0, 0)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
                       np.empty((0, 0)) if resp is None else resp, *no_mixture),
-           diagonal, solver_token(d, diagonal), block, tile, W_b, mean_b, M2_b,
+           diagonal, solver_token(d, diagonal), np.empty(0), block, tile, W_b, mean_b, M2_b,
            np.empty(n_blocks), np.empty(n_blocks, np.int64), np.empty(n_blocks))
     return W_b, mean_b, M2_b
 

@@ -16,7 +16,11 @@ of source it has:
   re-seeding), and :meth:`RowSource.positive_rows`: which rows are the i-th
   rows of positive weight (seeds that must carry weight);
 * :meth:`RowSource.map_rows`: a per-chunk function's results for all rows
-  (``fit_predict``).
+  (``fit_predict``);
+* with missing values allowed (``missing=True`` when built): ``holes`` (some
+  value is NaN), ``observed`` (non-NaN values per column) and ``fill`` (each
+  column's mean of its observed values), and :class:`FilledSource`, the rows
+  with their holes filled, for the initialisations.
 
 Implementations: :class:`ArraySource` (in memory: one chunk, the whole array),
 :class:`MemmapSource` (a ``numpy.memmap`` read in fixed chunks),
@@ -62,6 +66,14 @@ class RowSource(abc.ABC):
         The largest |x| (for the estimator's choice of :meth:`set_factor`).
     factor : float
         What the rows are delivered multiplied by (1 unless :meth:`set_factor`).
+    holes : bool
+        Some value is NaN, a missing value (only for sources built with
+        ``missing=True``; others refuse NaN).
+    observed : (n_features,) int64 or None
+        Non-NaN values per column (sources built with ``missing=True``).
+    fill : (n_features,) float64 or None
+        Each column's mean of its observed values (sources built with
+        ``missing=True``; NaN for a column with none).
     """
 
     n_rows: int
@@ -74,6 +86,9 @@ class RowSource(abc.ABC):
     feature_names = None
     max_abs: float
     factor: float = 1.0
+    holes = False
+    observed = None
+    fill = None
 
     @abc.abstractmethod
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
@@ -163,9 +178,12 @@ class InProcessSource(RowSource):
 
 
 class ArraySource(InProcessSource):
-    """Rows held in memory: a C-contiguous float32/float64 array ``X`` and optional float64 weights ``sw``."""
+    """Rows held in memory: a C-contiguous float32/float64 array ``X`` and optional float64 weights ``sw``.
 
-    def __init__(self, X, sw=None):
+    With ``missing``, NaN values are missing values (see :class:`RowSource`).
+    """
+
+    def __init__(self, X, sw=None, missing=False):
         self.X, self.sw = X, sw
         self._unscaled = X
         self.n_rows, self.n_features = X.shape
@@ -173,6 +191,10 @@ class ArraySource(InProcessSource):
         self.weighted = sw is not None
         self.n_positive = self.n_rows if sw is None else int(np.count_nonzero(sw > 0))
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
+        if missing:
+            scan = ValueScan(self.n_features, missing)
+            scan.add(X)
+            scan.apply(self)
 
     def chunks(self):
         yield 0, self.X, self.sw
@@ -210,8 +232,9 @@ class MemmapSource(InProcessSource):
     chunk whatever the file's size (the OS page cache may keep them).
     """
 
-    def __init__(self, X, sw=None):
+    def __init__(self, X, sw=None, missing=False):
         self._map = X
+        self._missing = missing
         self.sw = sw
         self.n_rows, self.n_features = X.shape
         self.dtype = (np.dtype(X.dtype) if X.dtype in (np.float32, np.float64)
@@ -253,12 +276,12 @@ class MemmapSource(InProcessSource):
     positive_rows = ArraySource.positive_rows  # the weights are in memory
 
     def check_finite(self):
-        """Raise sklearn's ValueError if any value is NaN or infinite (one pass, chunk by chunk); note max_abs."""
-        self.max_abs = 0.0
+        """Raise sklearn's ValueError for NaN (unless missing values are allowed) or infinite values; note
+        max_abs (and the missing values' facts).  One pass, chunk by chunk."""
+        scan = ValueScan(self.n_features, self._missing)
         for _, Xc, _ in self.chunks():
-            check_chunk_finite(Xc)
-            if Xc.size:
-                self.max_abs = max(self.max_abs, float(Xc.max()), -float(Xc.min()))
+            scan.add(Xc)
+        scan.apply(self)
 
 
 class ChunkSource(InProcessSource):
@@ -270,8 +293,9 @@ class ChunkSource(InProcessSource):
     later passes must deliver the same rows.
     """
 
-    def __init__(self, chunks):
+    def __init__(self, chunks, missing=False):
         self._chunks = chunks
+        self._missing = missing
         self.n_rows = self.n_features = None
         self.dtype = None
         self.weighted = None
@@ -294,7 +318,7 @@ class ChunkSource(InProcessSource):
                             "of chunks; it must return e.g. a list or a generator of 2-D arrays.") from None
 
     def _scan(self):
-        n_rows, dtypes, weighted, max_abs = 0, set(), None, 0.0
+        n_rows, dtypes, weighted, scan = 0, set(), None, None
         for i, item in enumerate(self._open()):
             names = _column_names(item)
             Xc, swc = _split_chunk(item, i)
@@ -313,9 +337,9 @@ class ChunkSource(InProcessSource):
             elif weighted != (swc is not None):
                 raise ValueError(f"Chunk {i} {'has' if swc is not None else 'lacks'} sample weights unlike "
                                  "the first chunk: give (X, sample_weight) pairs for all chunks or for none.")
-            check_chunk_finite(Xc)
-            if Xc.size:
-                max_abs = max(max_abs, float(Xc.max()), -float(Xc.min()))
+            if scan is None:
+                scan = ValueScan(self.n_features, self._missing)
+            scan.add(Xc)
             if swc is not None:
                 swc = _check_chunk_weights(swc, Xc.shape[0], i)
                 self.total_weight += float(swc.sum())
@@ -325,7 +349,7 @@ class ChunkSource(InProcessSource):
         if self.n_features is None:
             raise ValueError("The chunk source gave no chunks: it needs at least one chunk of rows.")
         self.n_rows = n_rows
-        self.max_abs = max_abs
+        scan.apply(self)
         self.weighted = weighted
         self.dtype = np.dtype(np.float32) if dtypes == {np.dtype(np.float32)} else np.dtype(np.float64)
         if not weighted:
@@ -341,7 +365,7 @@ class ChunkSource(InProcessSource):
             if Xc.shape[1] != self.n_features or (swc is not None) != self.weighted:
                 raise ValueError(f"Chunk {i} differs from the first pass over the chunks (features or "
                                  "weights): the source must deliver the same data on every pass.")
-            check_chunk_finite(Xc)
+            check_chunk_values(Xc, self._missing)
             if swc is not None:
                 swc = _check_chunk_weights(swc, Xc.shape[0], i) * self.weight_scale
             yield offset, self._scaled(np.ascontiguousarray(Xc, dtype=self.dtype)), swc
@@ -405,6 +429,113 @@ def check_chunk_finite(Xc):
         if np.isnan(Xc).any():
             raise ValueError("Input X contains NaN.")
         raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
+
+
+#: The error for an infinite value where NaN marks a missing value.
+INFINITE_WITH_MISSING = ("Input X contains infinity or a value too large for dtype('float64'). With "
+                         "missing='marginalize' only NaN marks a missing value; an infinite value is still an "
+                         "error: replace it by NaN if it stands for a missing value, or drop the row.")
+
+
+def check_chunk_values(Xc, missing):
+    """:func:`check_chunk_finite`, or with missing values allowed, a clear error for infinity only."""
+    if not missing:
+        check_chunk_finite(Xc)
+    elif np.isinf(Xc).any():
+        raise ValueError(INFINITE_WITH_MISSING)
+
+
+class ValueScan:
+    """Facts of X's values met chunk by chunk: the largest |x|; with ``missing``, per column the number
+    and sum of the observed (non-NaN) values.  Chunks are checked as they come (:func:`check_chunk_values`)."""
+
+    def __init__(self, n_features, missing):
+        self.missing = missing
+        self.max_abs = 0.0
+        self.observed = np.zeros(n_features, dtype=np.int64)
+        self.sums = np.zeros(n_features)
+
+    def add(self, Xc):
+        check_chunk_values(Xc, self.missing)
+        if not Xc.size:
+            return
+        if not self.missing:
+            self.max_abs = max(self.max_abs, float(Xc.max()), -float(Xc.min()))
+            return
+        nan = np.isnan(Xc)
+        observed = Xc.shape[0] - np.count_nonzero(nan, axis=0)
+        if observed.any():
+            self.max_abs = max(self.max_abs, float(np.nanmax(Xc)), -float(np.nanmin(Xc)))
+        self.observed += observed
+        self.sums += np.where(nan, 0.0, Xc).sum(axis=0, dtype=np.float64)
+
+    def apply(self, source):
+        """Set the source's facts: max_abs, and with missing values allowed holes, observed, fill."""
+        source.max_abs = self.max_abs
+        if self.missing:
+            source.observed = self.observed
+            with np.errstate(invalid="ignore", divide="ignore"):
+                source.fill = self.sums / self.observed
+            source.holes = bool((self.observed < source.n_rows).any())
+
+
+class FilledSource(RowSource):
+    """The rows of ``source`` with each NaN replaced by its column's value in ``fill`` (in the data's units).
+
+    What the initialisations and the re-seeding read where the data have
+    missing values: they need complete rows.  Everything else is the source's.
+    """
+
+    def __init__(self, source, fill):
+        self.source = source
+        self._fill = np.asarray(fill, dtype=np.float64)
+        for name in ("n_rows", "n_features", "dtype", "weighted", "n_positive", "total_weight", "feature_names"):
+            setattr(self, name, getattr(source, name))
+
+    @property
+    def factor(self):
+        return self.source.factor
+
+    @property
+    def weight_scale(self):
+        return self.source.weight_scale
+
+    @property
+    def max_abs(self):
+        return self.source.max_abs
+
+    def _values(self):
+        return (self._fill * self.factor).astype(self.dtype)
+
+    def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
+        return self.source.map_reduce(functools.partial(_filled_call, self._values(), chunk_statistics),
+                                      n_components, diagonal, random_state=random_state,
+                                      draws_per_row=draws_per_row)
+
+    def take(self, rows):
+        X, sw = self.source.take(rows)
+        return fill_holes(X, self._values()), sw
+
+    def positive_rows(self, ordinals):
+        return self.source.positive_rows(ordinals)
+
+    def map_rows(self, fn):
+        return self.source.map_rows(functools.partial(_filled_call, self._values(), fn))
+
+    def _apply_weight_scale(self, scale):
+        raise TypeError("scale the weights of the underlying source")
+
+
+def fill_holes(X, values):
+    """X with its NaN entries replaced by the column's entry of ``values`` (X itself if it has none)."""
+    nan = np.isnan(X)
+    if not nan.any():
+        return X
+    return np.ascontiguousarray(np.where(nan, values, X).astype(X.dtype, copy=False))
+
+
+def _filled_call(values, fn, X, *rest):
+    return fn(fill_holes(X, values), *rest)
 
 
 def _is_pair(item):

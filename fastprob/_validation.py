@@ -270,3 +270,16 @@ def keyword_only(*names):
         return call
 
     return wrap
+
+
+#: What the ``missing=`` argument of the scoring functions accepts.
+MISSING_OPTIONS = ("propagate", "marginalize")
+
+
+def check_missing(missing, options=MISSING_OPTIONS):
+    """True if ``missing`` asks to marginalise over NaN entries; a clear error for anything unknown."""
+    if not isinstance(missing, str) or missing not in options:
+        raise ValueError(f"missing must be one of {', '.join(map(repr, options))}, got {missing!r}. "
+                         "'marginalize' treats NaN entries as missing at random; "
+                         f"{options[0]!r} is the default.")
+    return missing == "marginalize"

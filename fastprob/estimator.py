@@ -40,17 +40,20 @@ with _gc_pause.paused():
 from ._sources import (
     ArraySource,
     ChunkSource,
+    FilledSource,
     MemmapSource,
     check_memmap,
+    fill_holes,
     is_chunk_stream,
 )
 from ._validation import check_weights
 from . import _covariance
-from .mixture import make_components, sample_components, score_one
+from .mixture import make_components, sample_components, score, score_one
 
 __all__ = ["GaussianMixture", "FitProgress"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+MISSING = ("error", "marginalize")
 _FORMAT = "fastprob.GaussianMixture"
 _FORMAT_VERSION = 1
 _FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -105,6 +108,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     warm_start : bool, default=False
     verbose : int, default=0
     verbose_interval : int, default=10
+    missing : {'error', 'marginalize'}, default='error'
+        'error' (scikit-learn's behaviour): NaN in X is an error.
+        'marginalize': NaN entries are values missing at random.  ``fit`` runs
+        exact EM for such data (Ghahramani & Jordan 1994): the E-step scores
+        each row's observed coordinates, and the M-step uses the expected
+        statistics -- the missing coordinates' conditional means given the
+        observed ones under each component, plus their conditional
+        covariances.  ``score_samples``, ``score``, ``predict``,
+        ``predict_proba``, ``bic`` and ``aic`` use the observed-data
+        likelihood, and :meth:`impute` fills the holes.  The
+        initialisations ('kmeans' and the others) see each missing value
+        replaced by its column's mean of observed values; EM then moves
+        away from that.  Infinite values are still errors, and every column
+        needs at least ``n_components`` observed values.  Data without NaN
+        give exactly (bit for bit) the fit of ``missing='error'``.
 
     Attributes
     ----------
@@ -143,7 +161,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None, means_init=None,
                  precisions_init=None, random_state=None, warm_start=False, verbose=0,
-                 verbose_interval=10):
+                 verbose_interval=10, missing="error"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -158,6 +176,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.missing = missing
 
     # ------------------------------------------------------------------ #
     # Fitting
@@ -219,7 +238,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``callback`` is as for :meth:`fit`.
         """
         source = self._fit(X, sample_weight, callback)
-        return source.map_rows(functools.partial(score_one, comps=self._components(), what="labels"))
+        return source.map_rows(functools.partial(score_one, comps=self._components(), what="labels",
+                                                 marginalize=source.holes))
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One incremental EM step on a chunk of rows (for streams that do not fit in memory).
@@ -263,6 +283,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fitted = hasattr(self, "converged_")
         X = self._check_X(X, reset=not fitted, ensure_min_samples=1)
         X = np.ascontiguousarray(X)
+        chunk = ArraySource(X, None, self._marginalize)
+        if chunk.holes:
+            self._check_observed(chunk, "in this chunk ")
         n_samples, n_features = X.shape
         if fitted:
             self._check_warm_start(n_features, "partial_fit")
@@ -290,19 +313,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     "Expected n_samples >= n_components in the first chunk (initialisation) but got "
                     f"n_components = {self.n_components}, n_samples = {n_samples}")
             source = ArraySource(X, sw)
+            if chunk.holes:
+                source = FilledSource(source, chunk.fill)
             params = self._initial_parameters(source, inits, random_state, eps, self.reg_covar)
             comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
             self.n_iter_, self.lower_bounds_, self.reseeded_ = 0, [], []
         else:
             comps = self._components()
-        stats = _em.e_step_statistics(X, sw, comps)
+        stats = _em.e_step_statistics(X, sw, comps, chunk.holes)
         total = _em.merge_statistics(self._partial_stats, stats)
         weights, means, covs = _em.m_step(total, self.covariance_type, self.reg_covar, eps)
         # Components empty in the accumulated statistics are re-seeded in this chunk
         # (at its worst-explained row): earlier chunks are no longer at hand.
         probe = _em.Statistics(total.W, total.mean, total.M2, worst_row=stats.worst_row)
-        emptied = _em.reseed_empty(weights, means, covs, probe, self.covariance_type, ArraySource(X, sw),
-                                   random_state)
+        seeds = ArraySource(X, sw) if not chunk.holes else FilledSource(ArraySource(X, sw), chunk.fill)
+        emptied = _em.reseed_empty(weights, means, covs, probe, self.covariance_type, seeds, random_state)
         comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, X.dtype,
                                        f"after partial_fit step {self.n_iter_ + 1}")
         self._partial_stats = _em.Statistics(total.W, total.mean, total.M2)
@@ -346,6 +371,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         inits = _em.scaled(self._check_initial_parameters(n_features), f)
         total_weight = source.total_weight
         eps = 10 * np.finfo(dtype).eps
+        # Initialisations and re-seeding need complete rows: they see the holes filled with column means.
+        complete = FilledSource(source, source.fill) if source.holes else source
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if not do_init:
@@ -358,7 +385,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init in range(n_init):
             report.init_begin(init)
             if do_init:
-                params = self._initial_parameters(source, inits, random_state, eps, reg_covar)
+                params = self._initial_parameters(complete, inits, random_state, eps, reg_covar)
             else:
                 params = _em.scaled((self.weights_.astype(np.float64), self.means_.astype(np.float64),
                                      self.covariances_.astype(np.float64)), f)
@@ -382,7 +409,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 prev = lower_bound
                 stats = _em.e_step(source, comps)
                 weights, means, covs = _em.m_step(stats, self.covariance_type, reg_covar, eps)
-                emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, source, random_state)
+                emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, complete,
+                                           random_state)
                 reseeded += [(init, n_iter, k) for k in emptied]
                 comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, dtype,
                                                f"after iteration {n_iter}")
@@ -431,30 +459,50 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _source(self, X, sample_weight):
         """Validate X (any supported kind) and wrap it as a :class:`~fastprob._sources.RowSource`; sets
         n_features_in_ (and feature_names_in_)."""
+        missing = self._marginalize
         if _dask.is_dask_array(X):
-            source = self._adopt(_dask.DaskSource(X, sample_weight))
+            source = self._adopt(_dask.DaskSource(X, sample_weight, missing))
         elif isinstance(X, np.memmap):
             _compute_dtypes(X)  # refuses complex and long double maps
             X = check_memmap(X)
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
-            source = MemmapSource(X, sw)
+            source = MemmapSource(X, sw, missing)
             source.check_finite()
             self._adopt(source)
         elif is_chunk_stream(X):
             if sample_weight is not None:
                 raise ValueError("sample_weight cannot be given with chunks of rows: make each chunk a pair "
                                  "(X_chunk, sample_weight_chunk) instead.")
-            source = self._adopt(ChunkSource(X))
+            source = self._adopt(ChunkSource(X, missing))
         else:  # scikit-learn's validation sets n_features_in_ and feature_names_in_
             X = np.ascontiguousarray(self._check_X(X, ensure_min_samples=2))
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
-            source = ArraySource(X, sw)
+            source = ArraySource(X, sw, missing)
+        if source.holes:
+            self._check_observed(source)
         # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
         # 10·eps added to each Nₖ negligible whatever their magnitude.
         source.scale_weights()
         return source
+
+    @property
+    def _marginalize(self):
+        return self.missing == "marginalize"
+
+    def _check_observed(self, source, where=""):
+        """Every column needs values: at least n_components observed ones (a clear error naming the column)."""
+        names = getattr(self, "feature_names_in_", None)
+        for j in np.flatnonzero(source.observed < self.n_components):
+            column = f"Column {j}" + ("" if names is None else f" ({names[j]!r})")
+            n = int(source.observed[j])
+            if n == 0:
+                raise ValueError(f"{column} of X has no observed value {where}(all NaN): nothing can be learnt "
+                                 "about it. Drop the column, or give rows where it is observed.")
+            raise ValueError(f"{column} of X has only {n} observed value(s) {where}but n_components = "
+                             f"{self.n_components}: each component needs at least one observed value of every "
+                             "column. Use fewer components, or drop the column.")
 
     def _adopt(self, source):
         """validate_data's checks and fitted facts for a source it cannot see (memmap, chunks, dask)."""
@@ -524,6 +572,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise bad("n_init", "an int in the range [1, inf)")
         if self.init_params not in INIT_PARAMS:
             raise bad("init_params", f"a str among {set(INIT_PARAMS)}")
+        if not isinstance(self.missing, str) or self.missing not in MISSING:
+            raise bad("missing", f"a str among {set(MISSING)}")
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise bad("warm_start", "an instance of 'bool'")
         # scikit-learn's "verbose" constraint: an int >= 0 or a bool (True prints like 1)
@@ -602,12 +652,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{getattr(self, 'n_features_in_', None)}. Was the model changed after fitting, e.g. by "
                 "set_params(covariance_type=...)? Fit it again.")
 
-    def _validate_X(self, X):
+    def _validate_X(self, X, marginalize=None):
         check_is_fitted(self, _FITTED_ARRAYS)
-        return np.ascontiguousarray(self._check_X(X, reset=False))
+        marginalize = self._marginalize if marginalize is None else marginalize
+        return np.ascontiguousarray(self._check_X(X, reset=False, marginalize=marginalize))
 
-    def _check_X(self, X, **kwargs):
-        """scikit-learn's ``validate_data`` with fastprob's dtype rule (see :func:`_compute_dtypes`)."""
+    def _check_X(self, X, marginalize=None, **kwargs):
+        """scikit-learn's ``validate_data`` with fastprob's dtype rule (see :func:`_compute_dtypes`).
+
+        NaN is allowed where ``marginalize`` (default: ``missing='marginalize'``); infinity never is.
+        """
+        if marginalize is None:
+            marginalize = self._marginalize
+        if marginalize:
+            kwargs["ensure_all_finite"] = "allow-nan"
         dtypes = _compute_dtypes(X)
         if any(isinstance(dt, np.dtype) and dt.kind == "O" for dt in _declared_dtypes(X)):
             try:  # only to name the problem: validate_data converts X itself (keeping feature names)
@@ -644,14 +702,60 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Responsibilities P(component | x), shape (n_samples, n_components); lazy for a dask array."""
         return self._scores(X, "resp")
 
+    def impute(self, X, return_std=False):
+        """X with each missing (NaN) entry replaced by its conditional mean under the fitted mixture.
+
+        The fill of row x's missing coordinates m, given its observed ones o, is
+        E[x_m | x_o] = Σ_k P(k | x_o) E[x_m | x_o, k], with E[x_m | x_o, k] =
+        μ_k,m + Σ_k,mo Σ_k,oo⁻¹ (x_o - μ_k,o) and P(k | x_o) the responsibilities
+        of the observed coordinates.  Works for any fitted model (whatever
+        ``missing`` was); observed entries are returned unchanged, a row with
+        no observed value gets the mixture's mean.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NaN marks a missing value; infinity is an error.
+        return_std : bool, default=False
+            Also return the conditional standard deviation of each entry under
+            the mixture, sqrt(Σ_k P(k | x_o) (Var[x_m | x_o, k] + (E[x_m | x_o, k]
+            - E[x_m | x_o])²)) (0 where observed).
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            In X's float dtype (float32 stays float32).
+        std : ndarray of shape (n_samples, n_features), only with ``return_std``
+
+        Examples
+        --------
+        >>> import numpy as np, fastprob
+        >>> X = fastprob.load_faithful()
+        >>> gm = fastprob.GaussianMixture(2, random_state=0).fit(X)
+        >>> filled, std = gm.impute([[np.nan, 80.0], [2.0, np.nan]], return_std=True)
+        >>> print(filled.round(2), std.round(2), sep="\n")
+        [[ 4.29 80.  ]
+         [ 2.   54.21]]
+        [[0.41 0.  ]
+         [0.   5.9 ]]
+        """
+        if not isinstance(return_std, (bool, np.bool_)):
+            raise TypeError(f"return_std must be True or False, got {return_std!r}.")
+        X = self._validate_X(X, marginalize=True)
+        _, _, _, filled, var = score(X, self._components(), impute=True, impute_var=return_std, marginalize=True)
+        filled = filled.astype(X.dtype, copy=False)
+        if return_std:
+            return filled, np.sqrt(var).astype(X.dtype, copy=False)
+        return filled
+
     def _scores(self, X, what):
         if _dask.is_dask_array(X):
             check_is_fitted(self, _FITTED_ARRAYS)
             self._check_feature_names(_dask.feature_names(X))
             comps = self._components()
             params = (comps.weights, comps.means, comps.covariances, comps.covariance_type)
-            return _dask.lazy_scores(X, params, what, self.n_features_in_)
-        return score_one(self._validate_X(X), self._components(), what)
+            return _dask.lazy_scores(X, params, what, self.n_features_in_, self._marginalize)
+        return score_one(self._validate_X(X), self._components(), what, marginalize=self._marginalize)
 
     def sample(self, n_samples=1):
         """Draw samples by ancestral sampling.

@@ -14,6 +14,7 @@ from ._validation import (
     as_points,
     broadcast_flat,
     check_finite,
+    check_missing,
     check_ndim,
     check_positive_int,
     check_weights,
@@ -327,7 +328,16 @@ def _normal_logpdf(x, mean, var, x_name):
     return out if out.ndim else out[()]
 
 
-def mvn_logpdf(X, mean, cov, allow_singular=False):
+def precision_stack(chol):
+    """Σ⁻¹ = L⁻ᵀ L⁻¹ for each lower Cholesky factor of a (K, d, d) stack, as a C-contiguous float64 stack."""
+    from scipy.linalg import solve_triangular
+
+    d = chol.shape[-1]
+    inverses = [solve_triangular(L, np.eye(d), lower=True) for L in chol]
+    return np.ascontiguousarray(np.stack([Li.T @ Li for Li in inverses]).reshape(chol.shape), dtype=np.float64)
+
+
+def mvn_logpdf(X, mean, cov, allow_singular=False, *, missing="propagate"):
     """Log-density of multivariate normals, batched over points and components.
 
     Parameters
@@ -350,6 +360,13 @@ def mvn_logpdf(X, mean, cov, allow_singular=False):
         support when its distance from it is at most 1e3 times that cutoff.
         Covariances that are positive definite by that test give the same
         values as with ``allow_singular=False``.
+    missing : {'propagate', 'marginalize'}, keyword-only
+        'propagate' (default, as scipy): a row with NaN gives NaN.
+        'marginalize': NaN entries are missing at random and each row gets
+        the log-density of its observed coordinates, log N(x_o | μ_o, Σ_oo)
+        (exact, per row; a row with no observed value gets 0.0).  X without
+        NaN gives the same numbers either way, bit for bit.  Not with
+        singular covariances.
 
     Returns
     -------
@@ -387,7 +404,14 @@ def mvn_logpdf(X, mean, cov, allow_singular=False):
     >>> cov = np.array([[1.0, 1.0], [1.0, 1.0]])
     >>> fastprob.mvn_logpdf([[1.0, 1.0], [1.0, 0.0]], np.zeros(2), cov, allow_singular=True).round(4)
     array([-1.7655,    -inf])
+
+    With ``missing='marginalize'`` a NaN is a missing value: the second row is
+    scored on its first coordinate, N(1 | 0, 1).
+
+    >>> fastprob.mvn_logpdf([[1.0, 2.0], [1.0, np.nan]], np.zeros(2), np.eye(2), missing="marginalize").round(4)
+    array([-4.3379, -1.4189])
     """
+    marginalize = check_missing(missing)
     if not isinstance(allow_singular, (bool, np.bool_)):
         raise TypeError(f"allow_singular must be True or False, got {allow_singular!r}.")
     singular = None
@@ -425,13 +449,19 @@ def mvn_logpdf(X, mean, cov, allow_singular=False):
     N = X2.shape[0]
     out = np.empty((N, K), dtype=X2.dtype)
     means = np.ascontiguousarray(np.broadcast_to(mean.reshape(-1, d), (K, d)))
+    marginalize = marginalize and bool(np.isnan(X2).any())
+    if marginalize and singular:
+        raise ValueError("missing='marginalize' needs positive definite covariances: the marginal of a "
+                         f"singular (degenerate) normal, here component(s) {sorted(singular)}, is not computed. "
+                         "Add a small ridge to the covariance, or drop the rows with NaN.")
     if N:
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
         # The mixture kernel with zero log-weights, in float64 (the factors' dtype).
         tile = rows_per_tile(d)
         kernel(-(-N // tile), *read_only(X2, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0))),
-               False, _gk.solver_token(d), tile, out, np.empty(0, X2.dtype), np.empty((0, 0), X2.dtype),
-               np.empty(0, np.int64))
+               False, _gk.solver_token(d), read_only(precision_stack(factors._L64)) if marginalize else np.empty(0),
+               tile, out, np.empty(0, X2.dtype),
+               np.empty((0, 0), X2.dtype), np.empty(0, np.int64), np.empty((0, 0)), np.empty((0, 0)))
         if singular:
             for k in range(K):
                 pseudo = singular.get(k if Kc > 1 else 0)

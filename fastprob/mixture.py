@@ -10,6 +10,7 @@ import numpy as np
 from . import _covariance
 from ._covariance import COVARIANCE_TYPES
 from .kernels import mixture as _mixk
+from .gaussian import precision_stack
 from .kernels.gaussian import solver_token
 from .kernels.tiles import rows_per_tile
 from ._validation import (
@@ -18,6 +19,7 @@ from ._validation import (
     as_points,
     check_finite,
     check_ndim,
+    check_missing,
     check_positive_int,
     keyword_only,
     read_only,
@@ -97,6 +99,21 @@ class Components:
         solver = solver_token(self.n_features, self.diagonal)
         return (*read_only(log_weights, self.means, chol, self.logdet, var), self.diagonal, solver)
 
+    def hole_precisions(self, marginalize):
+        """The kernels' ``prec`` argument (see :mod:`fastprob.kernels.missing`).
+
+        An empty 1-D array where NaN propagates; to marginalise over NaN
+        coordinates, the precisions Σ⁻¹ = L⁻ᵀ L⁻¹ (Kc, d, d) in float64
+        (an empty (0, d, d) stack for diagonal covariances, whose precision
+        the kernels take from ``var``).
+        """
+        if not marginalize:
+            return np.empty(0)
+        d = self.n_features
+        if self.diagonal:
+            return np.empty((0, d, d))
+        return read_only(precision_stack(self.chol))
+
 
 def make_components(weights, means, covariances, covariance_type):
     """Factorise float64 parameters (already shape-checked) into :class:`Components`.
@@ -142,8 +159,14 @@ def validate_mixture(weights, means, covariances, covariance_type, *, weights_to
     return comps
 
 
-def score(X, comps, *, lse=False, resp=False, labels=False):
+def score(X, comps, *, lse=False, resp=False, labels=False, marginalize=False, impute=False, impute_var=False):
     """Run the scores kernel on C-contiguous float X; returns the requested arrays.
+
+    With ``marginalize``, NaN entries of X are missing values: each row is
+    scored on its observed coordinates (see :mod:`fastprob.kernels.missing`);
+    X without NaN runs exactly the default code.  ``impute`` (and
+    ``impute_var``) add X's holes filled with their conditional means (and
+    the conditional variances) as float64 (N, d) arrays to the result.
 
     The kernel computes in the dtype of the factors it is given: X's, unless the
     covariances do not fit float32 (their factors would become inf or 0); such
@@ -158,12 +181,16 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
     lse_out = np.empty(N if lse or resp or labels else 0, dtype=X.dtype)
     resp_out = np.empty((N, K) if resp else (0, 0), dtype=X.dtype)
     label_out = np.empty(N if labels else 0, dtype=np.int64)
+    d = comps.n_features
+    impute_out = np.empty((N, d) if impute else (0, 0))
+    impute_var_out = np.empty((N, d) if impute and impute_var else (0, 0))
+    marginalize = marginalize and bool(np.isnan(X).any())
     if N:
-        d = comps.n_features
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
         tile = rows_per_tile(d)
-        kernel(-(-N // tile), read_only(X), *comps.kernel_args(comps.arithmetic_dtype(X.dtype)), tile,
-               np.empty((0, 0), X.dtype), lse_out, resp_out, label_out)
+        kernel(-(-N // tile), read_only(X), *comps.kernel_args(comps.arithmetic_dtype(X.dtype)),
+               comps.hole_precisions(marginalize), tile, np.empty((0, 0), X.dtype), lse_out, resp_out, label_out,
+               impute_out, impute_var_out)
         if resp or labels:
             far = np.flatnonzero(np.isneginf(lse_out))
             far = far[np.isfinite(X[far]).all(axis=1)]
@@ -173,6 +200,11 @@ def score(X, comps, *, lse=False, resp=False, labels=False):
                     resp_out[far] = limit
                 if labels:
                     label_out[far] = limit.argmax(axis=1)
+    if impute:
+        if not marginalize:  # the kernel filled nothing
+            impute_out[:] = X
+            impute_var_out[:] = 0.0
+        return (lse_out if lse else lse_out[:0]), resp_out, label_out, impute_out, impute_var_out
     return (lse_out if lse else lse_out[:0]), resp_out, label_out
 
 
@@ -227,14 +259,15 @@ def _limit_responsibilities(X, comps):
     return out
 
 
-def score_one(X, comps, what):
+def score_one(X, comps, what, marginalize=False):
     """One output of :func:`score` by name: 'lse' (N,), 'resp' (N, K) or 'labels' (N,)."""
-    lse, resp, labels = score(X, comps, lse=what == "lse", resp=what == "resp", labels=what == "labels")
+    lse, resp, labels = score(X, comps, lse=what == "lse", resp=what == "resp", labels=what == "labels",
+                              marginalize=marginalize)
     return {"lse": lse, "resp": resp, "labels": labels}[what]
 
 
 @keyword_only("covariance_type")
-def gmm_logpdf(X, weights, means, covs, *, covariance_type="full"):
+def gmm_logpdf(X, weights, means, covs, *, covariance_type="full", missing="propagate"):
     """Log-density of a Gaussian mixture, log Σ_k π_k N(x | μ_k, Σ_k).
 
     Parameters
@@ -249,6 +282,12 @@ def gmm_logpdf(X, weights, means, covs, *, covariance_type="full"):
         (K, d, d), 'tied' (d, d), 'diag' (K, d), 'spherical' (K,).
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, keyword-only
         (Given by position it still works, with a DeprecationWarning.)
+    missing : {'propagate', 'marginalize'}, keyword-only
+        'propagate' (default): a row with NaN gives NaN.  'marginalize': NaN
+        entries are missing at random and a row's result is the log-density
+        of its observed coordinates, log Σ_k π_k N(x_o | μ_k,o, Σ_k,oo) (exact,
+        per row); a row with no observed value gets 0.0.  X without NaN gives
+        the same numbers either way, bit for bit.
 
     Returns
     -------
@@ -267,27 +306,40 @@ def gmm_logpdf(X, weights, means, covs, *, covariance_type="full"):
         Invalid parameters (shapes, weights not summing to 1, covariances not
         symmetric positive definite), or X not matching d.
     """
+    marginalize = check_missing(missing)
     comps = validate_mixture(weights, means, covs, covariance_type)
     X2, single = as_points(X, comps.n_features, f"means has shape {comps.means.shape}")
-    out = score(X2, comps, lse=True)[0]
+    out = score(X2, comps, lse=True, marginalize=marginalize)[0]
     return out[0] if single else out
 
 
 @keyword_only("covariance_type")
-def gmm_responsibilities(X, weights, means, covs, *, covariance_type="full"):
+def gmm_responsibilities(X, weights, means, covs, *, covariance_type="full", missing="propagate"):
     """Posterior probabilities P(h = k | x) of the components (the E-step).
 
-    Parameters are as for :func:`gmm_logpdf`.
+    Parameters are as for :func:`gmm_logpdf`.  With ``missing='marginalize'``
+    they are P(h = k | x_o), given a row's observed coordinates; a row with no
+    observed value gets the mixing proportions ``weights``.
 
     Returns
     -------
     ndarray, shape (N, K) (or (K,) for a single 1-D point)
         Rows sum to 1; X's float dtype.  Responsibilities below the smallest
         normal number of that dtype are 0 (never subnormal).
+
+    Examples
+    --------
+    >>> import numpy as np, fastprob
+    >>> X = np.array([[0.0, np.nan], [np.nan, np.nan]])
+    >>> w, mu, cov = np.array([0.3, 0.7]), np.array([[0.0, 0.0], [3.0, 3.0]]), np.eye(2)
+    >>> fastprob.gmm_responsibilities(X, w, mu, np.stack([cov, cov]), missing="marginalize").round(4)
+    array([[0.9758, 0.0242],
+           [0.3   , 0.7   ]])
     """
+    marginalize = check_missing(missing)
     comps = validate_mixture(weights, means, covs, covariance_type)
     X2, single = as_points(X, comps.n_features, f"means has shape {comps.means.shape}")
-    out = score(X2, comps, resp=True)[1]
+    out = score(X2, comps, resp=True, marginalize=marginalize)[1]
     return out[0] if single else out
 
 

@@ -5,6 +5,7 @@ from numba.core.errors import TypingError
 
 from ._config import blockwise, choose_by_types, serial
 from . import simd
+from .missing import fill_holes
 from .target import PLAN
 from .tiles import centred, split_mean
 
@@ -41,7 +42,8 @@ def normal_logpdf(i0, i1, x, mean, var, out):
 
 
 @serial
-def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP):
+def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
+                  X, t0, prec, n_inc, holes):
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
     x - mu loses no digits to a large mean: it is computed in float64 for a
@@ -62,6 +64,11 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     solver : :func:`solver_token` for d: picks the Mahalanobis solver at compile time.
     Z, maha : (:func:`solver_scratch_rows`, tile) and (tile,) scratch.
     LP : (K, tile) out.
+    X, t0, prec, n_inc, holes : the tile's rows t0 .. of X, and its incomplete
+        rows (:func:`.missing.find_holes`): where ``prec`` marginalises, their
+        log-densities are those of their observed coordinates (each
+        component's conditional means fill the holes of C, see
+        :mod:`.missing`); a row with no observed value gets log_weights[k].
 
     Notes
     -----
@@ -74,7 +81,12 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     d = C.shape[0]
     K = LP.shape[0]
     Kc = chol.shape[0]
+    rows, count, half_logdet = holes[0], holes[1], holes[2]
+    no_rows = np.empty(0)
+    no_matrix = np.empty((0, 0))
     for k in range(K):
+        if n_inc > 0:
+            fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, no_rows, no_matrix, no_matrix)
         maha[:nt] = 0.0
         if diagonal:
             for i in range(d):
@@ -94,6 +106,14 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
         half = LP.dtype.type(0.5)
         for r in range(nt):
             LP[k, r] = c - half * maha[r]
+        for j in range(n_inc):
+            r = rows[j]
+            if count[j] == d:
+                LP[k, r] = log_weights[k]
+            else:
+                # the normalising constant of the observed coordinates (see .missing)
+                ck = log_weights[k] - 0.5 * ((d - count[j]) * LOG_2PI + ld) + half_logdet[j]
+                LP[k, r] = LP.dtype.type(ck) - half * maha[r]
 
 
 #: Vectors of rows the blocked solver carries per step (see
@@ -320,13 +340,15 @@ def _mahalanobis_by_types(solver, L, C, mu, Z, nt, maha):
 
 
 @serial
-def nan_row_limit(X, n):
+def nan_row_limit(X, n, marginal):
     """The true value of a log-density that came out NaN for row n of X.
 
-    NaN if the row has a NaN coordinate; otherwise the NaN came from an
-    infinite coordinate (0 * inf inside the substitution), and the limit of
-    the log-density there is -inf.
+    NaN if the row has a NaN coordinate and NaN propagates; otherwise the NaN
+    came from an infinite coordinate (0 * inf inside the substitution), and
+    the limit of the log-density there is -inf.
     """
+    if marginal:
+        return -np.inf
     for i in range(X.shape[1]):
         if np.isnan(X[n, i]):
             return np.nan
@@ -334,7 +356,7 @@ def nan_row_limit(X, n):
 
 
 @serial
-def fix_infinite_rows(X, t0, nt, LP):
+def fix_infinite_rows(X, t0, nt, LP, marginal):
     """Rows with an infinite coordinate (and no NaN) get -inf instead of NaN (:func:`nan_row_limit`)."""
     K = LP.shape[0]
     # The row sum over components is NaN iff some component is (no log-density
@@ -344,5 +366,5 @@ def fix_infinite_rows(X, t0, nt, LP):
         for r in range(nt):
             total[r] += LP[k, r]
     for r in range(nt):
-        if np.isnan(total[r]) and nan_row_limit(X, t0 + r) == -np.inf:
+        if np.isnan(total[r]) and nan_row_limit(X, t0 + r, marginal) == -np.inf:
             LP[:, r] = -np.inf

@@ -23,6 +23,7 @@ from numba.core import types
 from ._config import blockwise, choose_by_types, serial
 from .gaussian import fix_infinite_rows, nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
+from .missing import fill_holes, find_holes, holes_scratch, marginalizes
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
 
@@ -113,8 +114,8 @@ def tile_logsumexp(LP, nt, lse, s, top, normalise):
 
 
 @blockwise
-def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, solver, tile,
-                   lp_out, lse_out, resp_out, label_out):
+def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, solver, prec, tile,
+                   lp_out, lse_out, resp_out, label_out, impute_out, impute_var_out):
     """Per-row weighted log-probabilities, log-likelihood, responsibilities and/or most probable component.
 
     Computes tiles b0 <= b < b1 (a :class:`.._config.BlockKernel`: call its builds
@@ -130,6 +131,8 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
         :func:`.gaussian.tile_log_prob`.  The tiles and the per-row arithmetic
         after centring run in ``chol``'s dtype: X's for the mixture functions,
         float64 for :func:`fastprob.mvn_logpdf` on float32 data.
+    prec : NaN handling (see :mod:`.missing`): an empty 1-D array (NaN
+        propagates), or the precisions, to score the observed coordinates.
     tile : rows per work item (results do not depend on it).
     lp_out : (N, K) out, log_weights[k] + log N(x_n | means[k], Σ_k), or empty to
         skip.  NaN rows give NaN; rows with an infinite coordinate (and no NaN)
@@ -138,6 +141,11 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
     resp_out : (N, K) out, P(h = k | x_n), or empty to skip.
     label_out : (N,) int64 out, argmax_k of the weighted log-probability (first
         on ties), or empty to skip.
+    impute_out : (N, d) float64 out, X with each NaN replaced by its
+        conditional mean under the mixture, Σ_k P(k | x_o) E[x_m | x_o, k], or
+        empty to skip (only with a marginalising ``prec``).
+    impute_var_out : (N, d) float64 out, the conditional variance under the
+        mixture of each imputed entry (0 where observed), or empty to skip.
     """
     N, d = X.shape
     K = means.shape[0]
@@ -145,6 +153,11 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
     want_lse = lse_out.size > 0
     want_resp = resp_out.size > 0
     want_label = label_out.size > 0
+    want_impute = impute_out.size > 0
+    want_var = impute_var_out.size > 0
+    marginal = marginalizes(prec)
+    no_rows = np.empty(0)
+    no_matrix = np.empty((0, 0))
     for b in range(b0, b1):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
@@ -155,10 +168,13 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
         lse = np.empty(nt)
         s = np.empty(nt)
         top = np.empty(nt, chol.dtype)
+        holes = holes_scratch(d, nt)
         load_tile(X, t0, nt, C)
-        tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
+        n_inc = find_holes(prec, X, t0, nt, holes)
+        tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
+                      X, t0, prec, n_inc, holes)
         if want_lp:
-            fix_infinite_rows(X, t0, nt, LP)
+            fix_infinite_rows(X, t0, nt, LP, marginal)
             for r in range(nt):
                 for k in range(K):
                     lp_out[t0 + r, k] = LP[k, r]
@@ -174,11 +190,11 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
                     if LP[k, r] > LP[best, r]:
                         best = k
                 label_out[t0 + r] = best
-        if want_lse or want_resp:
-            tile_logsumexp(LP, nt, lse, s, top, want_resp)
+        if want_lse or want_resp or want_impute:
+            tile_logsumexp(LP, nt, lse, s, top, want_resp or want_impute)
             for r in range(nt):
                 if np.isnan(lse[r]):
-                    lse[r] = nan_row_limit(X, t0 + r)
+                    lse[r] = nan_row_limit(X, t0 + r, marginal)
         if want_lse:
             for r in range(nt):
                 lse_out[t0 + r] = lse[r]
@@ -186,11 +202,58 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
             for r in range(nt):
                 for k in range(K):
                     resp_out[t0 + r, k] = LP[k, r]
+        if want_impute:
+            impute_tile(X, t0, nt, n_inc, holes, LP, prec, means, var, diagonal, C, no_rows, no_matrix,
+                        impute_out, impute_var_out, want_var)
+
+
+@serial
+def impute_tile(X, t0, nt, n_inc, holes, R, prec, means, var, diagonal, C, no_rows, no_matrix,
+                impute_out, impute_var_out, want_var):
+    """Rows t0 .. t0 + nt of X with their holes filled by the mixture's conditional means (and variances).
+
+    ``R`` holds the tile's responsibilities (K, tile).  The mean is
+    Σ_k r_k x̂_k; the variance Σ_k r_k (Var_k + (x̂_k - mean)²), the law of total
+    variance, in two sweeps over the components (no cancellation of large
+    squares).
+    """
+    d = X.shape[1]
+    K = R.shape[0]
+    for r in range(nt):
+        for i in range(d):
+            impute_out[t0 + r, i] = X[t0 + r, i]
+            if want_var:
+                impute_var_out[t0 + r, i] = 0.0
+    if n_inc == 0:
+        return
+    rows = holes[0]
+    cvar = np.zeros((n_inc, d))
+    for j in range(n_inc):
+        for i in range(d):
+            if np.isnan(X[t0 + rows[j], i]):
+                impute_out[t0 + rows[j], i] = 0.0
+    for k in range(K):
+        fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, no_rows, no_matrix, no_matrix)
+        for j in range(n_inc):
+            r = rows[j]
+            for i in range(d):
+                if np.isnan(X[t0 + r, i]):
+                    impute_out[t0 + r, i] += R[k, r] * np.float64(C[i, r])
+    if not want_var:
+        return
+    for k in range(K):
+        fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, no_rows, no_matrix, cvar)
+        for j in range(n_inc):
+            r = rows[j]
+            for i in range(d):
+                if np.isnan(X[t0 + r, i]):
+                    e = np.float64(C[i, r]) - impute_out[t0 + r, i]
+                    impute_var_out[t0 + r, i] += R[k, r] * (cvar[j, i] + e * e)
 
 
 @blockwise(reduce=True)
-def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, diagonal, solver, block, tile,
-            W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
+def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, diagonal, solver, prec, block,
+            tile, W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
     """Per fixed block of rows: one fused E-step + sufficient statistics pass, or moments of row groups.
 
     Computes blocks b0 <= b < b1 (a :class:`.._config.BlockKernel`: call its builds
@@ -216,6 +279,11 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
         (see :func:`.gaussian.tile_log_prob`), or arrays with no components.
         Tiles are kept in ``chol``'s dtype: X's for the mixture's iterations,
         float64 for moments.
+    prec : NaN handling of the E-step (see :mod:`.missing`): an empty 1-D
+        array (NaN propagates), or the precisions, for EM on the observed
+        coordinates: a row's holes are filled with each component's
+        conditional mean and its conditional covariance is added to the
+        scatter.  Moments (no mixture) need complete rows.
     block, tile : rows per block (a multiple of ``tile``); the block layout
         depends on the data shape only, so the serial reduction of the outputs
         is bit-identical on any number of threads.
@@ -251,6 +319,9 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
         rk = np.empty(tile)
         mean_t = np.empty(d)
         M2_t = np.empty((d, dd))
+        M2h = np.empty((d, dd))
+        holes = holes_scratch(d, tile)
+        no_matrix = np.empty((0, 0))
         W_out[b, :] = 0.0
         mean_out[b] = 0.0
         M2_out[b] = 0.0
@@ -261,8 +332,11 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
             load_weights(sw, t0, nt, base)
+            n_inc = 0
             if estep:
-                tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP)
+                n_inc = find_holes(prec, X, t0, nt, holes)
+                tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
+                              X, t0, prec, n_inc, holes)
                 tile_logsumexp(LP, nt, lse, s, top, normalise)
                 for r in range(nt):
                     loglik += base[r] * lse[r]
@@ -282,8 +356,16 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
                 else:
                     for r in range(nt):
                         rk[r] = base[r]
+                if n_inc > 0:
+                    # the rows' conditional means for k, and their conditional covariances
+                    M2h[:] = 0.0
+                    fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, rk, M2h, no_matrix)
                 W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
                                               mean_t, M2_t, Z)
+                if n_inc > 0:
+                    for i in range(d):
+                        for j in range(dd):
+                            M2_out[b, k, i, j] += M2h[i, j]
         loglik_out[b] = loglik
         worst_out[b] = worst
         worst_loglik_out[b] = worst_ll

@@ -151,7 +151,8 @@ def _scores_kernel(build, X, means, factors, tile, token, out):
     """mvn_logpdf's kernel call: the mixture scores kernel with zero log-weights, writing log-densities."""
     K = means.shape[0]
     build(-(-len(X) // tile), X, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0)), False,
-          token, tile, out, np.empty(0), np.empty((0, 0)), np.empty(0, np.int64))
+          token, np.empty(0), tile, out, np.empty(0), np.empty((0, 0)), np.empty(0, np.int64), np.empty((0, 0)),
+          np.empty((0, 0)))
 
 
 def test_serial_and_parallel_runs_agree_bitwise(rng):
