@@ -328,13 +328,30 @@ def _normal_logpdf(x, mean, var, x_name):
     return out if out.ndim else out[()]
 
 
-def precision_stack(chol):
-    """Σ⁻¹ = L⁻ᵀ L⁻¹ for each lower Cholesky factor of a (K, d, d) stack, as a C-contiguous float64 stack."""
+def hole_precisions(chol=None, var=None):
+    """The kernels' ``prec`` argument for marginalising over NaN (see :mod:`fastprob.kernels.missing`).
+
+    Per lower Cholesky factor of a (Kc, d, d) stack ``chol``, or per row of the
+    variances ``var`` (K, d) of diagonal covariances, a (d + 2, d) float64
+    array: the precision Σ⁻¹ = L⁻ᵀ L⁻¹ (zeros for variances), then each
+    coordinate's conditional variance given all the others (1/P_ii, or the
+    variance), then its logarithm.
+    """
     from scipy.linalg import solve_triangular
 
-    d = chol.shape[-1]
-    inverses = [solve_triangular(L, np.eye(d), lower=True) for L in chol]
-    return np.ascontiguousarray(np.stack([Li.T @ Li for Li in inverses]).reshape(chol.shape), dtype=np.float64)
+    if chol is None:
+        K, d = var.shape
+        prec = np.zeros((K, d + 2, d))
+        prec[:, d] = var
+    else:
+        d = chol.shape[-1]
+        prec = np.empty((chol.shape[0], d + 2, d))
+        for k, L in enumerate(chol):
+            Li = solve_triangular(L, np.eye(d), lower=True)
+            prec[k, :d] = Li.T @ Li
+        prec[:, d] = 1.0 / np.diagonal(prec[:, :d], axis1=1, axis2=2)
+    prec[:, d + 1] = np.log(prec[:, d])
+    return read_only(prec)
 
 
 def mvn_logpdf(X, mean, cov, allow_singular=False, *, missing="propagate"):
@@ -459,7 +476,7 @@ def mvn_logpdf(X, mean, cov, allow_singular=False, *, missing="propagate"):
         # The mixture kernel with zero log-weights, in float64 (the factors' dtype).
         tile = rows_per_tile(d)
         kernel(-(-N // tile), *read_only(X2, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0))),
-               False, _gk.solver_token(d), read_only(precision_stack(factors._L64)) if marginalize else np.empty(0),
+               False, _gk.solver_token(d), hole_precisions(factors._L64) if marginalize else np.empty(0),
                tile, out, np.empty(0, X2.dtype),
                np.empty((0, 0), X2.dtype), np.empty(0, np.int64), np.empty((0, 0)), np.empty((0, 0)))
         if singular:

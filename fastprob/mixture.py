@@ -10,7 +10,7 @@ import numpy as np
 from . import _covariance
 from ._covariance import COVARIANCE_TYPES
 from .kernels import mixture as _mixk
-from .gaussian import precision_stack
+from .gaussian import hole_precisions
 from .kernels.gaussian import solver_token
 from .kernels.tiles import rows_per_tile
 from ._validation import (
@@ -103,16 +103,14 @@ class Components:
         """The kernels' ``prec`` argument (see :mod:`fastprob.kernels.missing`).
 
         An empty 1-D array where NaN propagates; to marginalise over NaN
-        coordinates, the precisions Σ⁻¹ = L⁻ᵀ L⁻¹ (Kc, d, d) in float64
-        (an empty (0, d, d) stack for diagonal covariances, whose precision
-        the kernels take from ``var``).
+        coordinates, per component (one for 'tied') a (d + 2, d) float64
+        array: the precision Σ⁻¹ = L⁻ᵀ L⁻¹ (zeros for diagonal types), then
+        each coordinate's conditional variance given all the others (1/P_ii,
+        or the variance), then its logarithm.
         """
         if not marginalize:
             return np.empty(0)
-        d = self.n_features
-        if self.diagonal:
-            return np.empty((0, d, d))
-        return read_only(precision_stack(self.chol))
+        return hole_precisions(var=self.var) if self.diagonal else hole_precisions(self.chol)
 
 
 def make_components(weights, means, covariances, covariance_type):

@@ -43,7 +43,7 @@ def normal_logpdf(i0, i1, x, mean, var, out):
 
 @serial
 def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
-                  X, t0, prec, n_inc, holes):
+                  X, t0, prec, n_inc, holes, F, G):
     """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
 
     x - mu loses no digits to a large mean: it is computed in float64 for a
@@ -64,11 +64,13 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     solver : :func:`solver_token` for d: picks the Mahalanobis solver at compile time.
     Z, maha : (:func:`solver_scratch_rows`, tile) and (tile,) scratch.
     LP : (K, tile) out.
-    X, t0, prec, n_inc, holes : the tile's rows t0 .. of X, and its incomplete
-        rows (:func:`.missing.find_holes`): where ``prec`` marginalises, their
-        log-densities are those of their observed coordinates (each
-        component's conditional means fill the holes of C, see
-        :mod:`.missing`); a row with no observed value gets log_weights[k].
+    X, t0, prec, n_inc, holes, F, G : the tile's rows t0 .. of X, and its
+        incomplete rows (:func:`.missing.find_holes`): where ``prec``
+        marginalises, their log-densities are those of their observed
+        coordinates (each component's conditional means fill the holes of C
+        and are kept in F, their conditional covariances in G, see
+        :func:`.missing.fill_holes`); a row with no observed value gets
+        log_weights[k].
 
     Notes
     -----
@@ -81,12 +83,10 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     d = C.shape[0]
     K = LP.shape[0]
     Kc = chol.shape[0]
-    rows, count, half_logdet = holes[0], holes[1], holes[2]
-    no_rows = np.empty(0)
-    no_matrix = np.empty((0, 0))
+    rows, count, half_logdet = holes[0], holes[1], holes[6]
     for k in range(K):
         if n_inc > 0:
-            fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, no_rows, no_matrix, no_matrix)
+            fill_holes(prec, X, t0, n_inc, holes, k, means, diagonal, C, F, G)
         maha[:nt] = 0.0
         if diagonal:
             for i in range(d):

@@ -23,7 +23,7 @@ from numba.core import types
 from ._config import blockwise, choose_by_types, serial
 from .gaussian import fix_infinite_rows, nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
-from .missing import fill_holes, find_holes, holes_scratch, marginalizes
+from .missing import find_holes, hole_variance, holes_scratch, marginalizes, refill_holes
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
 
@@ -156,8 +156,6 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
     want_impute = impute_out.size > 0
     want_var = impute_var_out.size > 0
     marginal = marginalizes(prec)
-    no_rows = np.empty(0)
-    no_matrix = np.empty((0, 0))
     for b in range(b0, b1):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
@@ -170,9 +168,11 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
         top = np.empty(nt, chol.dtype)
         holes = holes_scratch(d, nt)
         load_tile(X, t0, nt, C)
-        n_inc = find_holes(prec, X, t0, nt, holes)
+        n_inc, cached, cov_cached = find_holes(prec, X, C, t0, nt, holes)
+        F = np.empty((K, cached))
+        G = np.empty((K, cov_cached if want_var else 0))
         tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
-                      X, t0, prec, n_inc, holes)
+                      X, t0, prec, n_inc, holes, F, G)
         if want_lp:
             fix_infinite_rows(X, t0, nt, LP, marginal)
             for r in range(nt):
@@ -203,19 +203,18 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
                 for k in range(K):
                     resp_out[t0 + r, k] = LP[k, r]
         if want_impute:
-            impute_tile(X, t0, nt, n_inc, holes, LP, prec, means, var, diagonal, C, no_rows, no_matrix,
-                        impute_out, impute_var_out, want_var)
+            impute_tile(X, t0, nt, n_inc, holes, F, G, LP, prec, diagonal, impute_out, impute_var_out, want_var)
 
 
 @serial
-def impute_tile(X, t0, nt, n_inc, holes, R, prec, means, var, diagonal, C, no_rows, no_matrix,
-                impute_out, impute_var_out, want_var):
+def impute_tile(X, t0, nt, n_inc, holes, F, G, R, prec, diagonal, impute_out, impute_var_out, want_var):
     """Rows t0 .. t0 + nt of X with their holes filled by the mixture's conditional means (and variances).
 
-    ``R`` holds the tile's responsibilities (K, tile).  The mean is
-    Σ_k r_k x̂_k; the variance Σ_k r_k (Var_k + (x̂_k - mean)²), the law of total
-    variance, in two sweeps over the components (no cancellation of large
-    squares).
+    ``R`` holds the tile's responsibilities (K, tile), F and G the components'
+    fills and conditional covariances (:func:`.missing.fill_holes`).  The mean
+    is Σ_k r_k x̂_k; the variance Σ_k r_k (Var_k + (x̂_k - mean)²), the law of
+    total variance, in two sweeps over the components (no cancellation of
+    large squares).
     """
     d = X.shape[1]
     K = R.shape[0]
@@ -224,31 +223,21 @@ def impute_tile(X, t0, nt, n_inc, holes, R, prec, means, var, diagonal, C, no_ro
             impute_out[t0 + r, i] = X[t0 + r, i]
             if want_var:
                 impute_var_out[t0 + r, i] = 0.0
-    if n_inc == 0:
-        return
-    rows = holes[0]
-    cvar = np.zeros((n_inc, d))
+    rows, count, start, idx, finite, cov_start = holes[:6]
     for j in range(n_inc):
-        for i in range(d):
-            if np.isnan(X[t0 + rows[j], i]):
-                impute_out[t0 + rows[j], i] = 0.0
-    for k in range(K):
-        fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, no_rows, no_matrix, no_matrix)
-        for j in range(n_inc):
-            r = rows[j]
-            for i in range(d):
-                if np.isnan(X[t0 + r, i]):
-                    impute_out[t0 + r, i] += R[k, r] * np.float64(C[i, r])
-    if not want_var:
-        return
-    for k in range(K):
-        fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, no_rows, no_matrix, cvar)
-        for j in range(n_inc):
-            r = rows[j]
-            for i in range(d):
-                if np.isnan(X[t0 + r, i]):
-                    e = np.float64(C[i, r]) - impute_out[t0 + r, i]
-                    impute_var_out[t0 + r, i] += R[k, r] * (cvar[j, i] + e * e)
+        n = t0 + rows[j]
+        for a in range(count[j]):
+            s = 0.0
+            for k in range(K):
+                s += R[k, rows[j]] * F[k, start[j] + a]
+            impute_out[n, idx[start[j] + a]] = s
+            if want_var:
+                t = 0.0
+                for k in range(K):
+                    e = F[k, start[j] + a] - s
+                    v = hole_variance(prec, G, k, idx[start[j] + a], count[j], cov_start[j], a, diagonal)
+                    t += R[k, rows[j]] * (v + e * e)
+                impute_var_out[n, idx[start[j] + a]] = t
 
 
 @blockwise(reduce=True)
@@ -321,7 +310,6 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
         M2_t = np.empty((d, dd))
         M2h = np.empty((d, dd))
         holes = holes_scratch(d, tile)
-        no_matrix = np.empty((0, 0))
         W_out[b, :] = 0.0
         mean_out[b] = 0.0
         M2_out[b] = 0.0
@@ -332,11 +320,12 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
             load_weights(sw, t0, nt, base)
-            n_inc = 0
+            n_inc, cached, cov_cached = find_holes(prec, X, C, t0, nt, holes) if estep else (0, 0, 0)
+            F = np.empty((K, cached))
+            G = np.empty((K, cov_cached))
             if estep:
-                n_inc = find_holes(prec, X, t0, nt, holes)
                 tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
-                              X, t0, prec, n_inc, holes)
+                              X, t0, prec, n_inc, holes, F, G)
                 tile_logsumexp(LP, nt, lse, s, top, normalise)
                 for r in range(nt):
                     loglik += base[r] * lse[r]
@@ -359,7 +348,7 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
                 if n_inc > 0:
                     # the rows' conditional means for k, and their conditional covariances
                     M2h[:] = 0.0
-                    fill_holes(prec, X, t0, n_inc, holes, k, means, var, diagonal, C, rk, M2h, no_matrix)
+                    refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2h)
                 W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
                                               mean_t, M2_t, Z)
                 if n_inc > 0:
