@@ -907,8 +907,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """The model from load's parsed header and open file; raises _Damaged naming what is wrong."""
         params = _field(header, "params", dict, "the header")
         expected = set(cls().get_params()) - set(_INIT_ARRAYS)
-        if set(params) != expected:
-            unknown, missing = sorted(set(params) - expected), sorted(expected - set(params))
+        # Parameters added after format version 1 was first written: files without them get the default.
+        added = {"missing"}
+        if not expected - added <= set(params) <= expected:
+            unknown, missing = sorted(set(params) - expected), sorted(expected - added - set(params))
             raise _Damaged("the header's params " + " and ".join(
                 ([f"have unknown {unknown}"] if unknown else []) + ([f"lack {missing}"] if missing else [])) + ".")
         inits = {n: saved.array(n) for n in _INIT_ARRAYS if n in saved}

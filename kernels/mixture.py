@@ -195,6 +195,9 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
             for r in range(nt):
                 if np.isnan(lse[r]):
                     lse[r] = nan_row_limit(X, t0 + r, marginal)
+            for j in range(n_inc):
+                if holes[1][j] == d:
+                    lse[holes[0][j]] = 0.0  # no observed value: log Σ_k π_k = 0 exactly, not to rounding
         if want_lse:
             for r in range(nt):
                 lse_out[t0 + r] = lse[r]

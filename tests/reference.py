@@ -199,3 +199,98 @@ def incremental_em_full(chunks, weights, means, covs, reg_covar):
         covs += reg_covar * np.eye(d)
         weights = nk / nk.sum()
     return weights, means, covs
+
+
+# --------------------------------------------------------------------------- #
+# Missing values: marginal densities and EM by the textbook formulas
+# --------------------------------------------------------------------------- #
+def full_covariance(covs, covariance_type, k, d):
+    """Component k's covariance as a (d, d) matrix, from sklearn's shapes."""
+    return {"full": lambda: covs[k], "tied": lambda: covs, "diag": lambda: np.diag(covs[k]),
+            "spherical": lambda: covs[k] * np.eye(d)}[covariance_type]()
+
+
+def gmm_logpdf_missing(X, weights, means, covs, covariance_type):
+    """(log p(x_o) per row, (N, K) weighted log-densities) of each row's observed coordinates via scipy.
+
+    A row with no observed value has log-density 0 (its weighted log-densities are log weights).
+    """
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    K, d = np.shape(means)
+    lp = np.empty((len(X), K))
+    for n, x in enumerate(X):
+        o = ~np.isnan(x)
+        for k in range(K):
+            S = full_covariance(covs, covariance_type, k, d)
+            ld = multivariate_normal(means[k][o], S[np.ix_(o, o)]).logpdf(x[o]) if o.any() else 0.0
+            lp[n, k] = np.log(weights[k]) + ld
+    return logsumexp(lp, axis=1), lp
+
+
+def conditionals(x, mean, S):
+    """(E[x | x_o], Cov[x | x_o]) of one row under N(mean, S): observed entries exact, zero covariance there."""
+    o = ~np.isnan(x)
+    m = ~o
+    xhat = x.copy()
+    cov = np.zeros_like(S)
+    if m.any():
+        if o.any():
+            B = np.linalg.solve(S[np.ix_(o, o)], S[np.ix_(o, m)]).T  # Σ_mo Σ_oo⁻¹
+            xhat[m] = mean[m] + B @ (x[o] - mean[o])
+            cov[np.ix_(m, m)] = S[np.ix_(m, m)] - B @ S[np.ix_(o, m)]
+        else:
+            xhat[:] = mean
+            cov[:] = S
+    return xhat, cov
+
+
+def em_step_missing(X, sample_weight, weights, means, covs, covariance_type, reg_covar):
+    """One exact EM iteration on data with NaN (Ghahramani & Jordan 1994), sklearn's M-step conventions.
+
+    E-step on the observed marginals; M-step with E[x | x_o, k] and the conditional covariance of the
+    missing block added to the scatter; 10·eps on Nₖ as sklearn.  Returns (weights, means, covs, mean
+    log-likelihood under the old parameters).
+    """
+    N, d = X.shape
+    K = len(weights)
+    sw = np.ones(N) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    lse, lp = gmm_logpdf_missing(X, weights, means, covs, covariance_type)
+    resp = np.exp(lp - lse[:, None]) * sw[:, None]
+    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    xhat = np.empty((K, N, d))
+    ccov = np.empty((K, N, d, d))
+    for k in range(K):
+        S = full_covariance(covs, covariance_type, k, d)
+        for n in range(N):
+            xhat[k, n], ccov[k, n] = conditionals(X[n], means[k], S)
+    new_means = np.einsum("nk,kni->ki", resp, xhat) / nk[:, None]
+    scatter = np.empty((K, d, d))
+    for k in range(K):
+        D = xhat[k] - new_means[k]
+        scatter[k] = (resp[:, k] * D.T) @ D + np.einsum("n,nij->ij", resp[:, k], ccov[k])
+    if covariance_type == "full":
+        new_covs = scatter / nk[:, None, None] + reg_covar * np.eye(d)
+    elif covariance_type == "tied":
+        new_covs = scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d)
+    elif covariance_type == "diag":
+        new_covs = np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar
+    else:
+        new_covs = np.diagonal(scatter, axis1=1, axis2=2).mean(axis=1) / nk + reg_covar
+    return nk / nk.sum(), new_means, new_covs, float(sw @ lse / sw.sum())
+
+
+def impute_missing(X, weights, means, covs, covariance_type):
+    """(conditional means, conditional standard deviations) of X's NaN entries under the mixture."""
+    K, d = np.shape(means)
+    _, lp = gmm_logpdf_missing(X, weights, means, covs, covariance_type)
+    resp = np.exp(lp - lp.max(axis=1, keepdims=True))
+    resp /= resp.sum(axis=1, keepdims=True)
+    fill, std = X.copy(), np.zeros_like(X)
+    for n, x in enumerate(X):
+        parts = [conditionals(x, means[k], full_covariance(covs, covariance_type, k, d)) for k in range(K)]
+        mean = sum(r * p[0] for r, p in zip(resp[n], parts))
+        var = sum(r * (np.diag(p[1]) + (p[0] - mean) ** 2) for r, p in zip(resp[n], parts))
+        fill[n], std[n] = mean, np.sqrt(var)
+    return fill, std
