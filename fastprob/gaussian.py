@@ -328,30 +328,35 @@ def _normal_logpdf(x, mean, var, x_name):
     return out if out.ndim else out[()]
 
 
-def hole_precisions(chol=None, var=None):
+def hole_precisions(means, chol=None, var=None):
     """The kernels' ``prec`` argument for marginalising over NaN (see :mod:`fastprob.kernels.missing`).
 
-    Per lower Cholesky factor of a (Kc, d, d) stack ``chol``, or per row of the
-    variances ``var`` (K, d) of diagonal covariances, a (d + 2, d) float64
-    array: the precision Σ⁻¹ = L⁻ᵀ L⁻¹ (zeros for variances), then each
-    coordinate's conditional variance given all the others (1/P_ii, or the
-    variance), then its logarithm.
+    For K components with means (K, d) and lower Cholesky factors ``chol``
+    (Kc, d, d), Kc in {1, K}, or variances ``var`` (K, d) of diagonal
+    covariances: a (2d + 3, d, K) float64 table, components last -- the
+    precision P = Σ⁻¹ = L⁻ᵀ L⁻¹ (zeros for variances), the regression of each
+    coordinate on the others P_il / P_ii (0 at l = i), each coordinate's
+    variance given all the others (1/P_ii, or the variance), its logarithm,
+    and the means.
     """
     from scipy.linalg import solve_triangular
 
+    K, d = means.shape
+    table = np.zeros((2 * d + 3, d, K))
     if chol is None:
-        K, d = var.shape
-        prec = np.zeros((K, d + 2, d))
-        prec[:, d] = var
+        table[2 * d] = var.T
     else:
-        d = chol.shape[-1]
-        prec = np.empty((chol.shape[0], d + 2, d))
-        for k, L in enumerate(chol):
-            Li = solve_triangular(L, np.eye(d), lower=True)
-            prec[k, :d] = Li.T @ Li
-        prec[:, d] = 1.0 / np.diagonal(prec[:, :d], axis1=1, axis2=2)
-    prec[:, d + 1] = np.log(prec[:, d])
-    return read_only(prec)
+        for k in range(K):
+            Li = solve_triangular(chol[k if len(chol) > 1 else 0], np.eye(d), lower=True)
+            table[:d, :, k] = Li.T @ Li
+        P = table[:d]
+        diag = np.diagonal(P, axis1=0, axis2=1).T  # (d, K): P_ii per component
+        table[d:2 * d] = P / diag[:, None, :]
+        table[d + np.arange(d), np.arange(d)] = 0.0
+        table[2 * d] = 1.0 / diag
+    table[2 * d + 1] = np.log(table[2 * d])
+    table[2 * d + 2] = means.T
+    return read_only(table)
 
 
 def mvn_logpdf(X, mean, cov, allow_singular=False, *, missing="propagate"):
@@ -476,7 +481,7 @@ def mvn_logpdf(X, mean, cov, allow_singular=False, *, missing="propagate"):
         # The mixture kernel with zero log-weights, in float64 (the factors' dtype).
         tile = rows_per_tile(d)
         kernel(-(-N // tile), *read_only(X2, np.zeros(K), means, factors._L64, factors._logdet64, np.empty((0, 0))),
-               False, _gk.solver_token(d), hole_precisions(factors._L64) if marginalize else np.empty(0),
+               False, _gk.solver_token(d), hole_precisions(means, factors._L64) if marginalize else np.empty(0),
                tile, out, np.empty(0, X2.dtype),
                np.empty((0, 0), X2.dtype), np.empty(0, np.int64), np.empty((0, 0)), np.empty((0, 0)))
         if singular:

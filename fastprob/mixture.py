@@ -110,7 +110,7 @@ class Components:
         """
         if not marginalize:
             return np.empty(0)
-        return hole_precisions(var=self.var) if self.diagonal else hole_precisions(self.chol)
+        return hole_precisions(self.means, var=self.var) if self.diagonal else hole_precisions(self.means, self.chol)
 
 
 def make_components(weights, means, covariances, covariance_type):

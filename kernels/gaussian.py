@@ -5,7 +5,7 @@ from numba.core.errors import TypingError
 
 from ._config import blockwise, choose_by_types, serial
 from . import simd
-from .missing import fill_holes
+from .missing import refill_holes
 from .target import PLAN
 from .tiles import centred, split_mean
 
@@ -67,10 +67,9 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     X, t0, prec, n_inc, holes, F, G : the tile's rows t0 .. of X, and its
         incomplete rows (:func:`.missing.find_holes`): where ``prec``
         marginalises, their log-densities are those of their observed
-        coordinates (each component's conditional means fill the holes of C
-        and are kept in F, their conditional covariances in G, see
-        :func:`.missing.fill_holes`); a row with no observed value gets
-        log_weights[k].
+        coordinates (each component's conditional means, computed by
+        :func:`.missing.fill_holes` into F, fill the holes of C); a row with
+        no observed value gets log_weights[k].
 
     Notes
     -----
@@ -83,10 +82,12 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     d = C.shape[0]
     K = LP.shape[0]
     Kc = chol.shape[0]
-    rows, count, half_logdet = holes[0], holes[1], holes[6]
+    rows, count, half_logdet = holes[0], holes[1], holes[7]
+    no_weights = np.empty(0)
+    no_scatter = np.empty((0, 0))
     for k in range(K):
         if n_inc > 0:
-            fill_holes(prec, X, t0, n_inc, holes, k, means, diagonal, C, F, G)
+            refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, no_weights, no_scatter)
         maha[:nt] = 0.0
         if diagonal:
             for i in range(d):
@@ -112,7 +113,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
                 LP[k, r] = log_weights[k]
             else:
                 # the normalising constant of the observed coordinates (see .missing)
-                ck = log_weights[k] - 0.5 * ((d - count[j]) * LOG_2PI + ld) + half_logdet[j]
+                ck = log_weights[k] - 0.5 * ((d - count[j]) * LOG_2PI + ld) + half_logdet[j, k]
                 LP[k, r] = LP.dtype.type(ck) - half * maha[r]
 
 

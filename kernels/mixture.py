@@ -23,7 +23,7 @@ from numba.core import types
 from ._config import blockwise, choose_by_types, serial
 from .gaussian import fix_infinite_rows, nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
-from .missing import find_holes, hole_variance, holes_scratch, marginalizes, refill_holes
+from .missing import fill_holes, find_holes, hole_variance, holes_scratch, marginalizes, refill_holes
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
 
@@ -156,6 +156,7 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
     want_impute = impute_out.size > 0
     want_var = impute_var_out.size > 0
     marginal = marginalizes(prec)
+    holes = holes_scratch(prec, d, tile, K)  # per call: the pattern cache serves all its tiles
     for b in range(b0, b1):
         t0 = b * tile
         nt = min(N, t0 + tile) - t0
@@ -166,11 +167,12 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
         lse = np.empty(nt)
         s = np.empty(nt)
         top = np.empty(nt, chol.dtype)
-        holes = holes_scratch(d, nt)
         load_tile(X, t0, nt, C)
         n_inc, cached, cov_cached = find_holes(prec, X, C, t0, nt, holes)
         F = np.empty((K, cached))
         G = np.empty((K, cov_cached if want_var else 0))
+        if n_inc > 0:
+            fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G)
         tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
                       X, t0, prec, n_inc, holes, F, G)
         if want_lp:
@@ -297,6 +299,7 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
     # Always true, but computed: a literal True argument would make Numba compile a
     # second tile_logsumexp (for the literal type) beside the one mixture_scores uses.
     normalise = K > 0
+    holes = holes_scratch(prec, d, tile, K)  # per call: the pattern cache serves all its blocks
     for b in range(b0, b1):
         r0 = b * block
         r1 = min(N, r0 + block)
@@ -311,8 +314,6 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
         rk = np.empty(tile)
         mean_t = np.empty(d)
         M2_t = np.empty((d, dd))
-        M2h = np.empty((d, dd))
-        holes = holes_scratch(d, tile)
         W_out[b, :] = 0.0
         mean_out[b] = 0.0
         M2_out[b] = 0.0
@@ -326,6 +327,8 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
             n_inc, cached, cov_cached = find_holes(prec, X, C, t0, nt, holes) if estep else (0, 0, 0)
             F = np.empty((K, cached))
             G = np.empty((K, cov_cached))
+            if n_inc > 0:
+                fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G)
             if estep:
                 tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
                               X, t0, prec, n_inc, holes, F, G)
@@ -349,15 +352,11 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
                     for r in range(nt):
                         rk[r] = base[r]
                 if n_inc > 0:
-                    # the rows' conditional means for k, and their conditional covariances
-                    M2h[:] = 0.0
-                    refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2h)
+                    # The rows' conditional means for k, and their conditional covariances added to
+                    # the scatter (accumulate_tile adds to it: the order does not matter).
+                    refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2_out[b, k])
                 W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
                                               mean_t, M2_t, Z)
-                if n_inc > 0:
-                    for i in range(d):
-                        for j in range(dd):
-                            M2_out[b, k, i, j] += M2h[i, j]
         loglik_out[b] = loglik
         worst_out[b] = worst
         worst_loglik_out[b] = worst_ll
