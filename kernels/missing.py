@@ -40,7 +40,9 @@ docs/missing.md.
 """
 import numpy as np
 
+from . import simd
 from ._config import choose_by_types, serial
+from .mathfn import log
 
 
 #: Rows missing 2 .. PATTERN_MAX_MISSING coordinates share what depends only on which coordinates
@@ -63,8 +65,8 @@ def holes_scratch(prec, d, tile, K):
     entry in the pattern cache (-1: none); half_logdet[j, k]: what its
     log-density under component k gains from the normalising constant,
     -½ log|P_mm|; flag (tile,); D (d, K): a row centred on each component;
-    acc (K,); A, B: (d, d) factor and inverse of P_mm; v: (2d,) right-hand
-    side and centred row; the cache: a hash table of pattern keys (bit i set:
+    acc (K,); A, B (d, d, K): the factor and inverse of P_mm per component;
+    V (d, K): right-hand sides; the cache: a hash table of pattern keys (bit i set:
     coordinate i missing) with their entry numbers, the entries (S, width, K):
     the regression P_mm⁻¹ P_m· (m x d), -½ log|P_mm| and P_mm⁻¹ (m x m) per
     component, valid[s] once entry s is computed, and the number in use.
@@ -79,7 +81,7 @@ def holes_scratch(prec, d, tile, K):
     return (np.empty(tile, np.int64), np.empty(tile, np.int64), np.empty(tile, np.int64),
             np.empty(tile * d, np.int64), np.empty(tile, np.bool_), np.empty(tile, np.int64),
             np.empty(tile, np.int64), np.empty((tile, K)), np.empty(tile), np.empty((d, K)), np.empty(K),
-            np.empty((d, d)), np.empty((d, d)), np.empty(2 * d),
+            np.empty((d, d, K)), np.empty((d, d, K)), np.empty((d, K)),
             np.full(T, -1, np.int64), np.empty(T, np.int64), np.empty((S, W, K)), np.zeros(S, np.bool_),
             np.zeros(1, np.int64))
 
@@ -201,20 +203,43 @@ def _fill_holes_by_type(prec, X, t0, n_inc, holes, diagonal, F, G):
 
 @serial
 def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
-    rows, count, start, idx, finite, cov_start, slot, half_logdet, _, D, acc, A, B, v = holes[:14]
+    rows, count, start, idx, finite, cov_start, slot, half_logdet, _, D, acc, A, B, V = holes[:14]
     entries, valid = holes[16], holes[17]
     d = X.shape[1]
     K = D.shape[1]
+    # Explicit vectors over the components (simd: LLVM vectorises the plain loops over K too,
+    # but with checks before each of these short loops, which cost more than their arithmetic).
+    table = prec.reshape((prec.shape[0] * d, K))  # rows (block, i): 2-d, for the vector loads
+    cache = entries.reshape((entries.shape[0] * entries.shape[1], K))
+    width = entries.shape[1]
+    Dflat = D.reshape(D.size)
+    Vflat = V.reshape(V.size)
+    W = simd.VECTOR_BYTES // D.itemsize
+    zero = simd.splat(0.0)
     mu = prec[2 * d + 2]  # (d, K): each component's mean, components last
-    alone = prec[2 * d]  # Var[x_i | all the other coordinates], and its log below
-    log_alone = prec[2 * d + 1]
+    log_alone = prec[2 * d + 1]  # log Var[x_i | all the other coordinates]
     want_cov = G.shape[1] > 0
+
+    def dot(tab, row0, out, o):
+        # out[o + k] = Σ_l tab[row0 + l, k] D[l, k] for every component k
+        for c in range(0, K, W):
+            nc = min(W, K - c)
+            t = zero
+            if nc == W:
+                for l in range(d):
+                    t = simd.fmadd(simd.load(tab, row0 + l, c), simd.load(D, l, c), t)
+                simd.store(out, o + c, t)
+            else:
+                for l in range(d):
+                    t = simd.fmadd(simd.load_first(tab, row0 + l, c, nc), simd.load_first(D, l, c, nc), t)
+                simd.store_first(out, o + c, t, nc)
+
     for j in range(n_inc):
         n = t0 + rows[j]
         m = count[j]
         s0 = start[j]  # (indices, not slices: a view per row costs two atomic reference counts)
-        if not finite[j] or m == d or diagonal:
-            # x̂ = μ: diagonal covariances (no correlation), empty rows, rows with an infinity
+        if not finite[j] or diagonal:
+            # x̂ = μ: diagonal covariances (no correlation), rows with an infinity
             for k in range(K):
                 acc[k] = 0.0
             for a in range(m):
@@ -223,161 +248,153 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
                     F[k, s0 + a] = mu[i, k]
                     acc[k] += log_alone[i, k]
             for k in range(K):
-                half_logdet[j, k] = 0.5 * acc[k] if diagonal and finite[j] else 0.0
-            if m == d and not diagonal and finite[j]:
-                _row_by_row(prec, X, n, idx, s0, m, j, cov_start[j], half_logdet, F, G, want_cov, A, B, v)
+                half_logdet[j, k] = 0.5 * acc[k] if finite[j] else 0.0
             continue
-        # The row centred on every component at once (components last: vectorised), 0 at the holes.
+        # The row centred on every component at once, 0 at the holes.
         for i in range(d):
-            x = np.float64(X[n, i])
-            for k in range(K):
-                D[i, k] = x - mu[i, k]
+            xs = simd.splat(np.float64(X[n, i]))
+            for c in range(0, K, W):
+                nc = min(W, K - c)
+                if nc == W:
+                    simd.store(Dflat, i * K + c, simd.sub(xs, simd.load(table, (2 * d + 2) * d + i, c)))
+                else:
+                    simd.store_first(Dflat, i * K + c,
+                                     simd.sub(xs, simd.load_first(table, (2 * d + 2) * d + i, c, nc)), nc)
         for a in range(m):
             for k in range(K):
                 D[idx[s0 + a], k] = 0.0
         if m == 1:
             # x̂_i = μ_i - Σ_l (P_il / P_ii) (x_l - μ_l), from the table
             i = idx[s0]
-            for k in range(K):
-                acc[k] = 0.0
-            for l in range(d):
-                for k in range(K):
-                    acc[k] += prec[d + i, l, k] * D[l, k]
+            dot(table, (d + i) * d, acc, 0)
             for k in range(K):
                 F[k, s0] = mu[i, k] - acc[k]
                 half_logdet[j, k] = 0.5 * log_alone[i, k]
             continue
         sl = slot[j]
-        if sl < 0:
-            _row_by_row(prec, X, n, idx, s0, m, j, cov_start[j], half_logdet, F, G, want_cov, A, B, v)
-            continue
-        if not valid[sl]:
-            _pattern_entry(prec, idx, s0, m, d, A, B, v, entries, sl)
-            valid[sl] = True
-        for a in range(m):
+        if sl >= 0:
+            # the pattern's regression, determinant and covariance from the cache
+            if not valid[sl]:
+                _pattern_entry(prec, idx, s0, m, d, A, B, V, acc, entries, sl)
+                valid[sl] = True
+            for a in range(m):
+                dot(cache, sl * width + a * d, Vflat, a * K)
             for k in range(K):
-                acc[k] = 0.0
-            for l in range(d):
-                for k in range(K):
-                    acc[k] += entries[sl, a * d + l, k] * D[l, k]
+                half_logdet[j, k] = entries[sl, m * d, k]
+        else:
+            # row by row (all components at once): v = P_m· δ, then P_mm⁻¹ v
+            for a in range(m):
+                dot(table, idx[s0 + a] * d, Vflat, a * K)
+            _factor(prec, idx, s0, m, A, acc)
+            for k in range(K):
+                half_logdet[j, k] = -0.5 * acc[k]
+            _solve(A, m, V)
+            if want_cov:
+                _invert(A, B, m)
+        for a in range(m):
             i = idx[s0 + a]
             for k in range(K):
-                F[k, s0 + a] = mu[i, k] - acc[k]
-        for k in range(K):
-            half_logdet[j, k] = entries[sl, m * d, k]
+                F[k, s0 + a] = mu[i, k] - V[a, k]
         if want_cov:
             g = cov_start[j]
-            for e in range(m * m):
-                for k in range(K):
-                    G[k, g + e] = entries[sl, m * d + 1 + e, k]
+            for a in range(m):
+                for b in range(m):
+                    for k in range(K):
+                        G[k, g + a * m + b] = entries[sl, m * d + 1 + a * m + b, k] if sl >= 0 else \
+                            B[min(a, b), max(a, b), k]
 
 
 @serial
-def _row_by_row(prec, X, n, idx, s0, m, j, g, half_logdet, F, G, want_cov, A, B, v):
-    """A row whose pattern is not cached: per component, P_mm = L D Lᵀ and the solve (O(m·d + m³))."""
-    d = X.shape[1]
-    K = F.shape[0]
-    delta = v[d:]
-    for k in range(K):
-        for i in range(d):
-            delta[i] = np.float64(X[n, i]) - prec[2 * d + 2, i, k]
-        for a in range(m):
-            delta[idx[s0 + a]] = 0.0
-        for a in range(m):
-            t = 0.0
-            for l in range(d):
-                t += prec[idx[s0 + a], l, k] * delta[l]
-            v[a] = t
-            for b in range(a + 1):
-                A[a, b] = prec[idx[s0 + a], idx[s0 + b], k]
-        half_logdet[j, k] = -0.5 * _ldl(A, m)
-        _ldl_solve(A, m, v)
-        for a in range(m):
-            F[k, s0 + a] = prec[2 * d + 2, idx[s0 + a], k] - v[a]
-        if want_cov:
-            _ldl_inverse(A, B, m, G, k, g)
+def _factor(prec, idx, s0, m, A, logdet):
+    """P_mm = L D Lᵀ for every component k at once, of the pattern missing idx[s0 : s0 + m]: unit lower
+    L in A[:m, :m, k]'s strict lower triangle, D on its diagonal; logdet[k] = log|P_mm|.
 
-
-@serial
-def _ldl(A, m):
-    """P_mm = L D Lᵀ in place (unit lower L in A's strict lower triangle, D on its diagonal); log|P_mm|.
-
-    From A's lower triangle.  No square roots, one logarithm for |P_mm| = Π D_a.  A pivot <= 0
-    (a numerically indefinite block) gives NaN results, not a crash.
+    Loops over the components innermost (vectorised).  A pivot <= 0 (a numerically
+    indefinite block) gives NaN results, not a crash.
     """
-    det = 1.0
-    logdet = 0.0
-    for a in range(m):
-        for b in range(a):
-            t = A[a, b]
-            for c in range(b):
-                t -= A[a, c] * A[b, c] * A[c, c]
-            A[a, b] = t / A[b, b]
-        t = A[a, a]
-        for c in range(a):
-            t -= A[a, c] * A[a, c] * A[c, c]
-        A[a, a] = t
-        det *= t
-        if not 1e-300 < abs(det) < 1e300:  # keep the product in range
-            logdet += np.log(det)
-            det = 1.0
-    return logdet + np.log(det)
-
-
-@serial
-def _ldl_solve(A, m, v):
-    """v[:m] = P_mm⁻¹ v[:m] from :func:`_ldl`'s factor: L y = v, then Lᵀ w = y / D."""
-    for a in range(m):
-        t = v[a]
-        for c in range(a):
-            t -= A[a, c] * v[c]
-        v[a] = t
-    for a in range(m - 1, -1, -1):
-        t = v[a] / A[a, a]
-        for c in range(a + 1, m):
-            t -= A[c, a] * v[c]
-        v[a] = t
-
-
-@serial
-def _ldl_inverse(A, B, m, out, row, o):
-    """out[row, o : o + m*m] (row-major) = P_mm⁻¹ = L⁻ᵀ D⁻¹ L⁻¹ from :func:`_ldl`'s factor (L⁻¹ in B)."""
-    for a in range(m):
-        B[a, a] = 1.0
-        for b in range(a + 1, m):
-            t = 0.0
-            for c in range(a, b):
-                t -= A[b, c] * B[c, a]
-            B[b, a] = t
+    K = A.shape[2]
     for a in range(m):
         for b in range(a + 1):
-            t = 0.0
-            for c in range(a, m):
-                t += B[c, a] * B[c, b] / A[c, c]
-            out[row, o + a * m + b] = t
-            out[row, o + b * m + a] = t
+            for k in range(K):
+                A[a, b, k] = prec[idx[s0 + a], idx[s0 + b], k]
+    logdet[:] = 0.0
+    for a in range(m):
+        for b in range(a + 1):
+            for c in range(b):
+                for k in range(K):
+                    A[a, b, k] -= A[a, c, k] * A[b, c, k] * A[c, c, k]
+            if b < a:
+                for k in range(K):
+                    A[a, b, k] /= A[b, b, k]
+        for k in range(K):
+            logdet[k] += log(A[a, a, k])
 
 
 @serial
-def _pattern_entry(prec, idx, s0, m, d, A, B, v, entries, sl):
+def _solve(A, m, V):
+    """V[:m, k] <- P_mm⁻¹ V[:m, k] for every component, from :func:`_factor`: L y = v, then Lᵀ w = y / D."""
+    K = A.shape[2]
+    for a in range(m):
+        for c in range(a):
+            for k in range(K):
+                V[a, k] -= A[a, c, k] * V[c, k]
+    for a in range(m - 1, -1, -1):
+        for k in range(K):
+            V[a, k] /= A[a, a, k]
+        for c in range(a + 1, m):
+            for k in range(K):
+                V[a, k] -= A[c, a, k] * V[c, k]
+
+
+@serial
+def _invert(A, B, m):
+    """P_mm⁻¹ = L⁻ᵀ D⁻¹ L⁻¹ for every component, from :func:`_factor`: entry (a, b), b <= a, in B[b, a, k].
+
+    The unit lower L⁻¹ is built in B's strict lower triangle first (entries (c, a), c > a, are all
+    the upper triangle reads).
+    """
+    K = A.shape[2]
+    for a in range(m):
+        for b in range(a + 1, m):
+            for k in range(K):
+                B[b, a, k] = -A[b, a, k]
+            for c in range(a + 1, b):
+                for k in range(K):
+                    B[b, a, k] -= A[b, c, k] * B[c, a, k]
+    for a in range(m):
+        for b in range(a + 1):
+            if a == b:
+                for k in range(K):
+                    B[a, a, k] = 1.0 / A[a, a, k]
+            else:
+                for k in range(K):
+                    B[b, a, k] = B[a, b, k] / A[a, a, k]
+            for c in range(a + 1, m):
+                for k in range(K):
+                    B[b, a, k] += B[c, a, k] * B[c, b, k] / A[c, c, k]
+
+
+@serial
+def _pattern_entry(prec, idx, s0, m, d, A, B, V, logdet, entries, sl):
     """Cache entry sl of the pattern missing idx[s0 : s0 + m], for every component: the regression
     P_mm⁻¹ P_m· (m x d, row-major), -½ log|P_mm| and P_mm⁻¹ (m x m)."""
-    K = entries.shape[2]
-    out = np.empty((1, m * m))
+    K = A.shape[2]
+    _factor(prec, idx, s0, m, A, logdet)
     for k in range(K):
+        entries[sl, m * d, k] = -0.5 * logdet[k]
+    for col in range(d):
         for a in range(m):
-            for b in range(a + 1):
-                A[a, b] = prec[idx[s0 + a], idx[s0 + b], k]
-        entries[sl, m * d, k] = -0.5 * _ldl(A, m)
-        for col in range(d):
-            for a in range(m):
-                v[a] = prec[idx[s0 + a], col, k]
-            _ldl_solve(A, m, v)
-            for a in range(m):
-                entries[sl, a * d + col, k] = v[a]
-        _ldl_inverse(A, B, m, out, 0, 0)
-        for e in range(m * m):
-            entries[sl, m * d + 1 + e, k] = out[0, e]
+            for k in range(K):
+                V[a, k] = prec[idx[s0 + a], col, k]
+        _solve(A, m, V)
+        for a in range(m):
+            for k in range(K):
+                entries[sl, a * d + col, k] = V[a, k]
+    _invert(A, B, m)
+    for a in range(m):
+        for b in range(m):
+            for k in range(K):
+                entries[sl, m * d + 1 + a * m + b, k] = B[min(a, b), max(a, b), k]
 
 
 def hole_variance(prec, G, k, i, m, g, a, diagonal):
