@@ -69,7 +69,9 @@ def holes_scratch(prec, d, tile, K):
     V (d, K): right-hand sides; the cache: a hash table of pattern keys (bit i set:
     coordinate i missing) with their entry numbers, the entries (S, width, K):
     the regression P_mm⁻¹ P_m· (m x d), -½ log|P_mm| and P_mm⁻¹ (m x m) per
-    component, valid[s] once entry s is computed, and the number in use.
+    component, valid[s] once entry s is computed, and the number in use;
+    pos[e]: where the e-th hole of the tile (in F's order) is in the tile C,
+    flattened.
     """
     W = PATTERN_MAX_MISSING * d + 1 + PATTERN_MAX_MISSING ** 2
     S = 0
@@ -83,7 +85,7 @@ def holes_scratch(prec, d, tile, K):
             np.empty(tile, np.int64), np.empty((tile, K)), np.empty(tile), np.empty((d, K)), np.empty(K),
             np.empty((d, d, K)), np.empty((d, d, K)), np.empty((d, K)),
             np.full(T, -1, np.int64), np.empty(T, np.int64), np.empty((S, W, K)), np.zeros(S, np.bool_),
-            np.zeros(1, np.int64))
+            np.zeros(1, np.int64), np.empty(tile * d, np.int64))
 
 
 def marginalizes(prec):
@@ -114,9 +116,10 @@ def _find_holes_by_type(prec, X, C, t0, nt, holes):
 @serial
 def _find_holes(X, C, t0, nt, holes):
     rows, count, start, idx, finite, cov_start, slot, _, flag = holes[:9]
-    keys, slot_of, entries, valid, n_slots = holes[14:]
+    keys, slot_of, entries, valid, n_slots, pos = holes[14:]
     d = X.shape[1]
     S = entries.shape[0]
+    stride = C.shape[1]
     n_inc = 0
     used = 0
     used2 = 0
@@ -139,6 +142,8 @@ def _find_holes(X, C, t0, nt, holes):
             n_inf += np.isinf(x)
         if m == 0:
             continue  # an infinity, no NaN: scored as a complete row
+        for a in range(m):
+            pos[used + a] = idx[used + a] * stride + r
         rows[n_inc] = r
         count[n_inc] = m
         start[n_inc] = used
@@ -435,17 +440,21 @@ def _refill_holes_by_type(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
 @serial
 def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
     rows, count, start, idx, finite, cov_start = holes[:6]
+    pos = holes[19]
+    # The fills go in by their precomputed places in C: one branch-free loop over the tile's holes.
+    flat = C.reshape(C.size)
+    for e in range(F.shape[1]):
+        flat[pos[e]] = C.dtype.type(F[k, e])
+    if rk.size == 0:
+        return
     full = M2.shape[1] > 1
     alone = prec[2 * prec.shape[1]]  # Var[x_i | all the other coordinates]
     for j in range(n_inc):
-        r = rows[j]
-        m = count[j]
-        s = start[j]
-        for a in range(m):
-            C[idx[s + a], r] = C.dtype.type(F[k, s + a])
-        w = rk[r] if rk.size > 0 else 0.0
+        w = rk[rows[j]]
         if w == 0.0 or not finite[j]:
             continue
+        m = count[j]
+        s = start[j]
         if diagonal or m == 1:
             for a in range(m):
                 i = idx[s + a]
