@@ -71,7 +71,11 @@ def holes_scratch(prec, d, tile, K):
     the regression P_mm⁻¹ P_m· (m x d), -½ log|P_mm| and P_mm⁻¹ (m x m) per
     component, valid[s] once entry s is computed, and the number in use;
     pos[e]: where the e-th hole of the tile (in F's order) is in the tile C,
-    flattened.
+    flattened; the weights of the conditional covariances not yet added to the
+    scatter (:func:`flush_holes`): per coordinate and component for rows
+    missing one coordinate (and diagonal covariances), per pattern and
+    component for cached patterns, whose coordinates are kept with them
+    (slot_miss[s] = [m, coordinates...]).
     """
     W = PATTERN_MAX_MISSING * d + 1 + PATTERN_MAX_MISSING ** 2
     S = 0
@@ -85,7 +89,8 @@ def holes_scratch(prec, d, tile, K):
             np.empty(tile, np.int64), np.empty((tile, K)), np.empty(tile), np.empty((d, K)), np.empty(K),
             np.empty((d, d, K)), np.empty((d, d, K)), np.empty((d, K)),
             np.full(T, -1, np.int64), np.empty(T, np.int64), np.empty((S, W, K)), np.zeros(S, np.bool_),
-            np.zeros(1, np.int64), np.empty(tile * d, np.int64))
+            np.zeros(1, np.int64), np.empty(tile * d, np.int64), np.zeros((d, K)), np.zeros((S, K)),
+            np.empty((S, PATTERN_MAX_MISSING + 1), np.int64))
 
 
 def marginalizes(prec):
@@ -116,7 +121,7 @@ def _find_holes_by_type(prec, X, C, t0, nt, holes):
 @serial
 def _find_holes(X, C, t0, nt, holes):
     rows, count, start, idx, finite, cov_start, slot, _, flag = holes[:9]
-    keys, slot_of, entries, valid, n_slots, pos = holes[14:]
+    keys, slot_of, entries, valid, n_slots, pos, _, _, slot_miss = holes[14:]
     d = X.shape[1]
     S = entries.shape[0]
     stride = C.shape[1]
@@ -153,14 +158,14 @@ def _find_holes(X, C, t0, nt, holes):
         if m > 1:
             used2 += m * m
             if n_inf == 0 and m <= PATTERN_MAX_MISSING and m < d and S > 0:
-                slot[n_inc] = _pattern_slot(idx, used, m, keys, slot_of, n_slots, S)
+                slot[n_inc] = _pattern_slot(idx, used, m, keys, slot_of, n_slots, S, slot_miss)
         used += m
         n_inc += 1
     return n_inc, used, used2
 
 
 @serial
-def _pattern_slot(idx, s0, m, keys, slot_of, n_slots, S):
+def _pattern_slot(idx, s0, m, keys, slot_of, n_slots, S, slot_miss):
     """The cache entry of the pattern missing idx[s0 : s0 + m] (a new one while there is room; -1 when full)."""
     key = 0
     for a in range(m):
@@ -175,6 +180,9 @@ def _pattern_slot(idx, s0, m, keys, slot_of, n_slots, S):
         return -1
     keys[h] = key
     slot_of[h] = n_slots[0]
+    slot_miss[n_slots[0], 0] = m
+    for a in range(m):
+        slot_miss[n_slots[0], 1 + a] = idx[s0 + a]
     n_slots[0] += 1
     return slot_of[h]
 
@@ -439,16 +447,17 @@ def _refill_holes_by_type(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
 
 @serial
 def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
-    rows, count, start, idx, finite, cov_start = holes[:6]
-    pos = holes[19]
+    rows, count, start, idx, finite, cov_start, slot = holes[:7]
+    pos, weight_one, weight_pattern = holes[19], holes[20], holes[21]
     # The fills go in by their precomputed places in C: one branch-free loop over the tile's holes.
     flat = C.reshape(C.size)
     for e in range(F.shape[1]):
         flat[pos[e]] = C.dtype.type(F[k, e])
     if rk.size == 0:
         return
+    # The conditional covariances depend on the pattern only: their weights are summed here and
+    # the covariances added once per block (flush_holes), except for uncached patterns.
     full = M2.shape[1] > 1
-    alone = prec[2 * prec.shape[1]]  # Var[x_i | all the other coordinates]
     for j in range(n_inc):
         w = rk[rows[j]]
         if w == 0.0 or not finite[j]:
@@ -457,8 +466,10 @@ def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
         s = start[j]
         if diagonal or m == 1:
             for a in range(m):
-                i = idx[s + a]
-                M2[i, i if full else 0] += w * alone[i, k]
+                weight_one[idx[s + a], k] += w
+            continue
+        if slot[j] >= 0:
+            weight_pattern[slot[j], k] += w
             continue
         g = cov_start[j]
         for a in range(m):
@@ -467,3 +478,42 @@ def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
                     M2[idx[s + a], idx[s + b]] += w * G[k, g + a * m + b]  # idx ascending: lower triangle
             else:
                 M2[idx[s + a], 0] += w * G[k, g + a * m + a]
+
+
+def flush_holes(prec, holes, M2):
+    """Add the conditional covariances whose weights :func:`refill_holes` summed to the scatter M2
+    (K, d, d) lower triangles, or (K, d, 1) diagonals, and reset the sums.  Nothing when NaN propagates."""
+    raise NotImplementedError("compiled use only")
+
+
+@choose_by_types(flush_holes)
+def _flush_holes_by_type(prec, holes, M2):
+    if prec.ndim != 3:
+        return lambda prec, holes, M2: None
+    return lambda prec, holes, M2: _flush_holes(prec, holes, M2)
+
+
+@serial
+def _flush_holes(prec, holes, M2):
+    entries, n_slots = holes[16], holes[18]
+    weight_one, weight_pattern, slot_miss = holes[20], holes[21], holes[22]
+    K, d = M2.shape[0], M2.shape[1]
+    full = M2.shape[2] > 1
+    alone = prec[2 * d]  # Var[x_i | all the other coordinates] (the variance, for diagonal types)
+    for k in range(K):
+        for i in range(d):
+            M2[k, i, i if full else 0] += weight_one[i, k] * alone[i, k]
+            weight_one[i, k] = 0.0
+        for sl in range(n_slots[0]):
+            w = weight_pattern[sl, k]
+            if w == 0.0:
+                continue
+            weight_pattern[sl, k] = 0.0
+            m = slot_miss[sl, 0]
+            for a in range(m):
+                ia = slot_miss[sl, 1 + a]
+                if full:
+                    for b in range(a + 1):  # ascending coordinates: (a, b), b <= a, is the lower triangle
+                        M2[k, ia, slot_miss[sl, 1 + b]] += w * entries[sl, m * d + 1 + a * m + b, k]
+                else:
+                    M2[k, ia, 0] += w * entries[sl, m * d + 1 + a * m + a, k]

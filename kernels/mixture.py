@@ -23,7 +23,7 @@ from numba.core import types
 from ._config import blockwise, choose_by_types, serial
 from .gaussian import fix_infinite_rows, nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
-from .missing import fill_holes, find_holes, hole_variance, holes_scratch, marginalizes, refill_holes
+from .missing import fill_holes, find_holes, flush_holes, hole_variance, holes_scratch, marginalizes, refill_holes
 from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
 
@@ -357,6 +357,7 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
                     refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2_out[b, k])
                 W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
                                               mean_t, M2_t, Z)
+        flush_holes(prec, holes, M2_out[b])  # the block's conditional covariances (their weights were summed)
         loglik_out[b] = loglik
         worst_out[b] = worst
         worst_loglik_out[b] = worst_ll
