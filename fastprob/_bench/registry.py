@@ -43,6 +43,10 @@ class Comparison:
         The fastprob implementation.
     references : mapping of str to callable
         Reference implementations by label ('numpy', 'scipy', ...).
+    baselines : mapping of str to callable
+        Implementations timed beside fastprob that compute something else, for
+        scale (no error is reported): e.g. the complete-data iteration beside
+        the missing-value one, or scikit-learn after mean imputation.
     sizes : mapping of str to int
         ``n`` for 'test' (correctness, CI smoke runs) and 'bench' (timings).
     dtype : numpy dtype
@@ -72,6 +76,7 @@ class Comparison:
     fastprob: Callable
     references: Mapping[str, Callable]
     sizes: Mapping[str, int]
+    baselines: Mapping[str, Callable] = field(default_factory=dict, compare=False)
     dtype: type = np.float64
     rtol: float = 1e-12
     atol: float = 0.0
@@ -87,9 +92,9 @@ class Comparison:
         return self.make_inputs(self.sizes[size], np.dtype(self.dtype), rng)
 
     def implementations(self):
-        """{'fastprob': f, 'fastprob-1thread': f on one thread, **references}."""
+        """{'fastprob': f, 'fastprob-1thread': f on one thread, **references, **baselines}."""
         return {OURS: self.fastprob, f"{OURS}-1thread": _on_one_thread(self.fastprob),
-                **self.references}
+                **self.references, **self.baselines}
 
 
 def _on_one_thread(fn):
@@ -391,6 +396,120 @@ def _numpy_fit(X, weights, means, covs):
     return params
 
 
+# --------------------------------------------------------------------------- #
+# Missing values: one EM iteration with NaN entries (exact EM), beside the complete data
+# --------------------------------------------------------------------------- #
+#: (tag, how values go missing): one column in 30% of the rows (2 patterns), or 10% of all
+#: entries completely at random (thousands of patterns at d = 16).
+MISSING_CASES = (("1col30", "column"), ("mcar10", "mcar"))
+
+
+def missing_inputs(d, K, how):
+    """(X with NaN, the same X complete, weights, means, covs): W2-like data with holes punched in."""
+    make = mixture_inputs(d, K)
+
+    def make_missing(n, dtype, rng):
+        X, *start = make(n, dtype, rng)
+        Xh = X.copy()
+        if how == "column":
+            Xh[rng.random(n) < 0.3, d // 3] = np.nan
+        else:
+            Xh[rng.random(X.shape) < 0.1] = np.nan
+        return (Xh, X, *start)
+
+    return make_missing
+
+
+def _fastprob_em_iteration_missing(Xh, X, weights, means, covs):
+    """One exact EM iteration on data with NaN (the estimator's inner loop with missing='marginalize')."""
+    from .. import _em
+    from ..mixture import make_components
+
+    comps, _ = make_components(weights, means, covs, "full")
+    stats = _em.e_step_statistics(Xh, None, comps, marginalize=True)
+    new = _em.m_step(stats, "full", 1e-6, 10 * np.finfo(Xh.dtype).eps)
+    return tuple(a.astype(Xh.dtype) for a in new)
+
+
+def _numpy_em_iteration_missing(Xh, X, weights, means, covs):
+    """Textbook exact EM iteration in numpy, pattern by pattern (Ghahramani & Jordan 1994)."""
+    from scipy.linalg import cho_factor, cho_solve
+    from scipy.special import logsumexp
+
+    Xh = Xh.astype(np.float64)
+    N, d = Xh.shape
+    K = len(weights)
+    holes = np.isnan(Xh)
+    patterns, inverse = np.unique(holes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    lp = np.empty((N, K))
+    for p, miss in enumerate(patterns):
+        rows = np.flatnonzero(inverse == p)
+        o = ~miss
+        for k in range(K):
+            if not o.any():
+                lp[rows, k] = np.log(weights[k])
+                continue
+            L = np.linalg.cholesky(covs[k][np.ix_(o, o)])
+            Z = np.linalg.solve(L, (Xh[np.ix_(rows, o)] - means[k][o]).T)
+            lp[rows, k] = np.log(weights[k]) - 0.5 * (o.sum() * np.log(2 * np.pi)
+                                                      + 2 * np.log(np.diag(L)).sum() + (Z * Z).sum(axis=0))
+    resp = np.exp(lp - logsumexp(lp, axis=1)[:, None])
+    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    Sx = np.zeros((K, d))
+    Sxx = np.zeros((K, d, d))
+    for p, miss in enumerate(patterns):
+        rows = np.flatnonzero(inverse == p)
+        o = ~miss
+        for k in range(K):
+            Xf = np.where(holes[rows], 0.0, Xh[rows])
+            C = np.zeros((d, d))
+            if miss.any():
+                S = covs[k]
+                if o.any():
+                    cf = cho_factor(S[np.ix_(o, o)])
+                    B = cho_solve(cf, S[np.ix_(o, miss)]).T  # Σ_mo Σ_oo⁻¹
+                    Xf[:, miss] = means[k][miss] + (Xh[np.ix_(rows, o)] - means[k][o]) @ B.T
+                    C[np.ix_(miss, miss)] = S[np.ix_(miss, miss)] - B @ S[np.ix_(o, miss)]
+                else:
+                    Xf[:] = means[k]
+                    C = S.copy()
+            r = resp[rows, k]
+            Sx[k] += r @ Xf
+            Sxx[k] += (Xf * r[:, None]).T @ Xf + r.sum() * C
+    new_means = Sx / nk[:, None]
+    # Σ r (x - μ)(x - μ)ᵀ / nk with Σ r x = nk μ: Sxx / nk - (2 - Σ r / nk) μ μᵀ
+    W = nk - 10 * np.finfo(np.float64).eps
+    new_covs = Sxx / nk[:, None, None] - np.einsum("ki,kj->kij", new_means, new_means) * (
+        2 - W / nk)[:, None, None] + 1e-6 * np.eye(d)
+    return nk / nk.sum(), new_means, new_covs
+
+
+def _fastprob_complete_em_iteration(Xh, X, weights, means, covs):
+    """The complete-data iteration on the same rows without holes (the speed the issue compares to)."""
+    return _fastprob_em_iteration(X, weights, means, covs)
+
+
+def _sklearn_mean_imputed_em_iteration(Xh, X, weights, means, covs):
+    """What users do today: fill each hole with its column's mean, then scikit-learn's EM iteration."""
+    filled = np.where(np.isnan(Xh), np.nanmean(Xh, axis=0), Xh)
+    return _sklearn_em_iteration(filled, weights, means, covs)
+
+
+def _missing_comparisons():
+    reg = []
+    wname, n, d, K = MIXTURE_WORKLOADS[1]  # W2
+    for tag, how in MISSING_CASES:
+        reg.append(Comparison(
+            name=f"em_iteration_missing-{wname}-{tag}-float64", make_inputs=missing_inputs(d, K, how),
+            fastprob=_fastprob_em_iteration_missing, references={"numpy": _numpy_em_iteration_missing},
+            baselines={"fastprob-complete": _fastprob_complete_em_iteration,
+                       "sklearn-mean-imputed": _sklearn_mean_imputed_em_iteration},
+            sizes={"test": 3000, "bench": n}, rtol=1e-9, normwise=True, flops_per_row=2 * K * d * (d + 1),
+            rounds=3, family="mixture"))
+    return reg
+
+
 def _mixture_comparisons():
     reg = []
     for dtype in (np.float64, np.float32):
@@ -520,7 +639,8 @@ QUICK = frozenset({
 
 #: Every comparison, in a stable order.
 REGISTRY = tuple(replace(c, quick=c.name in QUICK) for c in
-                 _build_registry() + tuple(_mixture_comparisons()) + tuple(_activation_comparisons()))
+                 _build_registry() + tuple(_mixture_comparisons()) + tuple(_missing_comparisons())
+                 + tuple(_activation_comparisons()))
 
 
 def comparisons(prefix=""):

@@ -178,7 +178,7 @@ def run(comparisons, *, quick=False, plot=True, rounds=None, progress=None):
             _say(progress, f" {label} {fmt_time(impls[label]['median'])}", end="")
         if OURS in outputs:
             for label, result in outputs.items():
-                if label != OURS:
+                if label != OURS and label not in c.baselines:  # baselines compute something else
                     impls[label]["error"] = float(c.error(outputs[OURS], result))
         del args, outputs
         entry = {"name": c.name, "operation": c.name.split("-")[0], "family": c.family,
