@@ -103,8 +103,9 @@ def e_step_statistics(X, sw, comps, marginalize=False):
 
     With ``marginalize``, NaN entries are missing at random: the E-step
     scores the observed coordinates and the statistics are the expected ones
-    (see :mod:`fastprob.kernels.missing`); an array without NaN runs the
-    complete-data code exactly.
+    (see :mod:`fastprob.kernels.missing`).  Callers pass it only for data
+    with missing values (a source's ``holes``), so that data without NaN run
+    the complete-data build exactly; X is not scanned again here.
     """
     N, d = X.shape
     K = comps.n_components
@@ -119,7 +120,7 @@ def e_step_statistics(X, sw, comps, marginalize=False):
     kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if diagonal else d)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
            *comps.kernel_args(comps.arithmetic_dtype(X.dtype)),
-           comps.hole_precisions(marginalize and bool(np.isnan(X).any())), block, tile,
+           comps.hole_precisions(marginalize), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)
     loglik = 0.0

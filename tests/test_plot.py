@@ -29,6 +29,7 @@ FIGURES = {
     "mixture_1d": (plot.mixture_1d_figure, {}),
     "mixture_2d": (plot.mixture_2d_figure, {}),
     "responsibilities": (plot.responsibilities_figure, {"n": 200}),
+    "missing": (plot.missing_figure, {"n": 300}),
 }
 
 
@@ -79,3 +80,10 @@ def test_clear_message_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'fastprob\[plot\]'"):
         plot.sigmoid_figure()
+
+
+def test_missing_values_sample_loses_one_coordinate_in_a_third_of_the_points():
+    Xh, X, (weights, means, covs) = plot.missing_values_sample(3000, 1 / 3, random_state=1)
+    lost = np.isnan(Xh)
+    assert not lost.all(axis=1).any() and abs(lost.any(axis=1).mean() - 1 / 3) < 0.03
+    assert np.array_equal(Xh[~lost], X[~lost]) and np.array_equal(means, np.asarray(plot.MIXTURE_2D[1]))
