@@ -43,7 +43,6 @@ from ._sources import (
     FilledSource,
     MemmapSource,
     check_memmap,
-    fill_holes,
     is_chunk_stream,
 )
 from ._validation import check_weights

@@ -53,6 +53,7 @@ PATTERN_MAX_MISSING = 4
 #: Memory of that cache per thread (it holds at most 4096 patterns).
 PATTERN_CACHE_BYTES = 8 * 2**20
 
+
 @serial
 def holes_scratch(prec, d, tile, K):
     """Per-call scratch of :func:`find_holes` and the pattern cache (a tuple, fields as named in
