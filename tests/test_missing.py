@@ -192,7 +192,7 @@ def _sources(X):
     yield "function", lambda: iter(path_free)
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+@pytest.mark.parametrize("covariance_type", TYPES)
 def test_out_of_core_sources_equal_the_in_memory_fit(rng, tmp_path, covariance_type):
     X, _ = mixture_data(rng, 700, 4)
     X[rng.random(X.shape) < 0.2] = np.nan

@@ -635,6 +635,7 @@ QUICK = frozenset({
     "mvn_logpdf-d16-float64", "normal_logpdf-float64", "mvn_fit-d16-float64", "normal_fit-float64",
     "gmm_logpdf-W1-float64", "gmm_logpdf-W2-float64", "em_iteration-W2-float64", f"fit{FIT_ITERATIONS}-W1-float64",
     "sigmoid-float64", "log_sigmoid-float64", "softplus-float64", "tanh-float64", f"logsumexp-rows{LSE_ROW}-float64",
+    "em_iteration_missing-W2-1col30-float64",
 })
 
 #: Every comparison, in a stable order.
