@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from ._moments import Statistics, merge_statistics
-from ._sources import INFINITE_WITH_MISSING, RowSource, check_chunk_values
+from ._sources import INFINITE_WITH_MISSING, NAN_IN_DASK, RowSource, check_chunk_values
 from .mixture import make_components, score_one
 from .threads import set_num_threads
 
@@ -134,21 +134,27 @@ class DaskSource(RowSource):
         self.dtype = np.dtype(self.X.dtype)
         self.blocks = self.X.chunks[0]
         self.weighted = sample_weight is not None
-        # With missing values allowed only infinities are refused; the per-column counts and sums of
-        # the observed values come in the same pass.
+        # With missing values allowed only infinities are refused; the facts of the holes (as
+        # _sources.ValueScan collects them) come in the same pass.
         valid = da.isfinite(self.X).all() if not missing else ~da.isinf(self.X).any()
-        holes = (da.count_nonzero(~da.isnan(self.X), axis=0), da.nansum(self.X.astype(np.float64), axis=0)) \
-            if missing else ()
-        if sample_weight is None:
-            self._sw = None
-            self.n_positive = self.n_rows
-            finite, max_abs, *facts = dask.compute(valid, self._max_abs(), *holes)
-        else:
+        if sample_weight is not None:
             sw = as_weights(sample_weight)
             if sw.shape != (self.n_rows,):
                 raise ValueError(f"sample_weight must have shape ({self.n_rows},) (one weight per sample), "
                                  f"got shape {sw.shape}.")
             self._sw = sw.rechunk((self.blocks,))
+        holes = ()
+        if missing:
+            seen = ~da.isnan(self.X)
+            w = da.ones(self.n_rows, chunks=(self.blocks,)) if sample_weight is None else self._sw
+            holes = (da.any(~seen), da.count_nonzero(seen & (w > 0)[:, None], axis=0),
+                     (da.where(seen, self.X, 0).astype(np.float64) * w[:, None]).sum(axis=0),
+                     (seen * w[:, None]).sum(axis=0), (w * seen.sum(axis=1)).sum(), w.sum())
+        if sample_weight is None:
+            self._sw = None
+            self.n_positive = self.n_rows
+            finite, max_abs, *facts = dask.compute(valid, self._max_abs(), *holes)
+        else:
             finite, w_finite, w_min, w_sum, n_positive, max_abs, *facts = dask.compute(
                 valid, da.isfinite(self._sw).all(), self._sw.min(), self._sw.sum(),
                 da.count_nonzero(self._sw > 0), self._max_abs(), *holes)
@@ -156,14 +162,16 @@ class DaskSource(RowSource):
                 raise ValueError("sample_weight must be finite and non-negative with a positive sum.")
             self.n_positive = int(n_positive)
         if not finite:
-            raise ValueError(INFINITE_WITH_MISSING if missing else "Input X contains NaN or infinity.")
+            raise ValueError(INFINITE_WITH_MISSING if missing else NAN_IN_DASK)
         self.max_abs = float(max_abs)
         self._missing = missing
         if missing:
-            self.observed = np.asarray(facts[0], dtype=np.int64)
+            any_nan, observed, sums, weights, row_observed, row_weight = facts
+            self.holes = bool(any_nan)
+            self.observed = np.asarray(observed, dtype=np.int64)
             with np.errstate(invalid="ignore", divide="ignore"):
-                self.fill = np.asarray(facts[1], dtype=np.float64) / self.observed
-            self.holes = bool((self.observed < self.n_rows).any())
+                self.fill = np.asarray(sums, dtype=np.float64) / np.asarray(weights, dtype=np.float64)
+                self.observed_per_row = float(row_observed) / float(row_weight)
         self._unscaled = self.X
         self.total_weight = float(self.n_rows if sample_weight is None else w_sum)
 

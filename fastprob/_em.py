@@ -119,7 +119,8 @@ def e_step_statistics(X, sw, comps, marginalize=False):
     # Per row and component: the triangular solve (~d² flops, none when diagonal) and the scatter (~d·dd).
     kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if diagonal else d)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
-           *comps.kernel_args(comps.arithmetic_dtype(X.dtype)),
+           # (with holes in float64, as mixture.score explains)
+           *comps.kernel_args(np.float64 if marginalize else comps.arithmetic_dtype(X.dtype)),
            comps.hole_precisions(marginalize), block, tile,
            W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)

@@ -72,8 +72,14 @@ class RowSource(abc.ABC):
     observed : (n_features,) int64 or None
         Non-NaN values per column (sources built with ``missing=True``).
     fill : (n_features,) float64 or None
-        Each column's mean of its observed values (sources built with
-        ``missing=True``; NaN for a column with none).
+        Each column's mean of its observed values, weighted (sources built
+        with ``missing=True``; NaN for a column with none).
+    observed_per_row : float or None
+        The weighted mean number of observed values per row (sources built
+        with ``missing=True``).
+
+    With missing values allowed, ``observed`` counts only rows of positive
+    weight: a value in a row of weight 0 is not data.
     """
 
     n_rows: int
@@ -89,6 +95,7 @@ class RowSource(abc.ABC):
     holes = False
     observed = None
     fill = None
+    observed_per_row = None
 
     @abc.abstractmethod
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
@@ -193,7 +200,7 @@ class ArraySource(InProcessSource):
         self.total_weight = float(self.n_rows if sw is None else sw.sum())
         if missing:
             scan = ValueScan(self.n_features, missing)
-            scan.add(X)
+            scan.add(X, sw)
             scan.apply(self)
 
     def chunks(self):
@@ -279,8 +286,8 @@ class MemmapSource(InProcessSource):
         """Raise sklearn's ValueError for NaN (unless missing values are allowed) or infinite values; note
         max_abs (and the missing values' facts).  One pass, chunk by chunk."""
         scan = ValueScan(self.n_features, self._missing)
-        for _, Xc, _ in self.chunks():
-            scan.add(Xc)
+        for _, Xc, swc in self.chunks():
+            scan.add(Xc, swc)
         scan.apply(self)
 
 
@@ -339,11 +346,11 @@ class ChunkSource(InProcessSource):
                                  "the first chunk: give (X, sample_weight) pairs for all chunks or for none.")
             if scan is None:
                 scan = ValueScan(self.n_features, self._missing)
-            scan.add(Xc)
             if swc is not None:
                 swc = _check_chunk_weights(swc, Xc.shape[0], i)
                 self.total_weight += float(swc.sum())
                 self.n_positive += int(np.count_nonzero(swc > 0))
+            scan.add(Xc, swc)
             dtypes.add(Xc.dtype)
             n_rows += Xc.shape[0]
         if self.n_features is None:
@@ -423,11 +430,19 @@ def is_chunk_stream(X):
     return True
 
 
+#: What to do about NaN in X (added to scikit-learn's message).
+NAN_HINT = ("GaussianMixture(missing='marginalize') fits data with missing values (NaN) by exact EM; "
+            "otherwise drop or impute them first.")
+
+#: The error for NaN or infinity in a dask array, checked in one pass.
+NAN_IN_DASK = "Input X contains NaN or infinity. " + NAN_HINT
+
+
 def check_chunk_finite(Xc):
-    """sklearn's messages for NaN / infinity in X."""
+    """sklearn's messages for NaN / infinity in X (with the hint for NaN)."""
     if not np.isfinite(Xc).all():
         if np.isnan(Xc).any():
-            raise ValueError("Input X contains NaN.")
+            raise ValueError("Input X contains NaN. " + NAN_HINT)
         raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
 
 
@@ -446,16 +461,22 @@ def check_chunk_values(Xc, missing):
 
 
 class ValueScan:
-    """Facts of X's values met chunk by chunk: the largest |x|; with ``missing``, per column the number
-    and sum of the observed (non-NaN) values.  Chunks are checked as they come (:func:`check_chunk_values`)."""
+    """Facts of X's values met chunk by chunk: the largest |x|; with ``missing``, whether any value is NaN
+    and, over the rows of positive weight, per column the number of observed (non-NaN) values and their
+    weighted mean, and the weighted mean number of observed values per row.  Chunks are checked as they
+    come (:func:`check_chunk_values`)."""
 
     def __init__(self, n_features, missing):
         self.missing = missing
         self.max_abs = 0.0
+        self.any_nan = False
         self.observed = np.zeros(n_features, dtype=np.int64)
         self.sums = np.zeros(n_features)
+        self.weights = np.zeros(n_features)
+        self.row_observed = 0.0
+        self.row_weight = 0.0
 
-    def add(self, Xc):
+    def add(self, Xc, swc=None):
         check_chunk_values(Xc, self.missing)
         if not Xc.size:
             return
@@ -463,20 +484,27 @@ class ValueScan:
             self.max_abs = max(self.max_abs, float(Xc.max()), -float(Xc.min()))
             return
         nan = np.isnan(Xc)
-        observed = Xc.shape[0] - np.count_nonzero(nan, axis=0)
-        if observed.any():
+        if not nan.all():
             self.max_abs = max(self.max_abs, float(np.nanmax(Xc)), -float(np.nanmin(Xc)))
-        self.observed += observed
-        self.sums += np.where(nan, 0.0, Xc).sum(axis=0, dtype=np.float64)
+        self.any_nan |= bool(nan.any())
+        seen = ~nan
+        w = np.ones(Xc.shape[0]) if swc is None else np.asarray(swc, dtype=np.float64)
+        self.observed += np.count_nonzero(seen & (w > 0)[:, None], axis=0)
+        self.sums += (np.where(nan, 0.0, Xc) * w[:, None]).sum(axis=0, dtype=np.float64)
+        self.weights += (seen * w[:, None]).sum(axis=0)
+        self.row_observed += float(w @ seen.sum(axis=1))
+        self.row_weight += float(w.sum())
 
     def apply(self, source):
-        """Set the source's facts: max_abs, and with missing values allowed holes, observed, fill."""
+        """Set the source's facts: max_abs, and with missing values allowed holes, observed, fill,
+        observed_per_row."""
         source.max_abs = self.max_abs
         if self.missing:
             source.observed = self.observed
             with np.errstate(invalid="ignore", divide="ignore"):
-                source.fill = self.sums / self.observed
-            source.holes = bool((self.observed < source.n_rows).any())
+                source.fill = self.sums / self.weights
+                source.observed_per_row = self.row_observed / self.row_weight
+            source.holes = self.any_nan
 
 
 class FilledSource(RowSource):

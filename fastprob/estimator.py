@@ -38,6 +38,8 @@ with _gc_pause.paused():
         class InvalidParameterError(ValueError, TypeError):
             """A constructor parameter of the wrong type or value."""
 from ._sources import (
+    INFINITE_WITH_MISSING,
+    NAN_HINT,
     ArraySource,
     ChunkSource,
     FilledSource,
@@ -282,8 +284,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fitted = hasattr(self, "converged_")
         X = self._check_X(X, reset=not fitted, ensure_min_samples=1)
         X = np.ascontiguousarray(X)
-        chunk = ArraySource(X, None, self._marginalize)
-        if chunk.holes:
+        chunk = ArraySource(X, None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
+                            self._marginalize)
+        if chunk.holes and not fitted:  # initialising from this chunk needs values in every column
             self._check_observed(chunk, "in this chunk ")
         n_samples, n_features = X.shape
         if fitted:
@@ -366,7 +369,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         f = _em.data_factor(source.max_abs, dtype, self.reg_covar)
         source.set_factor(f)
         reg_covar = self.reg_covar * f * f
-        log_jacobian = n_features * math.log(f)  # log p(x) = log p(f x) + d log f
+        # log p(x) = log p(f x) + d log f, with d the row's observed values where some are missing
+        log_jacobian = (source.observed_per_row if source.holes else n_features) * math.log(f)
         inits = _em.scaled(self._check_initial_parameters(n_features), f)
         total_weight = source.total_weight
         eps = 10 * np.finfo(dtype).eps
@@ -497,8 +501,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             column = f"Column {j}" + ("" if names is None else f" ({names[j]!r})")
             n = int(source.observed[j])
             if n == 0:
-                raise ValueError(f"{column} of X has no observed value {where}(all NaN): nothing can be learnt "
-                                 "about it. Drop the column, or give rows where it is observed.")
+                raise ValueError(f"{column} of X has no observed value {where}(all NaN, or observed only in rows "
+                                 "of sample weight 0): nothing can be learnt about it. Drop the column, or give "
+                                 "rows where it is observed.")
             raise ValueError(f"{column} of X has only {n} observed value(s) {where}but n_components = "
                              f"{self.n_components}: each component needs at least one observed value of every "
                              "column. Use fewer components, or drop the column.")
@@ -661,10 +666,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         NaN is allowed where ``marginalize`` (default: ``missing='marginalize'``); infinity never is.
         """
-        if marginalize is None:
-            marginalize = self._marginalize
-        if marginalize:
-            kwargs["ensure_all_finite"] = "allow-nan"
         dtypes = _compute_dtypes(X)
         if any(isinstance(dt, np.dtype) and dt.kind == "O" for dt in _declared_dtypes(X)):
             try:  # only to name the problem: validate_data converts X itself (keeping feature names)
@@ -672,9 +673,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"X has dtype object and holds a value that is not a number ({exc}); pass "
                                 "a float64 or float32 array.") from None
-        # Its finiteness check sums X: inf + -inf would warn before it names the problem.
-        with np.errstate(invalid="ignore", over="ignore"):
-            return validate_data(self, X, dtype=dtypes, **kwargs)
+        if marginalize is None:
+            marginalize = self._marginalize
+        if marginalize:
+            kwargs["ensure_all_finite"] = "allow-nan"
+        try:
+            # Its finiteness check sums X: inf + -inf would warn before it names the problem.
+            with np.errstate(invalid="ignore", over="ignore"):
+                return validate_data(self, X, dtype=dtypes, **kwargs)
+        except ValueError as exc:
+            if marginalize and "infinity" in str(exc):
+                raise ValueError(INFINITE_WITH_MISSING) from None
+            if "contains NaN" in str(exc):
+                raise ValueError(f"{str(exc).splitlines()[0]} {NAN_HINT}") from None
+            raise
 
     # ------------------------------------------------------------------ #
     # Inference

@@ -190,14 +190,21 @@ def score(X, comps, *, lse=False, resp=False, labels=False, marginalize=False, i
     if N:
         kernel = _mixk.mixture_scores.for_size(N * K * d * (d + 1))
         tile = rows_per_tile(d)
-        kernel(-(-N // tile), read_only(X), *comps.kernel_args(comps.arithmetic_dtype(X.dtype)),
+        # Holes are filled with conditional means in the tile's dtype: in float32 a fill near a large
+        # mean would lose the digits that matter (|μ| 1e6: 1e-3 of a unit), so rows with holes are
+        # computed in float64 whatever X's dtype (results are rounded once to it).
+        dtype = np.dtype(np.float64) if marginalize else comps.arithmetic_dtype(X.dtype)
+        kernel(-(-N // tile), read_only(X), *comps.kernel_args(dtype),
                comps.hole_precisions(marginalize), tile, np.empty((0, 0), X.dtype), lse_out, resp_out, label_out,
                impute_out, impute_var_out)
         if resp or labels:
             far = np.flatnonzero(np.isneginf(lse_out))
-            far = far[np.isfinite(X[far]).all(axis=1)]
+            # finite rows (with holes: finite observed values) whose densities all underflow
+            far = far[(np.isfinite(X[far]) | (marginalize & np.isnan(X[far]))).all(axis=1)]
             if far.size:
-                limit = _limit_responsibilities(X[far], comps)
+                limit = _limit_responsibilities(X[far], comps) if not marginalize else np.stack(
+                    [_limit_responsibilities(x[None, ~np.isnan(x)], _observed_components(comps, ~np.isnan(x)))[0]
+                     for x in X[far]])
                 if resp:
                     resp_out[far] = limit
                 if labels:
@@ -259,6 +266,15 @@ def _limit_responsibilities(X, comps):
             share = np.array([1.0 if k == best else np.exp(gap(k, best)) for k in range(K)])
         out[i] = share / share.sum()
     return out
+
+
+def _observed_components(comps, observed):
+    """The mixture's marginal over the coordinates ``observed`` (a boolean mask), as :class:`Components`."""
+    covs = comps.covariances
+    sub = {"full": lambda: covs[:, observed][:, :, observed], "tied": lambda: covs[observed][:, observed],
+           "diag": lambda: covs[:, observed], "spherical": lambda: covs}[comps.covariance_type]()
+    return make_components(comps.weights, comps.means[:, observed], np.ascontiguousarray(sub),
+                           comps.covariance_type)[0]
 
 
 def score_one(X, comps, what, marginalize=False):

@@ -69,8 +69,9 @@ def holes_scratch(prec, d, tile, K):
     acc (K,); A, B (d, d, K): the factor and inverse of P_mm per component;
     V (d, K): right-hand sides; the cache: a hash table of pattern keys (bit i set:
     coordinate i missing) with their entry numbers, the entries (S, width, K):
-    the regression P_mm⁻¹ P_m· (m x d), -½ log|P_mm| and P_mm⁻¹ (m x m) per
-    component, valid[s] once entry s is computed, and the number in use;
+    the factor of P_mm (m x m, as :func:`_factor` leaves it), log|P_mm| and
+    P_mm⁻¹ (m x m) per component, valid[s] once entry s is computed, and the
+    number in use;
     pos[e]: where the e-th hole of the tile (in F's order) is in the tile C,
     flattened; the weights of the conditional covariances not yet added to the
     scatter (:func:`flush_holes`): per coordinate and component for rows
@@ -78,7 +79,7 @@ def holes_scratch(prec, d, tile, K):
     component for cached patterns, whose coordinates are kept with them
     (slot_miss[s] = [m, coordinates...]).
     """
-    W = PATTERN_MAX_MISSING * d + 1 + PATTERN_MAX_MISSING ** 2
+    W = 2 * PATTERN_MAX_MISSING ** 2 + 1
     S = 0
     if prec.ndim == 3 and 3 <= d <= 62:
         S = max(16, min(4096, PATTERN_CACHE_BYTES // (8 * max(K, 1) * W)))
@@ -224,8 +225,6 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
     # Explicit vectors over the components (simd: LLVM vectorises the plain loops over K too,
     # but with checks before each of these short loops, which cost more than their arithmetic).
     table = prec.reshape((prec.shape[0] * d, K))  # rows (block, i): 2-d, for the vector loads
-    cache = entries.reshape((entries.shape[0] * entries.shape[1], K))
-    width = entries.shape[1]
     Dflat = D.reshape(D.size)
     Vflat = V.reshape(V.size)
     W = simd.VECTOR_BYTES // D.itemsize
@@ -285,26 +284,29 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
                 F[k, s0] = mu[i, k] - acc[k]
                 half_logdet[j, k] = 0.5 * log_alone[i, k]
             continue
+        # v = P_m· δ, then P_mm⁻¹ v with P_mm's factor, for all components at once.  The factor,
+        # log|P_mm| and P_mm⁻¹ depend on the pattern only: cached patterns take them from the cache,
+        # the others compute them here -- the same numbers either way, so a row's result never
+        # depends on which rows came before it.
+        for a in range(m):
+            dot(table, idx[s0 + a] * d, Vflat, a * K)
         sl = slot[j]
         if sl >= 0:
-            # the pattern's regression, determinant and covariance from the cache
             if not valid[sl]:
-                _pattern_entry(prec, idx, s0, m, d, A, B, V, acc, entries, sl)
+                _pattern_entry(prec, idx, s0, m, A, B, acc, entries, sl)
                 valid[sl] = True
-            for a in range(m):
-                dot(cache, sl * width + a * d, Vflat, a * K)
+            for e in range(m * m):
+                for k in range(K):
+                    A[e // m, e % m, k] = entries[sl, e, k]
             for k in range(K):
-                half_logdet[j, k] = entries[sl, m * d, k]
+                half_logdet[j, k] = -0.5 * entries[sl, m * m, k]
         else:
-            # row by row (all components at once): v = P_m· δ, then P_mm⁻¹ v
-            for a in range(m):
-                dot(table, idx[s0 + a] * d, Vflat, a * K)
             _factor(prec, idx, s0, m, A, acc)
             for k in range(K):
                 half_logdet[j, k] = -0.5 * acc[k]
-            _solve(A, m, V)
             if want_cov:
                 _invert(A, B, m)
+        _solve(A, m, V)
         for a in range(m):
             i = idx[s0 + a]
             for k in range(K):
@@ -314,7 +316,7 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
             for a in range(m):
                 for b in range(m):
                     for k in range(K):
-                        G[k, g + a * m + b] = entries[sl, m * d + 1 + a * m + b, k] if sl >= 0 else \
+                        G[k, g + a * m + b] = entries[sl, m * m + 1 + a * m + b, k] if sl >= 0 else \
                             B[min(a, b), max(a, b), k]
 
 
@@ -389,26 +391,30 @@ def _invert(A, B, m):
 
 
 @serial
-def _pattern_entry(prec, idx, s0, m, d, A, B, V, logdet, entries, sl):
-    """Cache entry sl of the pattern missing idx[s0 : s0 + m], for every component: the regression
-    P_mm⁻¹ P_m· (m x d, row-major), -½ log|P_mm| and P_mm⁻¹ (m x m)."""
+def _pattern_entry(prec, idx, s0, m, A, B, logdet, entries, sl):
+    """Cache entry sl of the pattern missing idx[s0 : s0 + m], for every component: the factor of P_mm
+    (m x m, row-major, as :func:`_factor` leaves it in A), log|P_mm| and P_mm⁻¹ (m x m)."""
     K = A.shape[2]
     _factor(prec, idx, s0, m, A, logdet)
-    for k in range(K):
-        entries[sl, m * d, k] = -0.5 * logdet[k]
-    for col in range(d):
-        for a in range(m):
-            for k in range(K):
-                V[a, k] = prec[idx[s0 + a], col, k]
-        _solve(A, m, V)
-        for a in range(m):
-            for k in range(K):
-                entries[sl, a * d + col, k] = V[a, k]
     _invert(A, B, m)
     for a in range(m):
         for b in range(m):
             for k in range(K):
-                entries[sl, m * d + 1 + a * m + b, k] = B[min(a, b), max(a, b), k]
+                entries[sl, a * m + b, k] = A[a, b, k]
+                entries[sl, m * m + 1 + a * m + b, k] = B[min(a, b), max(a, b), k]
+    for k in range(K):
+        entries[sl, m * m, k] = logdet[k]
+
+
+@serial
+def clear_patterns(holes):
+    """Empty the pattern cache.  The EM kernel does this at every block, so that which patterns are
+    cached -- and with it the order the conditional covariances are summed in -- depends on the block's
+    rows only, not on the blocks a thread did before: the statistics are the same on any thread count."""
+    keys, valid, n_slots = holes[14], holes[17], holes[18]
+    keys[:] = -1
+    valid[:] = False
+    n_slots[0] = 0
 
 
 def hole_variance(prec, G, k, i, m, g, a, diagonal):
@@ -515,6 +521,6 @@ def _flush_holes(prec, holes, M2):
                 ia = slot_miss[sl, 1 + a]
                 if full:
                     for b in range(a + 1):  # ascending coordinates: (a, b), b <= a, is the lower triangle
-                        M2[k, ia, slot_miss[sl, 1 + b]] += w * entries[sl, m * d + 1 + a * m + b, k]
+                        M2[k, ia, slot_miss[sl, 1 + b]] += w * entries[sl, m * m + 1 + a * m + b, k]
                 else:
-                    M2[k, ia, 0] += w * entries[sl, m * d + 1 + a * m + a, k]
+                    M2[k, ia, 0] += w * entries[sl, m * m + 1 + a * m + a, k]
