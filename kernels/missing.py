@@ -73,11 +73,9 @@ def holes_scratch(prec, d, tile, K):
     P_mm⁻¹ (m x m) per component, valid[s] once entry s is computed, and the
     number in use;
     pos[e]: where the e-th hole of the tile (in F's order) is in the tile C,
-    flattened; the weights of the conditional covariances not yet added to the
-    scatter (:func:`flush_holes`): per coordinate and component for rows
-    missing one coordinate (and diagonal covariances), per pattern and
-    component for cached patterns, whose coordinates are kept with them
-    (slot_miss[s] = [m, coordinates...]).
+    flattened; the weights of the conditional variances not yet added to the
+    scatter (:func:`flush_holes`), per coordinate and component, for rows
+    missing one coordinate (and diagonal covariances).
     """
     W = 2 * PATTERN_MAX_MISSING ** 2 + 1
     S = 0
@@ -91,8 +89,7 @@ def holes_scratch(prec, d, tile, K):
             np.empty(tile, np.int64), np.empty((tile, K)), np.empty(tile), np.empty((d, K)), np.empty(K),
             np.empty((d, d, K)), np.empty((d, d, K)), np.empty((d, K)),
             np.full(T, -1, np.int64), np.empty(T, np.int64), np.empty((S, W, K)), np.zeros(S, np.bool_),
-            np.zeros(1, np.int64), np.empty(tile * d, np.int64), np.zeros((d, K)), np.zeros((S, K)),
-            np.empty((S, PATTERN_MAX_MISSING + 1), np.int64))
+            np.zeros(1, np.int64), np.empty(tile * d, np.int64), np.zeros((d, K)))
 
 
 def marginalizes(prec):
@@ -123,7 +120,7 @@ def _find_holes_by_type(prec, X, C, t0, nt, holes):
 @serial
 def _find_holes(X, C, t0, nt, holes):
     rows, count, start, idx, finite, cov_start, slot, _, flag = holes[:9]
-    keys, slot_of, entries, valid, n_slots, pos, _, _, slot_miss = holes[14:]
+    keys, slot_of, entries, valid, n_slots, pos, _ = holes[14:]
     d = X.shape[1]
     S = entries.shape[0]
     stride = C.shape[1]
@@ -160,14 +157,14 @@ def _find_holes(X, C, t0, nt, holes):
         if m > 1:
             used2 += m * m
             if n_inf == 0 and m <= PATTERN_MAX_MISSING and m < d and S > 0:
-                slot[n_inc] = _pattern_slot(idx, used, m, keys, slot_of, n_slots, S, slot_miss)
+                slot[n_inc] = _pattern_slot(idx, used, m, keys, slot_of, n_slots, S)
         used += m
         n_inc += 1
     return n_inc, used, used2
 
 
 @serial
-def _pattern_slot(idx, s0, m, keys, slot_of, n_slots, S, slot_miss):
+def _pattern_slot(idx, s0, m, keys, slot_of, n_slots, S):
     """The cache entry of the pattern missing idx[s0 : s0 + m] (a new one while there is room; -1 when full)."""
     key = 0
     for a in range(m):
@@ -182,9 +179,6 @@ def _pattern_slot(idx, s0, m, keys, slot_of, n_slots, S, slot_miss):
         return -1
     keys[h] = key
     slot_of[h] = n_slots[0]
-    slot_miss[n_slots[0], 0] = m
-    for a in range(m):
-        slot_miss[n_slots[0], 1 + a] = idx[s0 + a]
     n_slots[0] += 1
     return slot_of[h]
 
@@ -406,17 +400,6 @@ def _pattern_entry(prec, idx, s0, m, A, B, logdet, entries, sl):
         entries[sl, m * m, k] = logdet[k]
 
 
-@serial
-def clear_patterns(holes):
-    """Empty the pattern cache.  The EM kernel does this at every block, so that which patterns are
-    cached -- and with it the order the conditional covariances are summed in -- depends on the block's
-    rows only, not on the blocks a thread did before: the statistics are the same on any thread count."""
-    keys, valid, n_slots = holes[14], holes[17], holes[18]
-    keys[:] = -1
-    valid[:] = False
-    n_slots[0] = 0
-
-
 def hole_variance(prec, G, k, i, m, g, a, diagonal):
     """Var[x_i | x_o, k] of a row's a-th missing coordinate i, of m (cov_start g), after :func:`fill_holes`
     kept G.  (Scalars, not the ``holes`` tuple: passing it per call would copy it.)"""
@@ -454,16 +437,18 @@ def _refill_holes_by_type(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
 
 @serial
 def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
-    rows, count, start, idx, finite, cov_start, slot = holes[:7]
-    pos, weight_one, weight_pattern = holes[19], holes[20], holes[21]
+    rows, count, start, idx, finite, cov_start = holes[:6]
+    pos, weight_one = holes[19], holes[20]
     # The fills go in by their precomputed places in C: one branch-free loop over the tile's holes.
     flat = C.reshape(C.size)
     for e in range(F.shape[1]):
         flat[pos[e]] = C.dtype.type(F[k, e])
     if rk.size == 0:
         return
-    # The conditional covariances depend on the pattern only: their weights are summed here and
-    # the covariances added once per block (flush_holes), except for uncached patterns.
+    # A conditional covariance depends only on which coordinates are missing: for rows missing one
+    # coordinate (and diagonal covariances, missing any) its weights are summed per coordinate here
+    # and the variances added once per block (flush_holes).  Rows missing more add theirs in row
+    # order, so that the sums do not depend on what the pattern cache holds.
     full = M2.shape[1] > 1
     for j in range(n_inc):
         w = rk[rows[j]]
@@ -475,9 +460,6 @@ def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
             for a in range(m):
                 weight_one[idx[s + a], k] += w
             continue
-        if slot[j] >= 0:
-            weight_pattern[slot[j], k] += w
-            continue
         g = cov_start[j]
         for a in range(m):
             if full:
@@ -488,7 +470,7 @@ def _refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, rk, M2):
 
 
 def flush_holes(prec, holes, M2):
-    """Add the conditional covariances whose weights :func:`refill_holes` summed to the scatter M2
+    """Add the conditional variances whose weights :func:`refill_holes` summed to the scatter M2
     (K, d, d) lower triangles, or (K, d, 1) diagonals, and reset the sums.  Nothing when NaN propagates."""
     raise NotImplementedError("compiled use only")
 
@@ -502,8 +484,7 @@ def _flush_holes_by_type(prec, holes, M2):
 
 @serial
 def _flush_holes(prec, holes, M2):
-    entries, n_slots = holes[16], holes[18]
-    weight_one, weight_pattern, slot_miss = holes[20], holes[21], holes[22]
+    weight_one = holes[20]
     K, d = M2.shape[0], M2.shape[1]
     full = M2.shape[2] > 1
     alone = prec[2 * d]  # Var[x_i | all the other coordinates] (the variance, for diagonal types)
@@ -511,16 +492,3 @@ def _flush_holes(prec, holes, M2):
         for i in range(d):
             M2[k, i, i if full else 0] += weight_one[i, k] * alone[i, k]
             weight_one[i, k] = 0.0
-        for sl in range(n_slots[0]):
-            w = weight_pattern[sl, k]
-            if w == 0.0:
-                continue
-            weight_pattern[sl, k] = 0.0
-            m = slot_miss[sl, 0]
-            for a in range(m):
-                ia = slot_miss[sl, 1 + a]
-                if full:
-                    for b in range(a + 1):  # ascending coordinates: (a, b), b <= a, is the lower triangle
-                        M2[k, ia, slot_miss[sl, 1 + b]] += w * entries[sl, m * m + 1 + a * m + b, k]
-                else:
-                    M2[k, ia, 0] += w * entries[sl, m * m + 1 + a * m + a, k]

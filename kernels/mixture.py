@@ -24,7 +24,6 @@ from ._config import blockwise, choose_by_types, serial
 from .gaussian import fix_infinite_rows, nan_row_limit, solver_scratch_rows, tile_log_prob
 from .mathfn import exp_f32_unchecked, exp_nonpositive, log
 from .missing import (
-    clear_patterns,
     fill_holes,
     find_holes,
     flush_holes,
@@ -308,9 +307,8 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
     # Always true, but computed: a literal True argument would make Numba compile a
     # second tile_logsumexp (for the literal type) beside the one mixture_scores uses.
     normalise = K > 0
-    holes = holes_scratch(prec, d, tile, K)
+    holes = holes_scratch(prec, d, tile, K)  # per call: the pattern cache serves all its blocks
     for b in range(b0, b1):
-        clear_patterns(holes)  # per block (see clear_patterns): the same statistics on any thread count
         r0 = b * block
         r1 = min(N, r0 + block)
         C = np.empty((d, tile + ROW_PAD), chol.dtype)
