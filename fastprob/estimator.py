@@ -284,10 +284,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fitted = hasattr(self, "converged_")
         X = self._check_X(X, reset=not fitted, ensure_min_samples=1)
         X = np.ascontiguousarray(X)
-        chunk = ArraySource(X, None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
-                            self._marginalize)
-        if chunk.holes and not fitted:  # initialising from this chunk needs values in every column
-            self._check_observed(chunk, "in this chunk ")
         n_samples, n_features = X.shape
         if fitted:
             self._check_warm_start(n_features, "partial_fit")
@@ -296,6 +292,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return self  # a chunk of zero total weight changes nothing
         sw = None if sample_weight is None else check_weights(sample_weight, n_samples, "sample_weight",
                                                                rescale=False)
+        chunk = ArraySource(X, sw, self._marginalize)
+        if chunk.holes and not fitted:  # initialising from this chunk needs values in every column
+            self._check_observed(chunk, "in this chunk ")
         eps = 10 * np.finfo(X.dtype).eps
         random_state = check_random_state(self.random_state)
         new_sums = not fitted or getattr(self, "_partial_stats", None) is None

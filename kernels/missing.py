@@ -15,14 +15,15 @@ normalising constant changes by log|Σ_oo| - log|Σ| = log|P_mm|.  The EM
 statistics are those of the filled rows plus, per row, the conditional
 covariance (Ghahramani & Jordan 1994).
 
-Speed.  What depends only on which coordinates are missing -- the regression
-P_mm⁻¹ P_m·, -½ log|P_mm| and P_mm⁻¹, per component -- is computed once per
+Speed.  What depends only on which coordinates are missing -- per
+component, the factor of P_mm, log|P_mm| and P_mm⁻¹ -- is computed once per
 pattern: from a table for rows missing one coordinate, from a per-thread
 cache keyed by the pattern for rows missing up to
-:data:`PATTERN_MAX_MISSING` (row by row beyond).  A row's fills for all K
-components are then one pass, vectorised across the components
-(:func:`fill_holes`, once per tile), kept for the statistics
-(:func:`refill_holes`).
+:data:`PATTERN_MAX_MISSING` (row by row beyond, with the same arithmetic: a
+row's result never depends on what the cache holds, so neither on the other
+rows nor on the thread count).  A row's fills for all K components are then
+one pass, vectorised across the components (:func:`fill_holes`, once per
+tile), kept for the statistics (:func:`refill_holes`).
 
 Kernels pass ``prec``: an empty 1-D array when NaN propagates (the default;
 these functions then compile to nothing), or to marginalise, the (2d + 3, d,
@@ -84,6 +85,8 @@ def holes_scratch(prec, d, tile, K):
     T = 1
     while T < 2 * S:
         T *= 2
+    if prec.ndim != 3:  # NaN propagates: nothing is used, keep the calls cheap for small data
+        d = tile = K = 0
     return (np.empty(tile, np.int64), np.empty(tile, np.int64), np.empty(tile, np.int64),
             np.empty(tile * d, np.int64), np.empty(tile, np.bool_), np.empty(tile, np.int64),
             np.empty(tile, np.int64), np.empty((tile, K)), np.empty(tile), np.empty((d, K)), np.empty(K),
