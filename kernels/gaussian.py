@@ -113,7 +113,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
                 LP[k, r] = log_weights[k]
             else:
                 # the normalising constant of the observed coordinates (see .missing)
-                ck = log_weights[k] - 0.5 * ((d - count[j]) * LOG_2PI + ld) + half_logdet[j, k]
+                ck = log_weights[k] - 0.5 * ((d - count[j]) * LOG_2PI + ld) + half_logdet[k, j]
                 LP[k, r] = LP.dtype.type(ck) - half * maha[r]
 
 

@@ -64,7 +64,7 @@ def holes_scratch(prec, d, tile, K):
     missing coordinates, which are idx[start[j] : start[j] + count[j]]
     (ascending); finite[j]: its observed values are finite; cov_start[j]:
     where its conditional covariance (m > 1) is kept in G; slot[j]: its
-    entry in the pattern cache (-1: none); half_logdet[j, k]: what its
+    entry in the pattern cache (-1: none); half_logdet[k, j]: what its
     log-density under component k gains from the normalising constant,
     -½ log|P_mm|; flag (tile,); D (d, K): a row centred on each component;
     acc (K,); A, B (d, d, K): the factor and inverse of P_mm per component;
@@ -89,7 +89,7 @@ def holes_scratch(prec, d, tile, K):
         d = tile = K = 0
     return (np.empty(tile, np.int64), np.empty(tile, np.int64), np.empty(tile, np.int64),
             np.empty(tile * d, np.int64), np.empty(tile, np.bool_), np.empty(tile, np.int64),
-            np.empty(tile, np.int64), np.empty((tile, K)), np.empty(tile), np.empty((d, K)), np.empty(K),
+            np.empty(tile, np.int64), np.empty((K, tile)), np.empty(tile), np.empty((d, K)), np.empty(K),
             np.empty((d, d, K)), np.empty((d, d, K)), np.empty((d, K)),
             np.full(T, -1, np.int64), np.empty(T, np.int64), np.empty((S, W, K)), np.zeros(S, np.bool_),
             np.zeros(1, np.int64), np.empty(tile * d, np.int64), np.zeros((d, K)))
@@ -190,9 +190,9 @@ def fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
     """Every component's conditional means for the holes of the tile's incomplete rows (the E-step).
 
     For incomplete row j and component k: F[k, start[j] + a] = E[x_i | x_o, k]
-    for its a-th missing coordinate i; half_logdet[j, k] = -½ log|P_mm| (the
+    for its a-th missing coordinate i; half_logdet[k, j] = -½ log|P_mm| (the
     row's log-density is the complete formula's plus ½ m log 2π +
-    half_logdet[j, k], see :func:`.gaussian.tile_log_prob`); with a non-empty
+    half_logdet[k, j], see :func:`.gaussian.tile_log_prob`); with a non-empty
     G, the conditional covariance P_mm⁻¹ of a row missing more than one
     coordinate goes to G[k, cov_start[j]:] (m x m, row-major; diagonal
     covariances need none: their conditional variances are the variances).
@@ -258,7 +258,7 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
                     F[k, s0 + a] = mu[i, k]
                     acc[k] += log_alone[i, k]
             for k in range(K):
-                half_logdet[j, k] = 0.5 * acc[k] if finite[j] else 0.0
+                half_logdet[k, j] = 0.5 * acc[k] if finite[j] else 0.0
             continue
         # The row centred on every component at once, 0 at the holes.
         for i in range(d):
@@ -279,7 +279,7 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
             dot(table, (d + i) * d, acc, 0)
             for k in range(K):
                 F[k, s0] = mu[i, k] - acc[k]
-                half_logdet[j, k] = 0.5 * log_alone[i, k]
+                half_logdet[k, j] = 0.5 * log_alone[i, k]
             continue
         # v = P_m· δ, then P_mm⁻¹ v with P_mm's factor, for all components at once.  The factor,
         # log|P_mm| and P_mm⁻¹ depend on the pattern only: cached patterns take them from the cache,
@@ -296,11 +296,11 @@ def _fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G):
                 for k in range(K):
                     A[e // m, e % m, k] = entries[sl, e, k]
             for k in range(K):
-                half_logdet[j, k] = -0.5 * entries[sl, m * m, k]
+                half_logdet[k, j] = -0.5 * entries[sl, m * m, k]
         else:
             _factor(prec, idx, s0, m, A, acc)
             for k in range(K):
-                half_logdet[j, k] = -0.5 * acc[k]
+                half_logdet[k, j] = -0.5 * acc[k]
             if want_cov:
                 _invert(A, B, m)
         _solve(A, m, V)
