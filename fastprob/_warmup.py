@@ -93,8 +93,8 @@ def _as_list(values, name):
     return values
 
 
-def plan_jobs(dtypes, n_features, covariance_types):
-    """The (dtype, d, covariance types) jobs that together build every kernel those calls use.
+def plan_jobs(dtypes, n_features, covariance_types, missing=False):
+    """The (dtype, d, covariance types, missing) jobs that together build every kernel those calls use.
 
     One job per dtype and solver: d = 1..4 each have their own solver for the
     'full' and 'tied' covariances; every other d, and 'diag' and 'spherical'
@@ -131,11 +131,16 @@ def plan_jobs(dtypes, n_features, covariance_types):
                 jobs.setdefault((t, d if d in UNROLLED_WIDTHS else blocked), set()).update(triangular)
             if diagonal:
                 jobs.setdefault((t, blocked), set()).update(diagonal)
-    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs)) for (t, d), covs in jobs.items()]
+    missing = bool(missing)
+    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs), missing) for (t, d), covs in jobs.items()]
 
 
-def _run_job(dtype, d, covariance_types):
-    """Run every mixture/Gaussian function once on small data in this process; return its build log."""
+def _run_job(dtype, d, covariance_types, missing=False):
+    """Run every mixture/Gaussian function once on small data in this process; return its build log.
+
+    With ``missing``, also their missing-value forms (``missing='marginalize'``, ``impute``), whose
+    kernels are separate builds.
+    """
     import warnings
 
     from .estimator import GaussianMixture
@@ -158,7 +163,21 @@ def _run_job(dtype, d, covariance_types):
         # The Gaussian functions use the solver of d too ('full' covariances).
         mean, sigma = mvn_fit(X)
         mvn_logpdf(X, mean, sigma)
-    return {"dtype": dtype, "n_features": d, "covariance_types": covariance_types,
+        if missing:
+            Xm = X.copy()
+            Xm[::3, 0] = np.nan  # rows missing one value, and (d > 2) rows missing two
+            Xm[1::3, : min(2, d - 1) or 1] = np.nan
+            for cov in covariance_types:
+                gm = GaussianMixture(2, covariance_type=cov, max_iter=2, random_state=0, missing="marginalize")
+                gm.fit(Xm)
+                gm.predict_proba(Xm)
+                gm.score_samples(Xm)
+                gm.impute(Xm, return_std=True)
+                gmm_logpdf(Xm, gm.weights_, gm.means_, gm.covariances_, covariance_type=cov, missing="marginalize")
+                gmm_responsibilities(Xm, gm.weights_, gm.means_, gm.covariances_, covariance_type=cov,
+                                     missing="marginalize")
+            mvn_logpdf(Xm, mean, sigma, missing="marginalize")
+    return {"dtype": dtype, "n_features": d, "covariance_types": covariance_types, "missing": missing,
             "seconds": time.perf_counter() - started, "kernels_built": len(log.kernels()),
             "compile_seconds": log.seconds()}
 
@@ -167,9 +186,9 @@ _WORKER = """
 import json, sys
 from fastprob._warmup import _run_job
 for line in sys.stdin:
-    dtype, d, covs = json.loads(line)
+    dtype, d, covs, missing = json.loads(line)
     try:
-        result = _run_job(dtype, d, tuple(covs))
+        result = _run_job(dtype, d, tuple(covs), missing)
     except BaseException as exc:
         result = {"error": f"{type(exc).__name__}: {exc}"}
     print(json.dumps(result), flush=True)
@@ -193,8 +212,8 @@ class _WorkerProcess:
         self.proc = subprocess.Popen([sys.executable, "-P", "-c", _WORKER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
-    def run(self, dtype, d, covariance_types):
-        self.proc.stdin.write(json.dumps([dtype, d, list(covariance_types)]) + "\n")
+    def run(self, dtype, d, covariance_types, missing):
+        self.proc.stdin.write(json.dumps([dtype, d, list(covariance_types), missing]) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         what = f"the job {dtype} d={d} {'/'.join(covariance_types)} failed"
@@ -240,7 +259,7 @@ def _run_in_workers(jobs, processes, report):
 
 
 def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
-            covariance_types=COVARIANCE_TYPES, *, processes=None, verbose=True):
+            covariance_types=COVARIANCE_TYPES, *, processes=None, verbose=True, missing=False):
     """Build the kernels of the mixture and Gaussian functions ahead of use, into the disk cache.
 
     Later processes on this machine (same CPU, Python, Numba and fastprob)
@@ -263,12 +282,16 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         process.
     verbose : bool
         Print one line per finished job.
+    missing : bool
+        Also build the kernels of the missing-value forms (``missing='marginalize'``
+        in the functions and the estimator, ``GaussianMixture.impute``): separate
+        builds, about as many again, which data without NaN never use.
 
     Returns
     -------
     list of dict
         One per job: ``dtype``, ``n_features`` (the d it ran at),
-        ``covariance_types``, ``seconds``, ``kernels_built`` (0 when all came
+        ``covariance_types``, ``missing``, ``seconds``, ``kernels_built`` (0 when all came
         from the cache) and ``compile_seconds``.
 
     Examples
@@ -278,7 +301,7 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
     >>> [(job["dtype"], job["n_features"]) for job in jobs]
     [('float64', 2)]
     """
-    jobs = plan_jobs(dtypes, n_features, covariance_types)
+    jobs = plan_jobs(dtypes, n_features, covariance_types, missing)
     if processes is None:
         processes = os.cpu_count() or 1
     if isinstance(processes, (bool, np.bool_)) or not isinstance(processes, numbers.Integral) or processes < 1:
@@ -291,7 +314,8 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         results.append(result)
         if verbose:
             print(f"[{len(results)}/{len(jobs)}] {result['dtype']} d={result['n_features']} "
-                  f"{'/'.join(result['covariance_types'])}: {result['kernels_built']} kernels built "
+                  f"{'/'.join(result['covariance_types'])}{' +missing' if result['missing'] else ''}: "
+                  f"{result['kernels_built']} kernels built "
                   f"in {result['seconds']:.1f} s", flush=True)
 
     if verbose:
@@ -306,4 +330,5 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         _run_in_workers(jobs, processes, report)
     if verbose:
         print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
-    return sorted(results, key=lambda r: jobs.index((r["dtype"], r["n_features"], r["covariance_types"])))
+    return sorted(results, key=lambda r: jobs.index((r["dtype"], r["n_features"], r["covariance_types"],
+                                                     r["missing"])))

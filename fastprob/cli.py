@@ -198,7 +198,8 @@ def _compile(args):
     from ._warmup import compile as build
 
     try:
-        build(args.dtype, args.features, args.covariance_type, processes=args.processes, verbose=not args.quiet)
+        build(args.dtype, args.features, args.covariance_type, processes=args.processes, verbose=not args.quiet,
+              missing=args.missing)
     except (RuntimeError, MemoryError) as exc:
         raise CLIError(str(exc).splitlines()[0] or type(exc).__name__) from None
     return 0
@@ -553,6 +554,8 @@ def build_parser():
                       help="covariance types (default: all four)")
     comp.add_argument("--processes", type=_positive_int, metavar="N",
                       help="worker processes compiling side by side (default: the number of CPUs)")
+    comp.add_argument("--missing", action="store_true",
+                      help="also the kernels for data with missing values (missing='marginalize', impute)")
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     comp.set_defaults(func=_compile)
 

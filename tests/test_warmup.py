@@ -18,16 +18,18 @@ def test_jobs_cover_each_dtype_and_solver_once():
     # types share one: five jobs per dtype.
     assert len(jobs) == 10
     for dtype in ("float64", "float32"):
-        mine = sorted((d, covs) for t, d, covs in jobs if t == dtype)
+        mine = sorted((d, covs) for t, d, covs, missing in jobs if t == dtype and not missing)
         assert mine == [(1, ("full", "tied")), (2, ("full", "tied")), (3, ("full", "tied")), (4, ("full", "tied")),
                         (5, ("full", "tied", "diag", "spherical"))]
     # The diagonal types and every d > 4 share the blocked solver: one job, run at d = 5
     # (not at a large d the user named: the same kernels, built in a fraction of the time).
-    assert plan_jobs(["float32"], [2, 3], ["diag"]) == [("float32", 5, ("diag",))]
-    assert plan_jobs([float], [2, 30], ["full", "diag"]) == [("float64", 2, ("full",)), ("float64", 5, ("full", "diag"))]
-    assert plan_jobs("float64", 100_000, "tied") == [("float64", 5, ("tied",))]  # single values are lists of one
+    assert plan_jobs(["float32"], [2, 3], ["diag"]) == [("float32", 5, ("diag",), False)]
+    assert plan_jobs([float], [2, 30], ["full", "diag"]) == [("float64", 2, ("full",), False),
+                                                           ("float64", 5, ("full", "diag"), False)]
+    assert plan_jobs("float64", 100_000, "tied") == [("float64", 5, ("tied",), False)]  # single values: lists of one
     assert plan_jobs([np.float32, "f4", np.dtype("float32")], np.array([3, 3]), ("spherical",)) == \
-        [("float32", 5, ("spherical",))]
+        [("float32", 5, ("spherical",), False)]
+    assert plan_jobs("float64", [2], "full", missing=True) == [("float64", 2, ("full",), True)]
 
 
 @pytest.mark.parametrize("args, match", [
@@ -141,3 +143,32 @@ def test_star_import_leaves_the_builtin_compile_alone():
     namespace = {}
     exec("from fastprob import *", namespace)
     assert "compile" not in namespace and callable(fastprob.compile) and "compile" in dir(fastprob)
+
+
+_AFTER_MISSING = """
+import json, numpy as np, fastprob
+from fastprob._warmup import BuildLog
+rng = np.random.default_rng(1)
+X = rng.standard_normal((3000, 6))
+X[rng.random(X.shape) < 0.2] = np.nan
+with BuildLog() as log:
+    gm = fastprob.GaussianMixture(3, random_state=0, missing="marginalize").fit(X)
+    gm.predict(X)
+    gm.impute(X, return_std=True)
+    fastprob.gmm_logpdf(X, gm.weights_, gm.means_, gm.covariances_, missing="marginalize")
+print(json.dumps([name for name, _, _ in log.kernels()]))
+"""
+
+
+def test_compile_with_missing_builds_the_missing_value_kernels(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["FASTPROB_CACHE_DIR"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-P", "-m", "fastprob", "compile", "--dtype", "float64",
+                          "--features", "6", "--covariance-type", "full", "--missing", "--processes", "1"],
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines()[1].startswith("[1/1] float64 d=5 full +missing: ")
+    after = subprocess.run([sys.executable, "-P", "-c", _AFTER_MISSING], capture_output=True, text=True, env=env,
+                           timeout=900)
+    assert after.returncode == 0, after.stderr[-3000:]
+    assert json.loads(after.stdout.strip().splitlines()[-1]) == []
