@@ -17,7 +17,7 @@ A new covariance type is a subclass of :class:`CovarianceType` added to
 """
 import numpy as np
 
-from .gaussian import check_symmetric, factor_stack
+from .gaussian import check_symmetric, factor_stack, precision_factors
 
 
 class CovarianceType:
@@ -95,12 +95,8 @@ class _Triangular(CovarianceType):
         return chol, np.empty((0, 0)), logdet, np.flatnonzero(pivots >= 0).tolist()
 
     def precisions(self, comps):
-        from scipy.linalg import solve_triangular
-
-        d = comps.n_features
         # precisions_cholesky_: the upper-triangular inverse-transpose of the covariance's factor.
-        prec_chol = np.stack([solve_triangular(L, np.eye(d), lower=True).T for L in comps.chol])
-        precisions = prec_chol @ prec_chol.transpose(0, 2, 1)
+        prec_chol, precisions = precision_factors(comps.chol)
         return (prec_chol[0], precisions[0]) if self.shared else (prec_chol, precisions)
 
     def covariances_from_precisions(self, prec):

@@ -328,6 +328,16 @@ def _normal_logpdf(x, mean, var, x_name):
     return out if out.ndim else out[()]
 
 
+def precision_factors(chol):
+    """(U, P) for a (Kc, d, d) stack of lower Cholesky factors L of covariances Σ: U = L⁻ᵀ (upper
+    triangular; scikit-learn's ``precisions_cholesky_``) and the precisions P = Σ⁻¹ = U Uᵀ."""
+    from scipy.linalg import solve_triangular
+
+    d = chol.shape[-1]
+    U = np.stack([solve_triangular(L, np.eye(d), lower=True).T for L in chol])
+    return U, U @ U.transpose(0, 2, 1)
+
+
 def hole_precisions(means, chol=None, var=None):
     """The kernels' ``prec`` argument for marginalising over NaN (see :mod:`fastprob.kernels.missing`).
 
@@ -339,16 +349,13 @@ def hole_precisions(means, chol=None, var=None):
     variance given all the others (1/P_ii, or the variance), its logarithm,
     and the means.
     """
-    from scipy.linalg import solve_triangular
-
     K, d = means.shape
     table = np.zeros((2 * d + 3, d, K))
     if chol is None:
         table[2 * d] = var.T
     else:
-        for k in range(K):
-            Li = solve_triangular(chol[k if len(chol) > 1 else 0], np.eye(d), lower=True)
-            table[:d, :, k] = Li.T @ Li
+        # one factor per component, or one shared ('tied'): broadcast over the components, last
+        table[:d] = np.moveaxis(precision_factors(chol)[1], 0, -1)
         P = table[:d]
         diag = np.diagonal(P, axis1=0, axis2=1).T  # (d, K): P_ii per component
         table[d:2 * d] = P / diag[:, None, :]
