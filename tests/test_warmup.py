@@ -86,22 +86,27 @@ print(json.dumps([name for name, _, _ in log.kernels()]))
 """
 
 
-def test_compile_then_a_new_process_builds_nothing(tmp_path):
+def compile_then_run(tmp_path, compile_args, after):
+    """``fastprob compile *compile_args`` into an empty cache, then ``after`` in a new process with that
+    cache: (the compile command's output lines, the kernels ``after`` built)."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["FASTPROB_CACHE_DIR"] = str(tmp_path)
-    # Two worker processes; the report lines name each job.
-    out = subprocess.run([sys.executable, "-P", "-m", "fastprob", "compile", "--dtype", "float64",
-                          "--features", "3,9-40", "--covariance-type", "full", "diag", "--processes", "2"],
+    out = subprocess.run([sys.executable, "-P", "-m", "fastprob", "compile", *compile_args],
                          capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.splitlines()
+    run = subprocess.run([sys.executable, "-P", "-c", after], capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out.stdout.splitlines(), json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_compile_then_a_new_process_builds_nothing(tmp_path):
+    # Two worker processes; the report lines name each job.
+    lines, built = compile_then_run(tmp_path, ["--dtype", "float64", "--features", "3,9-40", "--covariance-type",
+                                               "full", "diag", "--processes", "2"], _AFTER)
     assert lines[0].startswith("fastprob: building 2 kernel sets in 2 process(es) into ")
     assert sorted(line.split(":")[0][6:] for line in lines[1:3]) == ["float64 d=3 full", "float64 d=5 full/diag"]
     assert lines[-1].startswith("done in ")
-    after = subprocess.run([sys.executable, "-P", "-c", _AFTER], capture_output=True, text=True, env=env,
-                           timeout=900)
-    assert after.returncode == 0, after.stderr[-3000:]
-    assert json.loads(after.stdout.strip().splitlines()[-1]) == []
+    assert built == []
 
 
 def test_compile_in_this_process_reports_jobs():
@@ -161,14 +166,7 @@ print(json.dumps([name for name, _, _ in log.kernels()]))
 
 
 def test_compile_with_missing_builds_the_missing_value_kernels(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env["FASTPROB_CACHE_DIR"] = str(tmp_path)
-    out = subprocess.run([sys.executable, "-P", "-m", "fastprob", "compile", "--dtype", "float64",
-                          "--features", "6", "--covariance-type", "full", "--missing", "--processes", "1"],
-                         capture_output=True, text=True, env=env, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.splitlines()[1].startswith("[1/1] float64 d=5 full +missing: ")
-    after = subprocess.run([sys.executable, "-P", "-c", _AFTER_MISSING], capture_output=True, text=True, env=env,
-                           timeout=900)
-    assert after.returncode == 0, after.stderr[-3000:]
-    assert json.loads(after.stdout.strip().splitlines()[-1]) == []
+    lines, built = compile_then_run(tmp_path, ["--dtype", "float64", "--features", "6", "--covariance-type", "full",
+                                               "--missing", "--processes", "1"], _AFTER_MISSING)
+    assert lines[1].startswith("[1/1] float64 d=5 full +missing: ")
+    assert built == []
