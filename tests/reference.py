@@ -226,7 +226,9 @@ def gmm_logpdf_missing(X, weights, means, covs, covariance_type):
             S = full_covariance(covs, covariance_type, k, d)
             ld = multivariate_normal(means[k][o], S[np.ix_(o, o)]).logpdf(x[o]) if o.any() else 0.0
             lp[n, k] = np.log(weights[k]) + ld
-    return logsumexp(lp, axis=1), lp
+    lse = logsumexp(lp, axis=1)
+    lse[np.isnan(X).all(axis=1)] = 0.0  # log Σ_k π_k, exactly 0 (logsumexp rounds it to ±2e-16)
+    return lse, lp
 
 
 def conditionals(x, mean, S):
