@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from ._moments import Statistics, merge_statistics
+from ._moments import Batch, Statistics, merge_statistics, zero_statistics
 from ._sources import INFINITE_WITH_MISSING, NAN_IN_DASK, RowSource, check_chunk_values
 from .mixture import make_components, score_one
 from .threads import set_num_threads
@@ -191,7 +191,7 @@ class DaskSource(RowSource):
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
         """Statistics merged over all blocks: map_blocks, then a tree reduction in block order."""
         da = _dask_array()
-        length = packed_length(n_components, self.n_features, diagonal)
+        length = packed_length(n_components, self.n_features, diagonal)  # (sequences: a Batch)
         args = [self.X] if self._sw is None else [self.X, self._sw[:, None]]
         packed = da.map_blocks(_block_task, *args, chunk_statistics=chunk_statistics, weighted=self._sw is not None,
                                shape=(n_components, self.n_features, diagonal),
@@ -259,7 +259,7 @@ def _stream_states(random_state, blocks, draws_per_row):
 # ---------------------------------------------------------------------- #
 def _block_task(Xb, *rest, chunk_statistics, weighted, shape, rng_states, block_info=None):
     if Xb.shape[0] == 0:  # an empty partition (e.g. of a filtered DataFrame) has no statistics
-        return pack(Statistics.zero(*shape))[None, :]
+        return pack(zero_statistics(*shape))[None, :]
     swb = np.ascontiguousarray(rest[0][:, 0]) if weighted else None
     Xb = np.ascontiguousarray(Xb)
     offset = block_info[0]["array-location"][0][0]
@@ -299,18 +299,31 @@ def _merge_packed(x, axis=None, keepdims=None):
     return pack(total)[None, :]
 
 
-# Packed layout: [K, d, diagonal, W (K), mean (K d), M2 (K d dd), loglik, worst_row, worst_ll]
+# Packed layout: [K, d, diagonal, W (K), mean (K d), M2 (K d dd), loglik, worst_row, worst_ll]; a Batch of
+# M statistics: [-M, then each one packed].
 def packed_length(K, d, diagonal):
+    if np.ndim(K):
+        return 1 + sum(packed_length(k, d, diag) for k, diag in zip(K, diagonal))
     return 3 + K + K * d + K * d * (1 if diagonal else d) + 3
 
 
 def pack(stats):
+    if isinstance(stats, Batch):
+        return np.concatenate([[-len(stats)], *(pack(s) for s in stats)])
     K, d = stats.mean.shape
     return np.concatenate([[K, d, float(stats.M2.ndim == 2)], stats.W, stats.mean.ravel(), stats.M2.ravel(),
                            [stats.loglik, stats.worst_row, stats.worst_ll]])
 
 
 def unpack(vec):
+    if vec[0] < 0:
+        parts, i = [], 1
+        for _ in range(int(-vec[0])):
+            K, d, diagonal = int(vec[i]), int(vec[i + 1]), bool(vec[i + 2])
+            n = packed_length(K, d, diagonal)
+            parts.append(unpack(vec[i:i + n]))
+            i += n
+        return Batch(parts)
     K, d, diagonal = int(vec[0]), int(vec[1]), bool(vec[2])
     dd = 1 if diagonal else d
     i = 3

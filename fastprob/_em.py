@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _covariance
 from ._moments import (
+    Batch,
     Statistics,
     allocate_partials,
     block_layout,
@@ -22,6 +23,7 @@ from ._moments import (
     reduce_partials,
 )
 from .kernels import mixture as _mixk
+from .kernels.gaussian import LOG_2PI, solver_token
 from .mixture import make_components
 from .threads import openmp_fork_guard
 from ._validation import read_only
@@ -89,13 +91,43 @@ def labelled_chunk_statistics(X, sw, labels, n_components, diagonal):
     return Statistics(*group_moments(X, sw, labels=labels, n_groups=n_components, diagonal=diagonal))
 
 
-def kmeans_chunk_statistics(kmeans, n_components, diagonal, X, sw, rng=None):
-    """Moments of the rows nearest to each of a fitted ``KMeans``'s centres."""
-    return labelled_chunk_statistics(X, sw, kmeans.predict(X).astype(np.int64), n_components, diagonal)
+def centre_chunk_statistics(centre_sets, diagonals, X, sw, rng=None):
+    """Moments of the rows nearest to each centre, for several sets of centres in one pass (a Batch).
+
+    The labels are k-means' (the nearest centre by exact squared Euclidean
+    distance, the first on ties), computed in the E-step kernel: the set's
+    centres as a mixture of unit covariances and equal weights, each row
+    wholly assigned to its most probable component.
+    """
+    d = X.shape[1]
+    mixtures = [_NearestCentres(np.ascontiguousarray(c, dtype=np.float64), diag)
+                for c, diag in zip(centre_sets, diagonals)]
+    return Batch(stacked_statistics(X, sw, mixtures, hard=True, n_features=d))
 
 
-def e_step_chunk_statistics(comps, X, sw, rng=None, marginalize=False):
-    return e_step_statistics(X, sw, comps, marginalize)
+class _NearestCentres:
+    """Centres as what the E-step kernel assigns rows to: unit covariances, equal weights.
+
+    The log-density constant is exactly 0 (log-weight 0 and log|Σ| = -d log 2π),
+    so the kernel's log-probabilities are exactly -½ the squared distances and
+    its most probable component is exactly the nearest centre.
+    """
+
+    covariance_type = "spherical"
+
+    def __init__(self, centres, diagonal_scatter):
+        self.means = centres
+        self.n_components = centres.shape[0]
+        self.scatter_diagonal = diagonal_scatter
+
+    def kernel_args(self, dtype):
+        K, d = self.means.shape
+        return (np.zeros(K), self.means, np.empty((0, 0, 0)), np.full(K, -(d * LOG_2PI)), np.ones((K, d)),
+                True, solver_token(d, True))
+
+
+def e_step_batch_chunk_statistics(mixtures, X, sw, rng=None, marginalize=False):
+    return Batch(stacked_statistics(X, sw, mixtures, marginalize))
 
 
 def e_step_statistics(X, sw, comps, marginalize=False):
@@ -107,30 +139,102 @@ def e_step_statistics(X, sw, comps, marginalize=False):
     with missing values (a source's ``holes``), so that data without NaN run
     the complete-data build exactly; X is not scanned again here.
     """
+    return stacked_statistics(X, sw, [comps], marginalize)[0]
+
+
+#: The mixtures sharing a pass are split over several kernel calls where their
+#: per-block partial statistics together would exceed this.
+STACK_PARTIALS_BYTES = 64 * 2**20
+
+
+def stacked_statistics(X, sw, mixtures, marginalize=False, hard=False, n_features=None):
+    """E-step statistics of several mixtures over the rows of X, each bit-identical to its own pass.
+
+    Mixtures whose passes have the same kind of scatter (full or diagonal),
+    arithmetic dtype and block layout are stacked into one kernel call (up to
+    :data:`STACK_PARTIALS_BYTES` of partials), which loads each tile of rows
+    once for all of them; the others get calls of their own.  Each
+    mixture's statistics are reduced from its own partials, in block order.
+    With missing values (``marginalize``) every mixture has its own call.
+    With ``hard``, the mixtures are :class:`_NearestCentres` and the
+    statistics those of the nearest-centre clusters.
+    """
     N, d = X.shape
-    K = comps.n_components
-    diagonal = comps.diagonal
+    results = [None] * len(mixtures)
+    groups = {}
+    for i, mix in enumerate(mixtures):
+        diagonal = mix.scatter_diagonal if hard else mix.diagonal
+        dtype = np.dtype(np.float64) if (marginalize or hard) else mix.arithmetic_dtype(X.dtype)
+        dd = 1 if diagonal else d
+        layout = block_layout(N, d, mix.n_components, dd)
+        groups.setdefault((diagonal, dtype, layout), []).append(i)
+    for (diagonal, dtype, layout), members in groups.items():
+        dd = 1 if diagonal else d
+        batch, total = [], 0
+        for i in members:
+            K = mixtures[i].n_components
+            if batch and (marginalize or (total + K) * layout[2] * d * dd * 8 > STACK_PARTIALS_BYTES):
+                _stacked_pass(X, sw, [mixtures[j] for j in batch], batch, results, marginalize, hard, diagonal,
+                              dtype, layout)
+                batch, total = [], 0
+            batch.append(i)
+            total += K
+        _stacked_pass(X, sw, [mixtures[j] for j in batch], batch, results, marginalize, hard, diagonal, dtype,
+                      layout)
+    return results
+
+
+def _stacked_pass(X, sw, mixtures, where, results, marginalize, hard, diagonal, dtype, layout):
+    """One em_step call for ``mixtures`` (stacked); their statistics go to results[where[i]]."""
+    N, d = X.shape
     dd = 1 if diagonal else d
-    block, tile, n_blocks = block_layout(N, d, K, dd)
+    block, tile, n_blocks = layout
+    sizes = [mix.n_components for mix in mixtures]
+    seg = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    K, M = int(seg[-1]), len(mixtures)
+    args = stack_kernel_args([mix.kernel_args(dtype) for mix in mixtures], sizes)
+    prec = mixtures[0].hole_precisions(True) if marginalize else np.empty(0)
     W_b, mean_b, M2_b = allocate_partials(n_blocks, K, d, dd)
-    loglik_b = np.empty(n_blocks)
-    worst_b = np.empty(n_blocks, dtype=np.int64)
-    worst_ll_b = np.empty(n_blocks)
+    loglik_b = np.empty((n_blocks, M))
+    worst_b = np.empty((n_blocks, M), dtype=np.int64)
+    worst_ll_b = np.empty((n_blocks, M))
     # Per row and component: the triangular solve (~d² flops, none when diagonal) and the scatter (~d·dd).
-    kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if diagonal else d)))
-    kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0))),
-           # (with holes in float64, as mixture.score explains)
-           *comps.kernel_args(np.float64 if marginalize else comps.arithmetic_dtype(X.dtype)),
-           comps.hole_precisions(marginalize), block, tile,
-           W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
-    W, mean, M2 = reduce_partials(W_b, mean_b, M2_b, diagonal)
-    loglik = 0.0
-    for value in loglik_b:  # block order: reproducible on any thread count
-        loglik += value
-    if n_blocks == 0:
-        return Statistics(W, mean, M2, loglik)
-    worst = int(np.argmin(worst_ll_b))
-    return Statistics(W, mean, M2, loglik, int(worst_b[worst]), float(worst_ll_b[worst]))
+    kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if args[5] else d)))
+    kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0)), seg),
+           hard, *args, prec, block, tile, W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
+    for m, i in enumerate(where):
+        k0, k1 = seg[m], seg[m + 1]
+        parts = (W_b, mean_b, M2_b) if M == 1 else (np.ascontiguousarray(a[:, k0:k1]) for a in (W_b, mean_b, M2_b))
+        W, mean, M2 = reduce_partials(*parts, diagonal)
+        if hard:
+            results[i] = Statistics(W, mean, M2)
+            continue
+        loglik = 0.0
+        for value in loglik_b[:, m]:  # block order: reproducible on any thread count
+            loglik += value
+        if n_blocks == 0:
+            results[i] = Statistics(W, mean, M2, loglik)
+            continue
+        worst = int(np.argmin(worst_ll_b[:, m]))
+        results[i] = Statistics(W, mean, M2, loglik, int(worst_b[worst, m]), float(worst_ll_b[worst, m]))
+
+
+def stack_kernel_args(args, sizes):
+    """Several mixtures' kernel arguments (``Components.kernel_args``) stacked along the components.
+
+    A shared ('tied') factor is repeated for each of its mixture's
+    components, so that every component has its own.
+    """
+    if len(args) == 1:
+        return args[0]
+    per_component = []
+    for a, K in zip(args, sizes):
+        chol, logdet = a[2], a[3]
+        if chol.shape[0] == 1 and K > 1:
+            chol, logdet = np.repeat(chol, K, axis=0), np.repeat(logdet, K)
+        per_component.append((a[0], a[1], chol, logdet, a[4]))
+    stacked = [np.ascontiguousarray(np.concatenate(parts)) for parts in zip(*per_component)]
+    return (*read_only(*stacked), args[0][5], args[0][6])
 
 
 def data_factor(max_abs, dtype, reg_covar=0.0):
@@ -183,18 +287,33 @@ def e_step(source, comps):
     data span more than float64's range of squared distances) has no defined
     responsibilities; it is an error naming the row, not NaN parameters.
     """
-    stats = source.map_reduce(functools.partial(e_step_chunk_statistics, comps, marginalize=source.holes),
-                              comps.n_components, comps.diagonal)
+    stats = e_step_many(source, [comps])[0]
+    check_underflow(stats)
+    return stats
+
+
+def e_step_many(source, mixtures):
+    """The E-step statistics of several mixtures, in one pass over the source's rows (a list).
+
+    Each is bit-identical to :func:`e_step` of that mixture alone (but not
+    checked for underflow: see :func:`check_underflow`).
+    """
+    return list(source.map_reduce(functools.partial(e_step_batch_chunk_statistics, mixtures,
+                                                    marginalize=source.holes),
+                                  [m.n_components for m in mixtures], [m.diagonal for m in mixtures]))
+
+
+def check_underflow(stats):
+    """Refuse statistics in which some row's density underflowed under every component (see :func:`e_step`)."""
     if stats.worst_ll == -np.inf:
         raise ValueError(f"Row {stats.worst_row} of X is so far from every component that its density "
                          "underflows to 0 (log-likelihood -inf): the data's values span more than float64 can "
                          "square. Scale the data (e.g. divide each column by its standard deviation) or "
                          "remove the outlying rows before fitting.")
-    return stats
 
 
-def init_statistics(source, method, n_components, random_state, diagonal):
-    """Moments of the initial hard/soft assignment, as sklearn's initialisations.
+def init_plan(source, method, n_components, random_state, diagonal):
+    """Moments of the initial hard/soft assignment, as sklearn's initialisations (a generator).
 
     'kmeans': labels from sklearn's KMeans (n_init=1); 'k-means++': the seeds
     of sklearn's kmeans_plusplus, one point per component (both on a random
@@ -204,25 +323,29 @@ def init_statistics(source, method, n_components, random_state, diagonal):
     random responsibilities, drawn chunk by chunk (the same random stream as
     sklearn's single draw).
 
-    A source of at most that many rows is first gathered into memory, so that
-    the initialisation is the in-memory one exactly, whatever the source.
+    The reads that several initialisations can share are yielded to the
+    caller (:class:`InitRunner`) instead of made: ``("take", rows)``, answered
+    with ``source.take(rows)``, and ``("centres", centres, diagonal)``, the
+    moments of the rows nearest to each centre (a pass over all rows),
+    answered with their :class:`Statistics`.  All random draws come before
+    the ``centres`` request.  A source of at most that many rows must be
+    given in memory (:meth:`InitRunner.source_for`), so that the
+    initialisation is the in-memory one exactly, whatever the source.
     """
     N = source.n_rows
     K = n_components
     limit = init_sample_rows(source.n_features)
-    if N <= limit:
-        source = source.in_memory()
     if method == "random":
         return source.map_reduce(functools.partial(random_chunk_statistics, K, diagonal), K, diagonal,
                                  random_state=random_state, draws_per_row=K)
     if method == "random_from_data":
-        return _seed_statistics(source, _data_seed_rows(source, random_state, K), diagonal)
+        return (yield from _seed_statistics(source, _data_seed_rows(source, random_state, K), diagonal))
     if N > limit:
         # k-means on a bounded random sample of rows: sklearn's KMeans copies X
         # and k-means++ holds (2 + log K) distances per row, which on millions
         # of rows would cost more memory than the whole EM.
         rows = sample_rows(random_state, N, limit)
-        X_init, sw_init = source.take(rows)
+        X_init, sw_init = yield ("take", rows)
     else:
         rows = None
         X_init, sw_init = source.X, source.sw
@@ -232,14 +355,123 @@ def init_statistics(source, method, n_components, random_state, diagonal):
             from sklearn.cluster import KMeans
 
             km = KMeans(n_clusters=K, n_init=1, random_state=random_state).fit(X_init, sample_weight=sw_init)
-            if N <= limit:
-                return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
-            # Every row takes the label of its nearest centre.
-            return source.map_reduce(functools.partial(kmeans_chunk_statistics, km, K, diagonal), K, diagonal)
-        from sklearn.cluster import kmeans_plusplus  # k-means++
+        else:
+            from sklearn.cluster import kmeans_plusplus  # k-means++
 
-        _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
-        return _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal)
+            _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
+    if method != "kmeans":
+        return (yield from _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal))
+    if N <= limit:
+        return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
+    # Every row takes the label of its nearest centre.
+    return (yield ("centres", km.cluster_centers_, diagonal))
+
+
+class InitRunner:
+    """Runs the initialisations of many EM runs (:func:`init_plan` generators) sharing their reads.
+
+    Runs are started in waves (:meth:`wave`): the runs of one wave have
+    independent random states and advance in lockstep, their ``take``
+    requests answered by one ``take`` of all the rows they ask for; a run's
+    nearest-centre pass is deferred to :meth:`finish`, one pass over the
+    rows for every initialisation of every wave.  A data source of at most
+    :func:`init_sample_rows` rows is gathered into memory once, for all.
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self.small = source.n_rows <= init_sample_rows(source.n_features)
+        self._memory = None
+        self._pending = []  # (generator, centres, diagonal, slot)
+        self.results = []
+
+    def source_for(self):
+        """The source the plans read: all rows in memory for small data."""
+        if not self.small:
+            return self.source
+        if self._memory is None:
+            self._memory = self.source.in_memory()
+        return self._memory
+
+    def wave(self, plans):
+        """Advance generators (None: nothing to initialise) until all their draws are made; returns result slots."""
+        slots = []
+        live = []
+        for plan in plans:
+            slots.append(len(self.results))
+            self.results.append(None)
+            if plan is not None:
+                live.append((plan, slots[-1], None))
+        while live:
+            takes, nxt = [], []
+            for plan, slot, answer in live:
+                try:
+                    request = plan.send(answer)
+                except StopIteration as stop:
+                    self.results[slot] = stop.value
+                    continue
+                except Exception as exc:  # the run's own failure: its model decides (see result)
+                    self.results[slot] = _Failed(exc)
+                    continue
+                if request[0] == "centres":
+                    self._pending.append((plan, request[1], request[2], slot))
+                else:
+                    takes.append((plan, slot, request[1]))
+            if takes:
+                answers = self._take([rows for _, _, rows in takes])
+                nxt = [(plan, slot, answer) for (plan, slot, _), answer in zip(takes, answers)]
+            live = nxt
+        return slots
+
+    def _take(self, requests):
+        """source.take for each sorted row list, by one take of their union."""
+        source = self.source_for()
+        if len(requests) == 1:
+            return [source.take(requests[0])]
+        union = np.unique(np.concatenate(requests))
+        X_all, sw_all = source.take(union)
+        answers = []
+        for rows in requests:
+            at = np.searchsorted(union, rows)
+            answers.append((np.ascontiguousarray(X_all[at]), None if sw_all is None else sw_all[at]))
+        return answers
+
+    def finish(self):
+        """The deferred nearest-centre passes, one pass for all (then :meth:`result` has every run's)."""
+        if self._pending:
+            centres = [c for _, c, _, _ in self._pending]
+            diagonals = [diag for _, _, diag, _ in self._pending]
+            batch = self.source_for().map_reduce(
+                functools.partial(centre_chunk_statistics, centres, diagonals),
+                [len(c) for c in centres], diagonals)
+            for (plan, _, _, slot), stats in zip(self._pending, batch):
+                try:
+                    plan.send(stats)
+                except StopIteration as stop:
+                    self.results[slot] = stop.value
+                except Exception as exc:
+                    self.results[slot] = _Failed(exc)
+            self._pending = []
+
+    def result(self, slot):
+        """A run's initial statistics (after :meth:`finish`), or the exception its initialisation raised."""
+        value = self.results[slot]
+        if isinstance(value, _Failed):
+            raise value.exc
+        return value
+
+
+class _Failed:
+    def __init__(self, exc):
+        self.exc = exc
+
+
+def run_plan(source, make_plan):
+    """The result of one initialisation plan run alone: ``make_plan(source to read)`` is the generator."""
+    runner = InitRunner(source)
+    slot = runner.wave([make_plan(runner.source_for())])[0]
+    runner.finish()
+    return runner.result(slot)
 
 
 def _data_seed_rows(source, random_state, K):
@@ -294,9 +526,10 @@ def sample_rows(random_state, N, k, ordered=True):
 
 
 def _seed_statistics(source, seeds, diagonal):
-    """Moments with one row per component (the row itself, M2 = 0): component k at row seeds[k]."""
+    """Moments with one row per component (the row itself, M2 = 0): component k at row seeds[k] (a generator
+    asking for the rows, see :func:`init_plan`)."""
     order = np.argsort(seeds)
-    X_seed, sw_seed = source.take(seeds[order])
+    X_seed, sw_seed = yield ("take", seeds[order])
     labels = np.empty(len(seeds), dtype=np.int64)
     labels[:] = order  # the j-th row taken (in row order) seeds component order[j]
     return labelled_chunk_statistics(np.ascontiguousarray(X_seed), sw_seed, labels, len(seeds), diagonal)

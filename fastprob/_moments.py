@@ -72,9 +72,9 @@ def group_partials(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=Fals
     # E-step, in float64 tiles, from the build the EM iterations of float64 data use.
     no_mixture = (np.empty(0), np.empty((0, d)), np.empty((0, d, d)), np.empty(0), np.empty((0, 0)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
-                      np.empty((0, 0)) if resp is None else resp, *no_mixture),
-           diagonal, solver_token(d, diagonal), np.empty(0), block, tile, W_b, mean_b, M2_b,
-           np.empty(n_blocks), np.empty(n_blocks, np.int64), np.empty(n_blocks))
+                      np.empty((0, 0)) if resp is None else resp), np.array([0, n_groups]), False,
+           *read_only(*no_mixture), diagonal, solver_token(d, diagonal), np.empty(0), block, tile, W_b, mean_b, M2_b,
+           np.empty((n_blocks, 1)), np.empty((n_blocks, 1), np.int64), np.empty((n_blocks, 1)))
     return W_b, mean_b, M2_b
 
 
@@ -108,14 +108,35 @@ class Statistics:
         return self
 
 
+class Batch(tuple):
+    """The :class:`Statistics` of several mixtures over the same rows, computed in one pass."""
+
+    __slots__ = ()
+
+    def shifted(self, offset):
+        for stats in self:
+            stats.shifted(offset)
+        return self
+
+
+def zero_statistics(n_components, d, diagonal):
+    """The statistics of no rows: a :class:`Statistics`, or a :class:`Batch` where ``n_components``
+    and ``diagonal`` are sequences (one entry per mixture)."""
+    if np.ndim(n_components) == 0:
+        return Statistics.zero(n_components, d, diagonal)
+    return Batch(Statistics.zero(K, d, diag) for K, diag in zip(n_components, diagonal))
+
+
 def merge_statistics(a, b):
     """Statistics of the union of two disjoint sets of rows (Chan et al.'s pairwise update).
 
     ``a`` may be None (nothing yet).  M2 is (K, d, d) or, for diagonal
-    covariances, (K, d).
+    covariances, (K, d).  Two :class:`Batch` merge mixture by mixture.
     """
     if a is None:
         return b
+    if isinstance(b, Batch):
+        return Batch(merge_statistics(x, y) for x, y in zip(a, b))
     W = a.W + b.W
     with np.errstate(invalid="ignore", divide="ignore"):
         share_b = np.where(W > 0, b.W / W, 0.0)

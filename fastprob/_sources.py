@@ -38,7 +38,7 @@ import mmap
 import numpy as np
 from scipy import sparse
 
-from ._moments import Statistics, merge_statistics
+from ._moments import merge_statistics, zero_statistics
 
 #: Target size of one chunk read from a memory map.
 MEMMAP_CHUNK_BYTES = 32 * 2**20
@@ -103,7 +103,9 @@ class RowSource(abc.ABC):
 
         ``chunk_statistics`` returns the :class:`~fastprob._moments.Statistics`
         (``n_components`` components; diagonal scatter when ``diagonal``) of
-        its chunk, with ``worst_row`` counted from the chunk's first row;
+        its chunk, with ``worst_row`` counted from the chunk's first row --
+        or, for several mixtures in one pass, a :class:`~fastprob._moments.Batch`
+        of them, ``n_components`` and ``diagonal`` then being sequences;
         ``weights_chunk`` is None for unweighted sources.  With a
         ``random_state``, ``rng`` is a ``RandomState`` positioned so that
         the chunks together consume the stream as one pass over all rows in
@@ -164,7 +166,7 @@ class InProcessSource(RowSource):
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
         # One random stream consumed chunk after chunk in row order: the same
         # numbers as one draw over all rows.
-        total = Statistics.zero(n_components, self.n_features, diagonal)
+        total = zero_statistics(n_components, self.n_features, diagonal)
         for offset, Xc, swc in self.chunks():
             if len(Xc):  # an empty chunk has no statistics (and k-means cannot label it)
                 total = merge_statistics(total, chunk_statistics(Xc, swc, random_state).shifted(offset))

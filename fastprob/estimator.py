@@ -5,6 +5,7 @@ and the same answers from the same initial parameters; each EM iteration is one
 fused parallel pass over X (no N x K array), fits are bit-identical on any
 number of threads, and ``fit`` accepts ``sample_weight``.
 """
+import copy
 import functools
 import json
 import math
@@ -19,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _dask, _em
+from . import _dask, _em, _runs
 from ._files import atomic_write
 from .kernels import _gc_pause
 
@@ -70,6 +71,11 @@ class FitProgress(NamedTuple):
     iteration).  ``init`` counts initialisations from 0; ``lower_bound`` is the
     mean log-likelihood after ``n_iter`` iterations (-inf before the first) and
     ``change`` its change in that iteration (nan at 'init_begin' and 'init_end').
+
+    The ``n_init`` initialisations run together (each pass over the data
+    advances all that have not converged): every initialisation begins
+    before the first iteration, and the iterations of different
+    initialisations interleave.
     """
 
     event: str
@@ -316,7 +322,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             source = ArraySource(X, sw)
             if chunk.holes:
                 source = FilledSource(source, chunk.fill)
-            params = self._initial_parameters(source, inits, random_state, eps, self.reg_covar)
+            params = _em.run_plan(source, lambda src: self._initial_parameters(src, inits, random_state, eps,
+                                                                                self.reg_covar))
             comps = _em.factorise_or_raise(*params, self.covariance_type, X.dtype, "at initialisation")
             self.n_iter_, self.lower_bounds_, self.reseeded_ = 0, [], []
         else:
@@ -356,106 +363,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit_em(self, X, sample_weight, report):
         source = self._source(X, sample_weight)
-        if source.n_rows < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {source.n_rows}"
-            )
-        n_features = source.n_features
-        dtype = source.dtype
-        # Data near the dtype's limits (|x| ~1e300 or ~1e-300) are fitted multiplied by a power
-        # of two f, exactly: parameters, reg_covar and the bound convert on the way in and out.
-        f = _em.data_factor(source.max_abs, dtype, self.reg_covar)
-        source.set_factor(f)
-        reg_covar = self.reg_covar * f * f
-        # log p(x) = log p(f x) + d log f, with d the row's observed values where some are missing
-        log_jacobian = (source.observed_per_row if source.holes else n_features) * math.log(f)
-        inits = _em.scaled(self._check_initial_parameters(n_features), f)
-        total_weight = source.total_weight
-        eps = 10 * np.finfo(dtype).eps
-        # Initialisations and re-seeding need complete rows: they see the holes filled with column means.
-        complete = FilledSource(source, source.fill) if source.holes else source
-
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        if not do_init:
-            self._check_warm_start(n_features)
-        n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-        best = None
-        max_lower_bound = -np.inf
-        reseeded = []
-        for init in range(n_init):
-            report.init_begin(init)
-            if do_init:
-                params = self._initial_parameters(complete, inits, random_state, eps, reg_covar)
-            else:
-                params = _em.scaled((self.weights_.astype(np.float64), self.means_.astype(np.float64),
-                                     self.covariances_.astype(np.float64)), f)
-            try:
-                comps = _em.factorise_or_raise(*params, self.covariance_type, dtype, "at initialisation")
-            except ValueError as exc:
-                if f == 1.0:
-                    raise
-                raise ValueError(f"X holds values up to {source.max_abs:.3g}, so EM works on X scaled by "
-                                 f"{f:.3g} to keep their squares finite; at that scale the initial covariances "
-                                 "are not positive definite (they underflow): the data span a wider range than "
-                                 "float64 can square. Remove or rescale the outlying rows, or fit the data in "
-                                 f"other units. ({exc})") from None
-            # As scikit-learn: a warm start's first change is from the fitted bound, but without
-            # iterations there is no bound at all (lower_bound_ becomes -inf, also for a warm start).
-            lower_bound = self.lower_bound_ if not do_init and self.max_iter > 0 else -np.inf
-            lower_bounds = []
-            n_iter = 0
-            converged = False
-            for n_iter in range(1, self.max_iter + 1):
-                prev = lower_bound
-                stats = _em.e_step(source, comps)
-                weights, means, covs = _em.m_step(stats, self.covariance_type, reg_covar, eps)
-                emptied = _em.reseed_empty(weights, means, covs, stats, self.covariance_type, complete,
-                                           random_state)
-                reseeded += [(init, n_iter, k) for k in emptied]
-                comps = _em.factorise_or_raise(weights, means, covs, self.covariance_type, dtype,
-                                               f"after iteration {n_iter}")
-                lower_bound = stats.loglik / total_weight + log_jacobian
-                lower_bounds.append(lower_bound)
-                change = lower_bound - prev
-                report.iteration(init, n_iter, change, lower_bound)
-                if abs(change) < self.tol:
-                    converged = True
-                    break
-            report.init_end(init, n_iter, lower_bound, converged, verbose=self.max_iter > 0)
-            # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
-            if best is None or lower_bound > max_lower_bound or max_lower_bound == -np.inf:
-                max_lower_bound = lower_bound
-                best = (comps, n_iter, lower_bounds, converged, stats if self.max_iter > 0 else None)
-        comps, self.n_iter_, self.lower_bounds_, self.converged_, last_stats = best
-        if f != 1.0:
-            comps = _em.unscaled_components(comps, f, self.covariance_type, dtype)
-            if last_stats is not None:
-                with np.errstate(over="ignore"):
-                    M2 = last_stats.M2 / f / f
-                # Sums of squares over all rows can leave float64 where the covariances do not:
-                # partial_fit then starts its sums afresh.
-                last_stats = _em.Statistics(last_stats.W, last_stats.mean / f, M2) if np.isfinite(M2).all() \
-                    else None
-        source.set_factor(1.0)
-        self.lower_bound_ = max_lower_bound
-        self.reseeded_ = reseeded
-        # partial_fit continues from the sums behind the fitted parameters.
-        self._partial_stats = None if last_stats is None else _em.Statistics(last_stats.W, last_stats.mean,
-                                                                              last_stats.M2)
-        self._weight_scale = source.weight_scale
-        self.n_samples_seen_ = source.n_rows
-        if reseeded:
-            warnings.warn(
-                f"{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
-                f"explained sample (init, iteration, component): {reseeded[:10]}. This usually means "
-                "n_components is larger than the data supports.", UserWarning, stacklevel=3)
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn("Best performing initialization did not converge. Try different init "
-                          "parameters, or increase max_iter, tol, or check for degenerate data.",
-                          ConvergenceWarning, stacklevel=3)
-        self._set_fitted(comps, dtype)
+        fit_together([(self, report)], source)
         return source
 
     def _source(self, X, sample_weight):
@@ -520,11 +428,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return source
 
     def _initial_parameters(self, source, inits, random_state, eps, reg_covar):
-        """(weights, means, covariances) in float64 to start EM from (sklearn's _initialize)."""
+        """(weights, means, covariances) in float64 to start EM from (sklearn's _initialize): a generator,
+        whose reads several initialisations can share (see :func:`fastprob._em.init_plan`)."""
         weights_init, means_init, covs_init = inits
         if weights_init is None or means_init is None or covs_init is None:
-            stats = _em.init_statistics(source, self.init_params, self.n_components, random_state,
-                                        _covariance.lookup(self.covariance_type).diagonal)
+            stats = yield from _em.init_plan(source, self.init_params, self.n_components, random_state,
+                                             _covariance.lookup(self.covariance_type).diagonal)
             nk, means, covs = _em.estimate_parameters(stats, self.covariance_type, reg_covar, eps)
             weights = nk / source.total_weight
         else:
@@ -1124,6 +1033,173 @@ class _SavedFile:
             raise ValueError(f"{path!s} holds format {header.get('format')!r} version "
                              f"{header.get('version')!r}; expected {_FORMAT!r} version {_FORMAT_VERSION}.")
         return header
+
+
+def fit_together(jobs, source, on_error=None):
+    """Fit GaussianMixture models to one validated source, all their EM runs sharing each pass over it.
+
+    ``jobs`` are (model, report) pairs (a :class:`_Reporter` each).  Every
+    model ends as its own ``fit`` would leave it: each of its ``n_init``
+    runs starts from the same draws of its random state and iterates with
+    the same arithmetic (see :mod:`fastprob._runs`).  The initialisations
+    share their reads too: one ``take`` of the sampled rows per wave of
+    restarts and one nearest-centre pass for all (:class:`~fastprob._em.InitRunner`).
+
+    With ``on_error`` None the first error raises (a lone fit's behaviour);
+    else ``on_error(model, exc)`` is called for a model that fails and the
+    others go on.  Models whose data factor (:func:`~fastprob._em.data_factor`,
+    from reg_covar) differs are fitted in separate groups.
+    """
+    by_factor = {}
+    for model, report in jobs:
+        f = _em.data_factor(source.max_abs, source.dtype, model.reg_covar)
+        by_factor.setdefault(f, []).append((model, report))
+    for f, group in by_factor.items():
+        _fit_group(group, source, f, on_error)
+
+
+def _fit_group(jobs, source, f, on_error):
+    """:func:`fit_together` for models with one data factor f."""
+    n_features, dtype = source.n_features, source.dtype
+    # Data near the dtype's limits (|x| ~1e300 or ~1e-300) are fitted multiplied by a power
+    # of two f, exactly: parameters, reg_covar and the bound convert on the way in and out.
+    source.set_factor(f)
+    # log p(x) = log p(f x) + d log f, with d the row's observed values where some are missing
+    log_jacobian = (source.observed_per_row if source.holes else n_features) * math.log(f)
+    # Initialisations and re-seeding need complete rows: they see the holes filled with column means.
+    complete = FilledSource(source, source.fill) if source.holes else source
+    runner = _em.InitRunner(complete)
+    eps = 10 * np.finfo(dtype).eps
+    fits = []
+
+    def fail(fit, exc):
+        if on_error is None:
+            raise exc
+        fit.settings.error = exc
+        on_error(fit.model, exc)
+
+    for model, report in jobs:
+        fit = _ModelFit(model, report, f)
+        fits.append(fit)
+        try:
+            if source.n_rows < model.n_components:
+                raise ValueError("Expected n_samples >= n_components but got "
+                                 f"n_components = {model.n_components}, n_samples = {source.n_rows}")
+            fit.settings = _runs.Settings(model.covariance_type, model.reg_covar * f * f, eps, model.tol,
+                                          model.max_iter, dtype, source.total_weight, log_jacobian, complete,
+                                          report)
+            fit.inits = _em.scaled(model._check_initial_parameters(n_features), f)
+            fit.do_init = not (model.warm_start and hasattr(model, "converged_"))
+            if not fit.do_init:
+                model._check_warm_start(n_features)
+            fit.n_init = model.n_init if fit.do_init else 1
+            fit.random_state = check_random_state(model.random_state)
+        except Exception as exc:
+            fit.settings = fit.settings or _runs.Settings(*[None] * 9, report)
+            fail(fit, exc)
+    # Restart r of every model starts once restart r - 1 has made its random draws (each
+    # model's random state is consumed in sklearn's order); the nearest-centre passes of
+    # all restarts are one pass at the end.  Each run re-seeds empty components from a copy
+    # of its model's random state as its initialisation left it.
+    for r in range(max([fit.n_init for fit in fits if fit.settings.error is None], default=0)):
+        wave = [fit for fit in fits if fit.settings.error is None and r < fit.n_init]
+        for fit in wave:
+            fit.report.init_begin(r)
+        plans = [fit.model._initial_parameters(runner.source_for(), fit.inits, fit.random_state, eps,
+                                               fit.settings.reg_covar) if fit.do_init else None for fit in wave]
+        for fit, slot in zip(wave, runner.wave(plans)):
+            fit.starts.append((slot, copy.deepcopy(fit.random_state)))
+    runner.finish()
+    runs = []
+    for fit in fits:
+        if fit.settings.error is not None:
+            continue
+        model = fit.model
+        try:
+            for r, (slot, rng) in enumerate(fit.starts):
+                if fit.do_init:
+                    params = runner.result(slot)
+                else:
+                    params = _em.scaled((model.weights_.astype(np.float64), model.means_.astype(np.float64),
+                                         model.covariances_.astype(np.float64)), f)
+                comps = _initial_components(params, model.covariance_type, dtype, f, source.max_abs)
+                # As scikit-learn: a warm start's first change is from the fitted bound, but without
+                # iterations there is no bound at all (lower_bound_ becomes -inf, also for a warm start).
+                lower_bound = model.lower_bound_ if not fit.do_init and model.max_iter > 0 else -np.inf
+                fit.runs.append(_runs.Run(comps, r, fit.settings, rng, lower_bound))
+        except Exception as exc:
+            fail(fit, exc)
+            continue
+        runs += fit.runs
+    _runs.advance(source, runs, None if on_error is None else lambda settings, exc: on_error(
+        next(fit.model for fit in fits if fit.settings is settings), exc))
+    try:
+        for fit in fits:
+            if fit.settings.error is None:
+                fit.finish(source)
+    finally:
+        source.set_factor(1.0)
+
+
+def _initial_components(params, covariance_type, dtype, f, max_abs):
+    try:
+        return _em.factorise_or_raise(*params, covariance_type, dtype, "at initialisation")
+    except ValueError as exc:
+        if f == 1.0:
+            raise
+        raise ValueError(f"X holds values up to {max_abs:.3g}, so EM works on X scaled by "
+                         f"{f:.3g} to keep their squares finite; at that scale the initial covariances "
+                         "are not positive definite (they underflow): the data span a wider range than "
+                         "float64 can square. Remove or rescale the outlying rows, or fit the data in "
+                         f"other units. ({exc})") from None
+
+
+class _ModelFit:
+    """One model's part in :func:`fit_together`: its runs, and how they become its fitted attributes."""
+
+    def __init__(self, model, report, f):
+        self.model, self.report, self.f = model, report, f
+        self.settings = None
+        self.starts = []  # (InitRunner slot, random state for re-seeding) per run
+        self.runs = []
+
+    def finish(self, source):
+        """Set the model's fitted attributes from its best run, as scikit-learn chooses it."""
+        model, f, dtype = self.model, self.f, source.dtype
+        best = None
+        for run in self.runs:
+            # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
+            if best is None or run.lower_bound > best.lower_bound or best.lower_bound == -np.inf:
+                best = run
+        comps, last_stats = best.comps, best.stats if model.max_iter > 0 else None
+        if f != 1.0:
+            comps = _em.unscaled_components(comps, f, model.covariance_type, dtype)
+            if last_stats is not None:
+                with np.errstate(over="ignore"):
+                    M2 = last_stats.M2 / f / f
+                # Sums of squares over all rows can leave float64 where the covariances do not:
+                # partial_fit then starts its sums afresh.
+                last_stats = _em.Statistics(last_stats.W, last_stats.mean / f, M2) if np.isfinite(M2).all() \
+                    else None
+        model.n_iter_, model.lower_bounds_, model.converged_ = best.n_iter, best.lower_bounds, best.converged
+        model.lower_bound_ = best.lower_bound
+        reseeded = [event for run in self.runs for event in run.reseeded]
+        model.reseeded_ = reseeded
+        # partial_fit continues from the sums behind the fitted parameters.
+        model._partial_stats = None if last_stats is None else _em.Statistics(last_stats.W, last_stats.mean,
+                                                                               last_stats.M2)
+        model._weight_scale = source.weight_scale
+        model.n_samples_seen_ = source.n_rows
+        if reseeded:
+            warnings.warn(
+                f"{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
+                f"explained sample (init, iteration, component): {reseeded[:10]}. This usually means "
+                "n_components is larger than the data supports.", UserWarning, stacklevel=6)
+        if not model.converged_ and model.max_iter > 0:
+            warnings.warn("Best performing initialization did not converge. Try different init "
+                          "parameters, or increase max_iter, tol, or check for degenerate data.",
+                          ConvergenceWarning, stacklevel=6)
+        model._set_fitted(comps, dtype)
 
 
 class _Reporter:

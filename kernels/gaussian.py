@@ -43,8 +43,11 @@ def normal_logpdf(i0, i1, x, mean, var, out):
 
 @serial
 def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
-                  X, t0, prec, n_inc, holes, F, G):
-    """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile.
+                  X, t0, prec, n_inc, holes, F, G, k0, k1):
+    """LP[k, r] = log_weights[k] + log N(x_r | means[k], Σ_k) for the nt rows of a tile and k0 <= k < k1.
+
+    The components k0 .. k1 are one mixture of a stack of several (see
+    :func:`.mixture.em_step`); every other argument indexes all of them.
 
     x - mu loses no digits to a large mean: it is computed in float64 for a
     float64 tile C, and with a split mean (:func:`.tiles.split_mean`) for a float32
@@ -63,7 +66,7 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     var : (K, d) variances of diagonal covariances; used only when ``diagonal``.
     solver : :func:`solver_token` for d: picks the Mahalanobis solver at compile time.
     Z, maha : (:func:`solver_scratch_rows`, tile) and (tile,) scratch.
-    LP : (K, tile) out.
+    LP : (K, tile) out (rows k0 .. k1 written).
     X, t0, prec, n_inc, holes, F, G : the tile's rows t0 .. of X, and its
         incomplete rows (:func:`.missing.find_holes`): where ``prec``
         marginalises, their log-densities are those of their observed
@@ -80,12 +83,11 @@ def tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver
     (:func:`mahalanobis`).
     """
     d = C.shape[0]
-    K = LP.shape[0]
     Kc = chol.shape[0]
     rows, count, half_logdet = holes[0], holes[1], holes[7]
     no_weights = np.empty(0)
     no_scatter = np.empty((0, 0))
-    for k in range(K):
+    for k in range(k0, k1):
         if n_inc > 0:
             refill_holes(prec, n_inc, holes, k, C, F, G, diagonal, no_weights, no_scatter)
         maha[:nt] = 0.0

@@ -182,7 +182,7 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
         if n_inc > 0:
             fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G)
         tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
-                      X, t0, prec, n_inc, holes, F, G)
+                      X, t0, prec, n_inc, holes, F, G, 0, K)
         if want_lp:
             fix_infinite_rows(X, t0, nt, LP, marginal)
             for r in range(nt):
@@ -254,14 +254,14 @@ def impute_tile(X, t0, nt, n_inc, holes, F, G, R, prec, diagonal, impute_out, im
 
 
 @blockwise(reduce=True)
-def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, diagonal, solver, prec, block,
-            tile, W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
+def em_step(b0, b1, X, sw, labels, resp, seg, hard, log_weights, means, chol, logdet, var, diagonal, solver, prec,
+            block, tile, W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
     """Per fixed block of rows: one fused E-step + sufficient statistics pass, or moments of row groups.
 
     Computes blocks b0 <= b < b1 (a :class:`.._config.BlockKernel`: call its builds
     with n_blocks = ``W_out.shape[0]`` first).
 
-    With a mixture (``means`` has K > 0 rows), for every tile: weighted
+    With mixtures (``means`` has K > 0 rows), for every tile: weighted
     log-probabilities (K, tile), their logsumexp and responsibilities, then per
     component the responsibility-weighted mean and centred scatter of the
     tile, Chan-merged into the block's accumulators.  Nothing of size N x K is
@@ -270,6 +270,12 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
     row belongs to the one group: the moments behind the Gaussian fits and the
     mixture initialisations, from the same build as the EM iterations.
 
+    Several mixtures can share one pass (model selection, restarts): their
+    components are stacked, mixture m being components ``seg[m] .. seg[m +
+    1]``.  Each tile is loaded once and every mixture's E-step runs on it
+    while it is in cache; each component's arithmetic is exactly that of a
+    pass over its mixture alone, so the statistics are bit-identical.
+
     Parameters
     ----------
     X : (N, d) float32/float64, C-contiguous.
@@ -277,15 +283,22 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
     labels : (N,) int group of each row (rows with other values, e.g. -1,
         belong to no group), or empty.
     resp : (N, K) soft group memberships, or empty.
-    log_weights, means, chol, logdet, var, diagonal, solver : the current mixture
-        (see :func:`.gaussian.tile_log_prob`), or arrays with no components.
+    seg : (M + 1,) int64 offsets of the M stacked mixtures' components
+        (``[0, K]`` for one mixture, and for moments).
+    hard : assign each row wholly to its most probable component of each
+        mixture (first on ties) instead of by responsibilities: with unit
+        covariances and equal weights, k-means' nearest-centre labels and the
+        moments of their clusters.
+    log_weights, means, chol, logdet, var, diagonal, solver : the current
+        mixtures, stacked (see :func:`.gaussian.tile_log_prob`; ``chol`` and
+        ``logdet`` per component unless M = 1), or arrays with no components.
         Tiles are kept in ``chol``'s dtype: X's for the mixture's iterations,
         float64 for moments.
     prec : NaN handling of the E-step (see :mod:`.missing`): an empty 1-D
         array (NaN propagates), or the precisions, for EM on the observed
-        coordinates: a row's holes are filled with each component's
-        conditional mean and its conditional covariance is added to the
-        scatter.  Moments (no mixture) need complete rows.
+        coordinates (one mixture only): a row's holes are filled with each
+        component's conditional mean and its conditional covariance is added
+        to the scatter.  Moments (no mixture) need complete rows.
     block, tile : rows per block (a multiple of ``tile``); the block layout
         depends on the data shape only, so the serial reduction of the outputs
         is bit-identical on any number of threads.
@@ -293,16 +306,17 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
     mean_out : (n_blocks, K, d) out.
     M2_out : (n_blocks, K, d, d) or (n_blocks, K, d, 1) out: centred scatter
         (lower triangle, or diagonal).
-    loglik_out : (n_blocks,) out: Σ sw·log p(x) per block (0 for moments).
-    worst_out, worst_loglik_out : (n_blocks,) out: row with the lowest
+    loglik_out : (n_blocks, M) out: Σ sw·log p(x) per block and mixture (0 for moments).
+    worst_out, worst_loglik_out : (n_blocks, M) out: row with the lowest
         log p(x) in the block (first on ties), and that value; used to
         re-seed components that lose all their points (-1 and inf for moments).
     """
     N, d = X.shape
     K = W_out.shape[1]
+    M = seg.shape[0] - 1
     estep = means.shape[0] > 0
     soft = resp.size > 0
-    hard = labels.size > 0
+    labelled = labels.size > 0
     dd = M2_out.shape[3]
     # Always true, but computed: a literal True argument would make Numba compile a
     # second tile_logsumexp (for the literal type) beside the one mixture_scores uses.
@@ -322,12 +336,12 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
         rk = np.empty(tile)
         mean_t = np.empty(d)
         M2_t = np.empty((d, dd))
+        loglik = np.zeros(M)
+        worst = np.full(M, -1, np.int64)
+        worst_ll = np.full(M, np.inf)
         W_out[b, :] = 0.0
         mean_out[b] = 0.0
         M2_out[b] = 0.0
-        loglik = 0.0
-        worst = -1
-        worst_ll = np.inf
         for t0 in range(r0, r1, tile):
             nt = min(r1, t0 + tile) - t0
             load_tile(X, t0, nt, C)
@@ -337,15 +351,19 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
             G = np.empty((K, cov_cached))
             if n_inc > 0:
                 fill_holes(prec, X, t0, n_inc, holes, diagonal, F, G)
-            if estep:
+            for m in range(M if estep else 0):
+                k0, k1 = seg[m], seg[m + 1]
                 tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
-                              X, t0, prec, n_inc, holes, F, G)
-                tile_logsumexp(LP, nt, lse, s, top, normalise)
+                              X, t0, prec, n_inc, holes, F, G, k0, k1)
+                if hard:
+                    assign_to_best(LP, k0, k1, nt)
+                    continue
+                tile_logsumexp(LP[k0:k1], nt, lse, s, top, normalise)
                 for r in range(nt):
-                    loglik += base[r] * lse[r]
-                    if base[r] > 0.0 and lse[r] < worst_ll:
-                        worst_ll = lse[r]
-                        worst = t0 + r
+                    loglik[m] += base[r] * lse[r]
+                    if base[r] > 0.0 and lse[r] < worst_ll[m]:
+                        worst_ll[m] = lse[r]
+                        worst[m] = t0 + r
             for k in range(K):
                 if estep:
                     for r in range(nt):
@@ -353,7 +371,7 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
                 elif soft:
                     for r in range(nt):
                         rk[r] = base[r] * resp[t0 + r, k]
-                elif hard:
+                elif labelled:
                     for r in range(nt):
                         rk[r] = base[r] if labels[t0 + r] == k else 0.0
                 else:
@@ -366,6 +384,19 @@ def em_step(b0, b1, X, sw, labels, resp, log_weights, means, chol, logdet, var, 
                 W_out[b, k] = accumulate_tile(C, nt, rk, W_out[b, k], mean_out[b, k], M2_out[b, k],
                                               mean_t, M2_t, Z)
         flush_holes(prec, holes, M2_out[b])  # the block's conditional covariances (their weights were summed)
-        loglik_out[b] = loglik
-        worst_out[b] = worst
-        worst_loglik_out[b] = worst_ll
+        for m in range(M):
+            loglik_out[b, m] = loglik[m]
+            worst_out[b, m] = worst[m]
+            worst_loglik_out[b, m] = worst_ll[m]
+
+
+@serial
+def assign_to_best(LP, k0, k1, nt):
+    """LP[k0 .. k1, r] = 1 for the most probable component of row r (the first on ties), else 0."""
+    for r in range(nt):
+        best = k0
+        for k in range(k0 + 1, k1):
+            if LP[k, r] > LP[best, r]:
+                best = k
+        for k in range(k0, k1):
+            LP[k, r] = 1.0 if k == best else 0.0
