@@ -74,6 +74,7 @@ __all__ = [
     "mvn_sample",
     "normal_fit",
     "normal_logpdf",
+    "select_mixture",
     "set_num_threads",
     # activations and information measures
     "binary_cross_entropy_with_logits",
@@ -103,6 +104,10 @@ def __getattr__(name):
         from .estimator import GaussianMixture  # pauses the collector while it imports
 
         return GaussianMixture
+    if name == "select_mixture":
+        from .selection import select_mixture
+
+        return select_mixture
     if name == "compile":  # not in __all__: `from fastprob import *` must not shadow the builtin
         from ._warmup import compile
 

@@ -25,6 +25,7 @@ from ._moments import (
 from .kernels import mixture as _mixk
 from .kernels.gaussian import LOG_2PI, solver_token
 from .mixture import make_components
+from ._sources import ArraySource
 from .threads import openmp_fork_guard
 from ._validation import read_only
 
@@ -102,7 +103,7 @@ def centre_chunk_statistics(centre_sets, diagonals, X, sw, rng=None):
     d = X.shape[1]
     mixtures = [_NearestCentres(np.ascontiguousarray(c, dtype=np.float64), diag)
                 for c, diag in zip(centre_sets, diagonals)]
-    return Batch(stacked_statistics(X, sw, mixtures, hard=True, n_features=d))
+    return Batch(stacked_statistics(X, sw, mixtures, assign=_mixk.ASSIGN_HARD))
 
 
 class _NearestCentres:
@@ -126,8 +127,8 @@ class _NearestCentres:
                 True, solver_token(d, True))
 
 
-def e_step_batch_chunk_statistics(mixtures, X, sw, rng=None, marginalize=False):
-    return Batch(stacked_statistics(X, sw, mixtures, marginalize))
+def e_step_batch_chunk_statistics(mixtures, X, sw, rng=None, marginalize=False, assign=_mixk.ASSIGN_SOFT):
+    return Batch(stacked_statistics(X, sw, mixtures, marginalize, assign))
 
 
 def e_step_statistics(X, sw, comps, marginalize=False):
@@ -147,7 +148,7 @@ def e_step_statistics(X, sw, comps, marginalize=False):
 STACK_PARTIALS_BYTES = 64 * 2**20
 
 
-def stacked_statistics(X, sw, mixtures, marginalize=False, hard=False, n_features=None):
+def stacked_statistics(X, sw, mixtures, marginalize=False, assign=_mixk.ASSIGN_SOFT):
     """E-step statistics of several mixtures over the rows of X, each bit-identical to its own pass.
 
     Mixtures whose passes have the same kind of scatter (full or diagonal),
@@ -156,13 +157,15 @@ def stacked_statistics(X, sw, mixtures, marginalize=False, hard=False, n_feature
     once for all of them; the others get calls of their own.  Each
     mixture's statistics are reduced from its own partials, in block order.
     With missing values (``marginalize``) every mixture has its own call.
-    With ``hard``, the mixtures are :class:`_NearestCentres` and the
-    statistics those of the nearest-centre clusters.
+    ``assign`` is em_step's: with ``ASSIGN_HARD`` the mixtures are
+    :class:`_NearestCentres` and the statistics those of the nearest-centre
+    clusters; with ``ASSIGN_NONE`` only the log-likelihoods are computed.
     """
     N, d = X.shape
     results = [None] * len(mixtures)
     groups = {}
     for i, mix in enumerate(mixtures):
+        hard = assign == _mixk.ASSIGN_HARD
         diagonal = mix.scatter_diagonal if hard else mix.diagonal
         dtype = np.dtype(np.float64) if (marginalize or hard) else mix.arithmetic_dtype(X.dtype)
         dd = 1 if diagonal else d
@@ -174,17 +177,17 @@ def stacked_statistics(X, sw, mixtures, marginalize=False, hard=False, n_feature
         for i in members:
             K = mixtures[i].n_components
             if batch and (marginalize or (total + K) * layout[2] * d * dd * 8 > STACK_PARTIALS_BYTES):
-                _stacked_pass(X, sw, [mixtures[j] for j in batch], batch, results, marginalize, hard, diagonal,
+                _stacked_pass(X, sw, [mixtures[j] for j in batch], batch, results, marginalize, assign, diagonal,
                               dtype, layout)
                 batch, total = [], 0
             batch.append(i)
             total += K
-        _stacked_pass(X, sw, [mixtures[j] for j in batch], batch, results, marginalize, hard, diagonal, dtype,
+        _stacked_pass(X, sw, [mixtures[j] for j in batch], batch, results, marginalize, assign, diagonal, dtype,
                       layout)
     return results
 
 
-def _stacked_pass(X, sw, mixtures, where, results, marginalize, hard, diagonal, dtype, layout):
+def _stacked_pass(X, sw, mixtures, where, results, marginalize, assign, diagonal, dtype, layout):
     """One em_step call for ``mixtures`` (stacked); their statistics go to results[where[i]]."""
     N, d = X.shape
     dd = 1 if diagonal else d
@@ -201,12 +204,12 @@ def _stacked_pass(X, sw, mixtures, where, results, marginalize, hard, diagonal, 
     # Per row and component: the triangular solve (~d² flops, none when diagonal) and the scatter (~d·dd).
     kernel = _mixk.em_step.for_size(N * K * d * (dd + 6 + (0 if args[5] else d)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64), np.empty((0, 0)), seg),
-           hard, *args, prec, block, tile, W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
+           assign, *args, prec, block, tile, W_b, mean_b, M2_b, loglik_b, worst_b, worst_ll_b)
     for m, i in enumerate(where):
         k0, k1 = seg[m], seg[m + 1]
         parts = (W_b, mean_b, M2_b) if M == 1 else (np.ascontiguousarray(a[:, k0:k1]) for a in (W_b, mean_b, M2_b))
         W, mean, M2 = reduce_partials(*parts, diagonal)
-        if hard:
+        if assign == _mixk.ASSIGN_HARD:
             results[i] = Statistics(W, mean, M2)
             continue
         loglik = 0.0
@@ -301,6 +304,14 @@ def e_step_many(source, mixtures):
     return list(source.map_reduce(functools.partial(e_step_batch_chunk_statistics, mixtures,
                                                     marginalize=source.holes),
                                   [m.n_components for m in mixtures], [m.diagonal for m in mixtures]))
+
+
+def log_likelihoods(source, mixtures):
+    """Σ w log p(x) over the source's rows under each mixture: one pass, no statistics (a list)."""
+    batch = source.map_reduce(functools.partial(e_step_batch_chunk_statistics, mixtures, marginalize=source.holes,
+                                                assign=_mixk.ASSIGN_NONE),
+                              [m.n_components for m in mixtures], [m.diagonal for m in mixtures])
+    return [stats.loglik for stats in batch]
 
 
 def check_underflow(stats):
@@ -424,10 +435,17 @@ class InitRunner:
         return slots
 
     def _take(self, requests):
-        """source.take for each sorted row list, by one take of their union."""
+        """source.take for each sorted row list: by one take of their union where a take reads the data
+        (identical lists, e.g. of candidates with one seed, are taken once)."""
         source = self.source_for()
-        if len(requests) == 1:
-            return [source.take(requests[0])]
+        distinct = {}
+        for rows in requests:
+            distinct.setdefault(rows.tobytes(), rows)
+        if len(distinct) < len(requests):
+            answers = dict(zip(distinct, self._take(list(distinct.values()))))
+            return [answers[rows.tobytes()] for rows in requests]
+        if len(requests) == 1 or self.small or isinstance(source, ArraySource):  # in memory: take each
+            return [source.take(rows) for rows in requests]
         union = np.unique(np.concatenate(requests))
         X_all, sw_all = source.take(union)
         answers = []

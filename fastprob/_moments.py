@@ -72,7 +72,7 @@ def group_partials(X, sw=None, labels=None, resp=None, n_groups=1, diagonal=Fals
     # E-step, in float64 tiles, from the build the EM iterations of float64 data use.
     no_mixture = (np.empty(0), np.empty((0, d)), np.empty((0, d, d)), np.empty(0), np.empty((0, 0)))
     kernel(n_blocks, *read_only(X, np.empty(0) if sw is None else sw, np.empty(0, np.int64) if labels is None else labels,
-                      np.empty((0, 0)) if resp is None else resp), np.array([0, n_groups]), False,
+                      np.empty((0, 0)) if resp is None else resp), np.array([0, n_groups]), _mixk.ASSIGN_SOFT,
            *read_only(*no_mixture), diagonal, solver_token(d, diagonal), np.empty(0), block, tile, W_b, mean_b, M2_b,
            np.empty((n_blocks, 1)), np.empty((n_blocks, 1), np.int64), np.empty((n_blocks, 1)))
     return W_b, mean_b, M2_b

@@ -85,6 +85,7 @@ class FitProgress(NamedTuple):
     change: float
     converged: bool
     n_components: int
+    covariance_type: str = "full"
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -414,6 +415,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError(f"{column} of X has only {n} observed value(s) {where}but n_components = "
                              f"{self.n_components}: each component needs at least one observed value of every "
                              "column. Use fewer components, or drop the column.")
+
+    def _adopt_from(self, other):
+        """The facts of X that validating it gave ``other`` (for models fitted to the same X)."""
+        self.n_features_in_ = other.n_features_in_
+        if hasattr(other, "feature_names_in_"):
+            self.feature_names_in_ = other.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
     def _adopt(self, source):
         """validate_data's checks and fitted facts for a source it cannot see (memmap, chunks, dask)."""
@@ -1035,7 +1044,7 @@ class _SavedFile:
         return header
 
 
-def fit_together(jobs, source, on_error=None):
+def fit_together(jobs, source, on_error=None, name_models=False):
     """Fit GaussianMixture models to one validated source, all their EM runs sharing each pass over it.
 
     ``jobs`` are (model, report) pairs (a :class:`_Reporter` each).  Every
@@ -1048,17 +1057,18 @@ def fit_together(jobs, source, on_error=None):
     With ``on_error`` None the first error raises (a lone fit's behaviour);
     else ``on_error(model, exc)`` is called for a model that fails and the
     others go on.  Models whose data factor (:func:`~fastprob._em.data_factor`,
-    from reg_covar) differs are fitted in separate groups.
+    from reg_covar) differs are fitted in separate groups.  With
+    ``name_models``, the models' warnings say which model they are about.
     """
     by_factor = {}
     for model, report in jobs:
         f = _em.data_factor(source.max_abs, source.dtype, model.reg_covar)
         by_factor.setdefault(f, []).append((model, report))
     for f, group in by_factor.items():
-        _fit_group(group, source, f, on_error)
+        _fit_group(group, source, f, on_error, name_models)
 
 
-def _fit_group(jobs, source, f, on_error):
+def _fit_group(jobs, source, f, on_error, name_models):
     """:func:`fit_together` for models with one data factor f."""
     n_features, dtype = source.n_features, source.dtype
     # Data near the dtype's limits (|x| ~1e300 or ~1e-300) are fitted multiplied by a power
@@ -1136,7 +1146,7 @@ def _fit_group(jobs, source, f, on_error):
     try:
         for fit in fits:
             if fit.settings.error is None:
-                fit.finish(source)
+                fit.finish(source, name_models)
     finally:
         source.set_factor(1.0)
 
@@ -1163,9 +1173,11 @@ class _ModelFit:
         self.starts = []  # (InitRunner slot, random state for re-seeding) per run
         self.runs = []
 
-    def finish(self, source):
+    def finish(self, source, name_models=False):
         """Set the model's fitted attributes from its best run, as scikit-learn chooses it."""
         model, f, dtype = self.model, self.f, source.dtype
+        who = f"n_components={model.n_components}, covariance_type={model.covariance_type!r}: " if name_models \
+            else ""
         best = None
         for run in self.runs:
             # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
@@ -1183,6 +1195,7 @@ class _ModelFit:
                     else None
         model.n_iter_, model.lower_bounds_, model.converged_ = best.n_iter, best.lower_bounds, best.converged
         model.lower_bound_ = best.lower_bound
+        model._best_init = best.init
         reseeded = [event for run in self.runs for event in run.reseeded]
         model.reseeded_ = reseeded
         # partial_fit continues from the sums behind the fitted parameters.
@@ -1192,11 +1205,11 @@ class _ModelFit:
         model.n_samples_seen_ = source.n_rows
         if reseeded:
             warnings.warn(
-                f"{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
+                f"{who}{len(reseeded)} time(s) a component lost all its points and was re-seeded at a poorly "
                 f"explained sample (init, iteration, component): {reseeded[:10]}. This usually means "
                 "n_components is larger than the data supports.", UserWarning, stacklevel=6)
         if not model.converged_ and model.max_iter > 0:
-            warnings.warn("Best performing initialization did not converge. Try different init "
+            warnings.warn(f"{who}Best performing initialization did not converge. Try different init "
                           "parameters, or increase max_iter, tol, or check for degenerate data.",
                           ConvergenceWarning, stacklevel=6)
         model._set_fitted(comps, dtype)
@@ -1207,11 +1220,11 @@ class _Reporter:
 
     def __init__(self, model, callback):
         self.verbose, self.interval = model.verbose, model.verbose_interval
-        self.K, self.callback = model.n_components, callback
+        self.K, self.covariance_type, self.callback = model.n_components, model.covariance_type, callback
 
     def _call(self, *fields):
         if self.callback is not None:
-            self.callback(FitProgress(*fields, self.K))
+            self.callback(FitProgress(*fields, self.K, self.covariance_type))
 
     def init_begin(self, init):
         if self.verbose >= 1:

@@ -36,6 +36,10 @@ from .moments import accumulate_tile, load_weights
 from .tiles import ROW_PAD, load_tile
 
 
+#: em_step's ``assign``: responsibilities, nearest component, or none (log-likelihoods only).
+ASSIGN_SOFT, ASSIGN_HARD, ASSIGN_NONE = 0, 1, 2
+
+
 def exp_term(x):
     """e**x in x's dtype, for log(smallest normal of that dtype) <= x <= 0.
 
@@ -254,7 +258,7 @@ def impute_tile(X, t0, nt, n_inc, holes, F, G, R, prec, diagonal, impute_out, im
 
 
 @blockwise(reduce=True)
-def em_step(b0, b1, X, sw, labels, resp, seg, hard, log_weights, means, chol, logdet, var, diagonal, solver, prec,
+def em_step(b0, b1, X, sw, labels, resp, seg, assign, log_weights, means, chol, logdet, var, diagonal, solver, prec,
             block, tile, W_out, mean_out, M2_out, loglik_out, worst_out, worst_loglik_out):
     """Per fixed block of rows: one fused E-step + sufficient statistics pass, or moments of row groups.
 
@@ -285,10 +289,12 @@ def em_step(b0, b1, X, sw, labels, resp, seg, hard, log_weights, means, chol, lo
     resp : (N, K) soft group memberships, or empty.
     seg : (M + 1,) int64 offsets of the M stacked mixtures' components
         (``[0, K]`` for one mixture, and for moments).
-    hard : assign each row wholly to its most probable component of each
-        mixture (first on ties) instead of by responsibilities: with unit
-        covariances and equal weights, k-means' nearest-centre labels and the
-        moments of their clusters.
+    assign : how the rows of a tile are shared among a mixture's components:
+        ``ASSIGN_SOFT`` by responsibilities (EM); ``ASSIGN_HARD`` wholly to
+        the most probable one (first on ties): with unit covariances and equal
+        weights, k-means' nearest-centre labels and the moments of their
+        clusters; ``ASSIGN_NONE``: not at all, only the log-likelihoods are
+        computed (the moments come out 0).
     log_weights, means, chol, logdet, var, diagonal, solver : the current
         mixtures, stacked (see :func:`.gaussian.tile_log_prob`; ``chol`` and
         ``logdet`` per component unless M = 1), or arrays with no components.
@@ -355,7 +361,7 @@ def em_step(b0, b1, X, sw, labels, resp, seg, hard, log_weights, means, chol, lo
                 k0, k1 = seg[m], seg[m + 1]
                 tile_log_prob(C, nt, log_weights, means, chol, logdet, var, diagonal, solver, Z, maha, LP,
                               X, t0, prec, n_inc, holes, F, G, k0, k1)
-                if hard:
+                if assign == ASSIGN_HARD:
                     assign_to_best(LP, k0, k1, nt)
                     continue
                 tile_logsumexp(LP[k0:k1], nt, lse, s, top, normalise)
@@ -364,7 +370,7 @@ def em_step(b0, b1, X, sw, labels, resp, seg, hard, log_weights, means, chol, lo
                     if base[r] > 0.0 and lse[r] < worst_ll[m]:
                         worst_ll[m] = lse[r]
                         worst[m] = t0 + r
-            for k in range(K):
+            for k in range(K if assign != ASSIGN_NONE else 0):
                 if estep:
                     for r in range(nt):
                         rk[r] = base[r] * LP[k, r]
