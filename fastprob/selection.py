@@ -22,7 +22,7 @@ CRITERIA = ("bic", "aic")
 TABLE_DTYPE = np.dtype([("n_components", np.int64), ("covariance_type", "U9"), ("init", np.int64),
                         ("log_likelihood", np.float64), ("n_iter", np.int64), ("converged", np.bool_),
                         ("n_parameters", np.int64), ("bic", np.float64), ("aic", np.float64),
-                        ("error", "U200")])
+                        ("error", "U200"), ("model", object)])
 
 
 def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"), criterion="bic", n_init=1,
@@ -72,10 +72,11 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
     table : numpy structured array, one row per candidate
         n_components, covariance_type, init (the initialisation kept),
         log_likelihood (total, Σ log p(x) under the fitted parameters),
-        n_iter, converged, n_parameters, bic, aic, and error (why a
-        candidate could not be fitted -- e.g. more components than the data
-        support -- with its criteria inf; empty otherwise).  Sort or filter it
-        with numpy, or pass it to ``pandas.DataFrame``.
+        n_iter, converged, n_parameters, bic, aic, error (why a candidate
+        could not be fitted -- e.g. more components than the data support --
+        with its criteria inf; empty otherwise) and model (the fitted
+        GaussianMixture, None where it failed).  Sort or filter it with numpy,
+        or pass it to ``pandas.DataFrame``.
 
     Raises
     ------
@@ -148,6 +149,7 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
     at = 0
     for row, model in zip(table, models):
         row["n_components"], row["covariance_type"] = model.n_components, model.covariance_type
+        row["model"] = None
         if id(model) in errors:
             row["init"], row["n_iter"], row["n_parameters"] = -1, 0, 0
             row["log_likelihood"] = np.nan
@@ -159,7 +161,7 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
         p = model._n_parameters()
         row["init"] = model._best_init
         row["log_likelihood"], row["n_iter"], row["converged"] = loglik, model.n_iter_, model.converged_
-        row["n_parameters"] = p
+        row["n_parameters"], row["model"] = p, model
         row["bic"] = -2 * loglik + p * np.log(n)
         row["aic"] = -2 * loglik + 2 * p
     for w in caught:  # the candidates' warnings (each names its candidate), from the caller's line
@@ -178,15 +180,21 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
 
 
 def _check_components(n_components):
-    ks = [n_components] if isinstance(n_components, numbers.Integral) else list(n_components)
+    try:
+        ks = [n_components] if isinstance(n_components, numbers.Integral) else list(n_components)
+    except TypeError:
+        ks = []
     if not ks or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1 for k in ks):
         raise ValueError(f"n_components must be a positive integer or an iterable of them, got {n_components!r}.")
     return [int(k) for k in ks]
 
 
 def _check_types(covariance_type):
-    types = [covariance_type] if isinstance(covariance_type, str) else list(covariance_type)
-    bad = [t for t in types if t not in COVARIANCE_TYPES]
+    try:
+        types = [covariance_type] if isinstance(covariance_type, str) else list(covariance_type)
+    except TypeError:
+        types = []
+    bad = [t for t in types if not isinstance(t, str) or t not in COVARIANCE_TYPES]
     if not types or bad:
         raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES} or an iterable of them, got "
                          f"{covariance_type!r}.")
