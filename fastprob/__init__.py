@@ -103,6 +103,10 @@ def __getattr__(name):
         from .estimator import GaussianMixture  # pauses the collector while it imports
 
         return GaussianMixture
+    if name == "fit_grouped":  # loads scikit-learn on first call, as GaussianMixture
+        from .grouped import fit_grouped
+
+        return fit_grouped
     if name == "compile":  # not in __all__: `from fastprob import *` must not shadow the builtin
         from ._warmup import compile
 
