@@ -31,6 +31,15 @@ _KMEANS_TOL = 1e-4
 _COV_CODES = {"full": _gk.FULL, "tied": _gk.TIED, "diag": _gk.DIAG, "spherical": _gk.SPHERICAL}
 
 
+def _name(label):
+    """repr of a group label as the user wrote it (99, 'a'), not numpy's np.int64(99)."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def _names(labels):
+    return "[" + ", ".join(_name(v) for v in labels[:10]) + (", ..." if len(labels) > 10 else "") + "]"
+
+
 class GroupedMixtures:
     """Independent Gaussian mixtures fitted by :func:`fit_grouped`, one per group, stacked.
 
@@ -113,7 +122,7 @@ class GroupedMixtures:
         except (KeyError, TypeError):
             skipped = any(self._key(s) == self._key(label) for s in self.skipped_.tolist())
             why = " (skipped: fewer rows than components)" if skipped else ""
-            raise KeyError(f"group {label!r} was not fitted{why}") from None
+            raise KeyError(f"group {_name(label)} was not fitted{why}") from None
 
     def mixture(self, label):
         """The fitted :class:`fastprob.GaussianMixture` of group ``label`` (a new object each call).
@@ -262,11 +271,11 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
             g = int(np.argmax(small))
             what = "rows" if sw_all is None else "rows of positive sample weight"
             n_what = int(positive[g])
-            raise ValueError(f"Group {labels[g]!r} has {n_what} {what} but n_components = {K} (and each group "
+            raise ValueError(f"Group {_name(labels[g])} has {n_what} {what} but n_components = {K} (and each group "
                              "needs at least 2 rows): a mixture cannot be fitted to it. Drop such groups, use "
                              "fewer components, or pass small_groups='skip'.")
         warnings.warn(f"{int(small.sum())} group(s) with fewer rows than n_components = {K} (or fewer than 2) "
-                      f"were skipped: {skipped[:10].tolist()}{' ...' if small.sum() > 10 else ''} (see skipped_).",
+                      f"were skipped: {_names(skipped)} (see skipped_).",
                       UserWarning, stacklevel=2)
     keep = ~small
     fitted = labels[keep]
@@ -416,15 +425,14 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
             try:
                 gm.fit(Xs[s:e], sample_weight=None if sw_orig is None else sw_orig[s:e])
             except ValueError as exc:
-                raise ValueError(f"Fitting group {fitted[g]!r} ({e - s} rows) failed: {exc}") from exc
+                raise ValueError(f"Fitting group {_name(fitted[g])} ({e - s} rows) failed: {exc}") from exc
         caught += [(fitted[g], w) for w in record if not issubclass(w.category, ConvergenceWarning)]
         fallback[g] = gm
     for label, w in caught:
-        warnings.warn(f"group {label!r}: {w.message}", w.category, stacklevel=2)
+        warnings.warn(f"group {_name(label)}: {w.message}", w.category, stacklevel=2)
     result = GroupedMixtures(params, fitted, arrays, fallback, seeds, skipped, fitted[refit], dtype)
     if max_iter > 0 and not result.converged_.all():
         bad = fitted[~result.converged_]
-        warnings.warn(f"{len(bad)} of {G} group(s) did not converge: {bad[:10].tolist()}"
-                      f"{' ...' if len(bad) > 10 else ''}. Try different init parameters, or increase max_iter, "
+        warnings.warn(f"{len(bad)} of {G} group(s) did not converge: {_names(bad)}. Try different init parameters, or increase max_iter, "
                       "tol, or check for degenerate data.", ConvergenceWarning, stacklevel=2)
     return result
