@@ -216,7 +216,7 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
     >>> X = np.concatenate([rng.normal(c, 1.0, size=(100, 2)) for c in (0, 0, 5, 5, 10, 10)])
     >>> groups = np.repeat(["a", "b", "c"], 200)
     >>> result = fastprob.fit_grouped(X, groups, 2, random_state=0)
-    >>> result.means_.shape, list(result.groups_)
+    >>> result.means_.shape, result.groups_.tolist()
     ((3, 2, 2), ['a', 'b', 'c'])
     >>> gm = result["b"]  # a fitted fastprob.GaussianMixture
     >>> alone = fastprob.GaussianMixture(2, random_state=0).fit(X[groups == "b"])
