@@ -292,8 +292,11 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
     n_g = counts[keep].astype(np.int64)
     starts = np.zeros(G + 1, dtype=np.int64)
     np.cumsum(n_g, out=starts[1:])
-    Xs = np.ascontiguousarray(X[order])
-    sw_orig = None if sw_all is None else np.ascontiguousarray(sw_all[order])
+    if len(order) == N and (N < 2 or bool((np.diff(order) == 1).all())):
+        Xs, sw_orig = np.ascontiguousarray(X), sw_all  # rows already sorted by group: no copy
+    else:
+        Xs = np.ascontiguousarray(np.take(X, order, axis=0))
+        sw_orig = None if sw_all is None else np.ascontiguousarray(sw_all[order])
 
     # ---- the estimator's per-group facts: scaled weights, data factor, fallbacks ----
     refit = np.zeros(G, dtype=bool)
@@ -312,8 +315,11 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
         sws = sw_orig * np.repeat(weight_scale, n_g)
         total = np.empty(G)
         _gk.group_sums(sws, starts, total)
-    absmax = np.abs(Xs).max(axis=1) if d else np.zeros(N)
-    max_abs = np.maximum.reduceat(absmax, starts[:-1])
+    if d:
+        max_abs = np.maximum(np.maximum.reduceat(Xs, starts[:-1], axis=0).max(axis=1),
+                             -np.minimum.reduceat(Xs, starts[:-1], axis=0).min(axis=1)).astype(np.float64)
+    else:
+        max_abs = np.zeros(G)
     # _em.data_factor is 1 inside this range; outside it, ask it (rare)
     limit = 2.0 ** (np.finfo(dtype).maxexp * 2 // 5)
     for g in np.flatnonzero(~((max_abs == 0) | ((1 / limit <= max_abs) & (max_abs <= limit)))):
