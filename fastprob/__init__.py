@@ -63,6 +63,7 @@ __all__ = [
     "GaussianMixture",
     "cholesky",
     "cov_from_factor",
+    "fit_grouped",
     "gaussian_nll",
     "get_num_threads",
     "gmm_logpdf",
@@ -108,6 +109,10 @@ def __getattr__(name):
         from .selection import select_mixture
 
         return select_mixture
+    if name == "fit_grouped":  # loads scikit-learn on first call, as GaussianMixture
+        from .grouped import fit_grouped
+
+        return fit_grouped
     if name == "compile":  # not in __all__: `from fastprob import *` must not shadow the builtin
         from ._warmup import compile
 
