@@ -100,7 +100,6 @@ def centre_chunk_statistics(centre_sets, diagonals, X, sw, rng=None):
     centres as a mixture of unit covariances and equal weights, each row
     wholly assigned to its most probable component.
     """
-    d = X.shape[1]
     mixtures = [_NearestCentres(np.ascontiguousarray(c, dtype=np.float64), diag)
                 for c, diag in zip(centre_sets, diagonals)]
     return Batch(stacked_statistics(X, sw, mixtures, assign=_mixk.ASSIGN_HARD))

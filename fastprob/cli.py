@@ -150,11 +150,6 @@ def _demo(args):
 # fastprob fit
 # --------------------------------------------------------------------------- #
 
-def _total_loglik(gm, X, dtype):
-    """Σ log p(x) over X in ``dtype``, chunk by chunk (a memmap stays out of core, as in the fit)."""
-    return math.fsum(float(gm.score_samples(chunk).sum(dtype=np.float64)) for _, chunk in io.row_chunks(X, dtype))
-
-
 def _write_predictions(path, gm, X, dtype, labels, responsibilities):
     """Write labels and/or responsibilities of each row of X as CSV, chunk by chunk.
 
@@ -226,36 +221,41 @@ class _Progress:
     ``--verbose``); iteration lines then come at most every ``every`` seconds.
     Once it has started it has every initialisation's last iteration, also of
     those that ended before it started: every K of a range is in the table,
-    not only those that happened to be slow.
+    not only those that happened to be slow.  The candidates and their
+    initialisations run together (their iterations interleave); each line's
+    time is from the start of its own initialisation.
     """
 
     def __init__(self, verbose, quiet, after=1.0, every=0.5):
         self.verbose, self.quiet, self.after, self.every = verbose, quiet, after, every
         self.header = False
-        self.latest = None  # (progress, seconds) of the last iteration, if not printed
+        self.runs = {}  # (K, covariance type, init) -> [start, (progress, seconds) of its last unprinted iteration]
+        self.last = None
         self.finished = []  # last iterations of initialisations that ended before the table started
 
     def __call__(self, p):
         """The estimator's ``callback``: ``p`` is a fastprob.estimator.FitProgress."""
         now = time.perf_counter()
-        if p.event == "init_begin":
-            self.t0 = self.last = now
-            self.latest = None
+        key = (p.n_components, p.covariance_type, p.init)
+        if p.event == "init_begin" or key not in self.runs:
+            self.runs[key] = [now, None]
+            self.last = now
+        run = self.runs[key]
         if self.quiet:
             return
         if p.event == "iteration":
-            self.latest = (p, now - self.t0)
-            if self.verbose or (now - self.t0 >= self.after and now - self.last >= self.every):
+            run[1] = (p, now - run[0])
+            if self.verbose or (now - run[0] >= self.after and now - self.last >= self.every):
                 self.last = now
                 self._start()
-                self._line(*self.latest)
-                self.latest = None
-        elif p.event == "init_end" and self.latest is not None:
+                self._line(*run[1])
+                run[1] = None
+        elif p.event == "init_end" and run[1] is not None:
             if self.header:
-                self._line(*self.latest)
+                self._line(*run[1])
             else:
-                self.finished.append(self.latest)
-            self.latest = None
+                self.finished.append(run[1])
+            run[1] = None
 
     def _start(self):
         if self.header:
@@ -270,12 +270,6 @@ class _Progress:
     def _line(p, seconds):
         print(f"{p.n_components:>3} {p.init:>4} {p.n_iter:>5} {p.lower_bound:14.6f} {p.change:11.3e} "
               f"{seconds:7.2f}s", file=sys.stderr, flush=True)
-
-
-def _criteria(gm, loglik, n):
-    """(BIC, AIC) from the total log-likelihood: gm.bic(X) / gm.aic(X) without two more passes over X."""
-    p = gm._n_parameters()
-    return -2 * loglik + p * math.log(n), -2 * loglik + 2 * p
 
 
 def _is_input(path, args):
@@ -342,36 +336,37 @@ def _fit(args):
         X = data = np.asarray(X, dtype=args.dtype)
     print(f"data: {args.file}: {n} rows x {d} columns"
           + (f" ({', '.join(names)})" if names else "") + f", {args.dtype}")
-    from .estimator import GaussianMixture
+    from .selection import select_mixture
 
     progress = _Progress(args.verbose, args.quiet)
-    fits = []
-    for K in ks:
-        gm = GaussianMixture(n_components=K, covariance_type=args.covariance_type, max_iter=args.max_iter,
-                             tol=args.tol, n_init=args.n_init, reg_covar=args.reg_covar, init_params=args.init,
-                             random_state=args.random_state)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                gm.fit(data, callback=progress)
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                raise CLIError(f"fit with {K} component{'s' * (K != 1)} failed: {exc}") from None
-        elapsed = time.perf_counter() - t0
-        for w in caught:
-            print(f"fastprob: warning: K={K}: {w.message}", file=sys.stderr)
-        loglik = _total_loglik(gm, X, args.dtype)
-        fits.append((K, gm, loglik, _criteria(gm, loglik, n), elapsed))
-
-    if len(fits) > 1:
-        print(f"\n{'K':>3} {'log-likelihood':>15} {'BIC':>12} {'iterations':>10} {'converged':>9} {'time':>8}")
-        for K, gm, ll, (bic, _), el in fits:
-            print(f"{K:>3} {ll:15.3f} {bic:12.2f} {gm.n_iter_:>10} {str(gm.converged_):>9} {el:7.2f}s")
-    K, gm, loglik, (bic, aic), elapsed = min(fits, key=lambda f: f[3][0])
-    choice = f" (chosen by BIC among K = {ks[0]}..{ks[-1]})" if len(fits) > 1 else ""
+    t0 = time.perf_counter()
+    # Every K in one go: each pass over the data advances all the candidates' EM runs.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            gm, table = select_mixture(data, n_components=ks, covariance_type=args.covariance_type,
+                                       n_init=args.n_init, callback=progress, max_iter=args.max_iter, tol=args.tol,
+                                       reg_covar=args.reg_covar, init_params=args.init,
+                                       random_state=args.random_state)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise CLIError(f"fit failed: {exc}") from None
+    elapsed = time.perf_counter() - t0
+    for w in caught:
+        print(f"fastprob: warning: {w.message}", file=sys.stderr)
+    if len(table) > 1:
+        print(f"\n{'K':>3} {'log-likelihood':>15} {'BIC':>12} {'iterations':>10} {'converged':>9}")
+        for row in table:
+            if row["error"]:
+                print(f"{row['n_components']:>3} failed: {row['error']}")
+                continue
+            print(f"{row['n_components']:>3} {row['log_likelihood']:15.3f} {row['bic']:12.2f} "
+                  f"{row['n_iter']:>10} {str(row['converged']):>9}")
+    chosen = table[[m is gm for m in table["model"]]][0]
+    K, loglik, bic, aic = gm.n_components, float(chosen["log_likelihood"]), float(chosen["bic"]), float(chosen["aic"])
+    choice = f" (chosen by BIC among K = {ks[0]}..{ks[-1]})" if len(table) > 1 else ""
     print(f"\nGaussian mixture, K = {K}{choice}, covariance_type = {args.covariance_type!r}")
     print(f"  EM: {gm.n_iter_} iterations, {'converged' if gm.converged_ else 'NOT converged'} "
-          f"(tol {args.tol:g}), n_init {args.n_init}, {elapsed:.2f} s")
+          f"(tol {args.tol:g}), n_init {args.n_init}; all candidates {elapsed:.2f} s")
     print(f"  weights     = {np.array2string(gm.weights_, precision=4)}")
     print(f"  means       =\n{_matrix(gm.means_)}")
     if d <= 4:

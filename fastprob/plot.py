@@ -409,3 +409,48 @@ def missing_figure(n=1500, fraction=1 / 3, random_state=0, *, path=None, figsize
         ax.legend(fontsize="x-small", frameon=False, loc="upper left")
     fig.suptitle(f"{n} points of a 3-component mixture, {fraction:.0%} of them missing one coordinate")
     return _finish(fig, path)
+
+
+def selection_figure(table=None, *, criterion="bic", path=None, figsize=(6.4, 4.2), dpi=100):
+    """The criterion of every candidate of :func:`fastprob.select_mixture` against K, one line per covariance type.
+
+    The chosen candidate (the lowest) is circled; candidates that could not
+    be fitted are left out.
+
+    Parameters
+    ----------
+    table : structured array, optional
+        ``select_mixture``'s table; by default that of Old Faithful over K = 1..6
+        and the four covariance types (random_state=0).
+    criterion : {"bic", "aic"}
+    path, figsize, dpi
+        As for :func:`sigmoid_figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if criterion not in ("bic", "aic"):
+        raise ValueError(f"criterion must be 'bic' or 'aic', got {criterion!r}.")
+    if table is None:
+        from .datasets import load_faithful
+        from .selection import select_mixture
+
+        _, table = select_mixture(load_faithful(), n_components=range(1, 7),
+                                  covariance_type=("full", "tied", "diag", "spherical"), random_state=0)
+    fitted = table[np.isfinite(table[criterion])]
+    if len(fitted) == 0:
+        raise ValueError("The table has no fitted candidate to plot.")
+    fig, (ax,) = _figure(figsize, dpi)
+    types = list(dict.fromkeys(str(t) for t in fitted["covariance_type"]))
+    for colour, ctype in zip(_colours(len(types)), types):
+        rows = np.sort(fitted[fitted["covariance_type"] == ctype], order="n_components")
+        ax.plot(rows["n_components"], rows[criterion], "o-", color=colour, lw=1.6, ms=4, label=ctype)
+    best = fitted[np.argmin(fitted[criterion])]
+    ax.plot([best["n_components"]], [best[criterion]], "o", ms=14, mfc="none", mec="k", mew=1.5,
+            label=f"chosen: K = {best['n_components']}, {best['covariance_type']}")
+    ax.set(xlabel="number of components K", ylabel=f"{criterion.upper()} (lower is better)",
+           title=f"{criterion.upper()} of every candidate")
+    ax.set_xticks(np.unique(fitted["n_components"]))
+    ax.legend(fontsize="small", frameon=False)
+    return _finish(fig, path)

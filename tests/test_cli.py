@@ -238,7 +238,7 @@ def test_npy_is_memory_mapped_and_fits_out_of_core(tmp_path, capsys, monkeypatch
     # A .npy is never read into memory whole: the fit gets the read-only memmap
     # when the file has the fit's dtype, else chunks converted one at a time;
     # the fit equals the in-memory one.
-    from fastprob import estimator
+    from fastprob import selection
 
     X = (three_clusters[0] * (100 if file_dtype == "int32" else 1)).astype(file_dtype)
     path = tmp_path / "x.npy"
@@ -246,15 +246,15 @@ def test_npy_is_memory_mapped_and_fits_out_of_core(tmp_path, capsys, monkeypatch
     loaded, names = load_data(path)
     assert isinstance(loaded, np.memmap) and loaded.dtype == X.dtype and names is None
     np.testing.assert_array_equal(loaded, X)
-    seen, fit = [], estimator.GaussianMixture.fit
-    monkeypatch.setattr(estimator.GaussianMixture, "fit", lambda self, data, *a, **k: (
+    seen, select = [], selection.select_mixture
+    monkeypatch.setattr(selection, "select_mixture", lambda data, *a, **k: (
         seen.append("memmap" if isinstance(data, np.memmap) else "chunks" if callable(data) else type(data)),
-        fit(self, data, *a, **k))[1])
+        select(data, *a, **k))[1])
     status, out, err = run(capsys, "fit", path, "-k", 3, "--dtype", fit_dtype, "-q", "--labels", "--out", tmp_path)
     assert status == 0, err
     assert seen == [how]
     Xf = X.astype(fit_dtype)
-    gm = fit(fastprob.GaussianMixture(3, random_state=0), Xf)
+    gm = fastprob.GaussianMixture(3, random_state=0).fit(Xf)
     rtol = 1e-4 if fit_dtype == "float32" else 1e-7
     line = next(line for line in out.splitlines() if "BIC =" in line).split()
     np.testing.assert_allclose([float(line[2]), float(line[5])], [gm.bic(Xf), gm.aic(Xf)], rtol=rtol)

@@ -30,6 +30,7 @@ FIGURES = {
     "mixture_2d": (plot.mixture_2d_figure, {}),
     "responsibilities": (plot.responsibilities_figure, {"n": 200}),
     "missing": (plot.missing_figure, {"n": 300}),
+    "selection": (plot.selection_figure, {}),
 }
 
 
@@ -87,3 +88,21 @@ def test_missing_values_sample_loses_one_coordinate_in_a_third_of_the_points():
     lost = np.isnan(Xh)
     assert not lost.all(axis=1).any() and abs(lost.any(axis=1).mean() - 1 / 3) < 0.03
     assert np.array_equal(Xh[~lost], X[~lost]) and np.array_equal(means, np.asarray(plot.MIXTURE_2D[1]))
+
+
+def test_selection_figure_draws_each_covariance_type_and_marks_the_choice():
+    import fastprob
+
+    X = fastprob.load_faithful()
+    _, table = fastprob.select_mixture(X, n_components=[1, 2, 3], covariance_type=("full", "diag"), random_state=0)
+    fig = plot.selection_figure(table, criterion="aic")
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    for ctype in ("full", "diag"):
+        rows = table[table["covariance_type"] == ctype]
+        np.testing.assert_array_equal(lines[ctype].get_xdata(), rows["n_components"])
+        np.testing.assert_allclose(lines[ctype].get_ydata(), rows["aic"])
+    best = table[np.argmin(table["aic"])]
+    assert f"chosen: K = {best['n_components']}, {best['covariance_type']}" in lines
+    with pytest.raises(ValueError, match="criterion must be 'bic' or 'aic'"):
+        plot.selection_figure(table, criterion="nll")
