@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import fastprob
-from fastprob.kernels import _config, elementwise, gaussian, information, mathfn, mixture, moments, tiles
+from fastprob.kernels import (_config, elementwise, gaussian, grouped, information, kmeans, mathfn, missing, mixture,
+                              moments, tiles)
 
-KERNEL_MODULES = [gaussian, moments, mathfn, elementwise, information, mixture, tiles]
+KERNEL_MODULES = [gaussian, moments, mathfn, elementwise, information, mixture, tiles, missing, grouped, kmeans]
 
 
 def test_kernels_ship_inside_the_fastprob_namespace():

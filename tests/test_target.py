@@ -35,7 +35,7 @@ LOWER_TARGETS = {
 #: its test size against scipy/scikit-learn/numpy references).
 KERNEL_TESTS = ["test_simd.py", "test_mathfn.py", "test_mvn_logpdf.py", "test_mixture.py",
                 "test_normal.py", "test_cholesky.py", "test_activations.py", "test_information.py",
-                "test_fit.py", "test_registry.py", "test_missing.py"]
+                "test_fit.py", "test_registry.py", "test_missing.py", "test_selection.py", "test_grouped.py"]
 
 
 def _child_env(cpu, cache_dir):
