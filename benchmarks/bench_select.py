@@ -7,7 +7,13 @@ from a memmap, and from a chunk function (which also counts the passes over
 the data).  Rounds alternate the two ways; the ratio is the median of the
 per-round ratios.  The fitted candidates are checked to be identical.
 
-    python benchmarks/bench_select.py [--n 1000000] [--rounds 3] [--sources memory,memmap,chunks]
+    python benchmarks/bench_select.py [--n 1000000] [--d 16] [--rounds 3] [--sources memory,memmap,chunks]
+                                      [--bandwidth MB/s]
+
+``--bandwidth`` makes the chunk source deliver at most that many MB/s (it
+sleeps for each chunk as long as reading it at that rate would take): a
+disk or network the data are streamed from, where the page cache of this
+machine serves them from memory.
 """
 import argparse
 import os
@@ -43,13 +49,15 @@ def main():
     ap.add_argument("--kmax", type=int, default=8)
     ap.add_argument("--n-init", type=int, default=2)
     ap.add_argument("--sources", default="memory,memmap,chunks")
+    ap.add_argument("--d", type=int, default=16)
+    ap.add_argument("--bandwidth", type=float, default=0.0, help="MB/s of the chunk source (0: unlimited)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    X = mixture_inputs(16, 16)(args.n, np.float64, np.random.default_rng(0))[0]
+    X = mixture_inputs(args.d, 16)(args.n, np.float64, np.random.default_rng(0))[0]
     ks = list(range(1, args.kmax + 1))
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-          f"{fastprob.get_num_threads()} threads; N = {args.n}, d = 16, K = 1..{args.kmax}, full, "
-          f"n_init = {args.n_init}")
+          f"{fastprob.get_num_threads()} threads; N = {args.n}, d = {args.d}, K = 1..{args.kmax}, full, "
+          f"n_init = {args.n_init}" + (f"; chunks at {args.bandwidth:g} MB/s" if args.bandwidth else ""))
     fastprob.GaussianMixture(2, max_iter=2).fit(X[:5000])  # compile outside the timings
     fastprob.select_mixture(X[:5000], n_components=[1, 2], covariance_type="full", max_iter=2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +69,10 @@ def main():
             passes[0] += 1
             mm = np.load(path, mmap_mode="r")
             for r0 in range(0, len(mm), 100_000):
-                yield mm[r0:r0 + 100_000]
+                chunk = np.array(mm[r0:r0 + 100_000])
+                if args.bandwidth:
+                    time.sleep(chunk.nbytes / (args.bandwidth * 1e6))
+                yield chunk
 
         sources = {"memory": lambda: X, "memmap": lambda: np.load(path, mmap_mode="r"), "chunks": lambda: chunks}
         print(f"{'source':<8} {'sequential s':>12} {'shared s':>9} {'ratio':>6} {'passes seq':>10} "

@@ -1216,39 +1216,50 @@ class _ModelFit:
 
 
 class _Reporter:
-    """EM progress: scikit-learn's ``verbose`` messages (same format) and the user's callback."""
+    """EM progress: scikit-learn's ``verbose`` messages (same format) and the user's callback.
+
+    With several initialisations, which run together, each message after
+    'Initialization r' names its initialisation (their lines interleave).
+    """
 
     def __init__(self, model, callback):
         self.verbose, self.interval = model.verbose, model.verbose_interval
         self.K, self.covariance_type, self.callback = model.n_components, model.covariance_type, callback
+        self.many = model.n_init > 1
+        self.init_time, self.iter_time = {}, {}
 
     def _call(self, *fields):
         if self.callback is not None:
             self.callback(FitProgress(*fields, self.K, self.covariance_type))
 
+    def _which(self, init):
+        return f" (initialization {init})" if self.many else ""
+
     def init_begin(self, init):
         if self.verbose >= 1:
             print(f"Initialization {init}")
-            self.init_time = self.iter_time = time.time()
+            self.init_time[init] = self.iter_time[init] = time.time()
         self._call("init_begin", init, 0, -np.inf, np.nan, False)
 
     def iteration(self, init, n_iter, change, lower_bound):
         if self.verbose >= 1 and n_iter % self.interval == 0:
             if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
+                print(f"  Iteration {n_iter}{self._which(init)}")
             else:
                 now = time.time()
-                print(f"  Iteration {n_iter}\t time lapse {now - self.iter_time:.5f}s\t ll change {change:.5f}")
-                self.iter_time = now
+                print(f"  Iteration {n_iter}\t time lapse {now - self.iter_time[init]:.5f}s\t ll change "
+                      f"{change:.5f}{self._which(init)}")
+                self.iter_time[init] = now
         self._call("iteration", init, n_iter, lower_bound, change, False)
 
     def init_end(self, init, n_iter, lower_bound, converged, verbose=True):
         # (scikit-learn prints nothing at the end of an initialisation without iterations)
         msg = "converged" if converged else "did not converge"
+        which = f" {init}" if self.many else ""
         if verbose and self.verbose == 1:
-            print(f"Initialization {msg}.")
+            print(f"Initialization{which} {msg}.")
         elif verbose and self.verbose >= 2:
-            print(f"Initialization {msg}. time lapse {time.time() - self.init_time:.5f}s\t "
+            print(f"Initialization{which} {msg}. time lapse {time.time() - self.init_time[init]:.5f}s\t "
                   f"lower bound {lower_bound:.5f}.")
         self._call("init_end", init, n_iter, lower_bound, np.nan, converged)
 

@@ -739,6 +739,15 @@ def test_verbose_output_like_sklearn(capsys, faithful):
     assert "Initialization converged. time lapse" in out and "lower bound" in out
 
 
+def test_verbose_output_names_the_initialisation_when_restarts_interleave(capsys, faithful):
+    GaussianMixture(2, n_init=2, random_state=0, verbose=2, verbose_interval=1).fit(faithful)
+    out = capsys.readouterr().out
+    assert "Initialization 0\nInitialization 1\n" in out
+    for init in (0, 1):
+        assert f"  Iteration 1\t time lapse" in out and f"(initialization {init})" in out
+        assert f"Initialization {init} converged. time lapse" in out
+
+
 def test_failed_fit_leaves_no_half_fitted_state():
     X = np.vstack([np.zeros((10, 2)), np.ones((10, 2))])  # two collapsed clusters
     gm = GaussianMixture(2, reg_covar=0.0, random_state=0, warm_start=True)
