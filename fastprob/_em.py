@@ -23,6 +23,7 @@ from ._moments import (
     reduce_partials,
 )
 from .kernels import mixture as _mixk
+from .kernels import moments as _mk
 from .kernels.gaussian import LOG_2PI, solver_token
 from .mixture import make_components
 from ._sources import ArraySource
@@ -39,7 +40,7 @@ ILL_DEFINED = (
 
 #: A component whose share of the total weight falls below this has lost all
 #: its points and is re-seeded.
-EMPTY_SHARE = 1e-8
+EMPTY_SHARE = _mk.EMPTY_SHARE
 
 #: Above this many rows, 'kmeans' and 'k-means++' initialise on a random sample
 #: of this many rows ('kmeans' then labels every row by its nearest centre).

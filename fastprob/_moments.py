@@ -4,11 +4,10 @@ import numpy as np
 from .kernels import mixture as _mixk
 from .kernels import moments as _mk
 from .kernels.gaussian import solver_token
-from .kernels.tiles import rows_per_tile
+from .kernels.tiles import block_rows, max_blocks, rows_per_tile
 from ._validation import read_only
 
 #: Budget for the per-block partial statistics (n_blocks * K * d * d float64).
-_PARTIALS_BYTES = 32 * 2**20
 
 
 def block_layout(N, d, K, dd):
@@ -19,10 +18,8 @@ def block_layout(N, d, K, dd):
     Between 16 and 256 blocks, fewer when the partials would exceed ~32 MiB.
     """
     tile = rows_per_tile(d)
-    max_blocks = int(np.clip(_PARTIALS_BYTES // (8 * K * d * dd + 8), 16, 256))
-    per_block = max(1, -(-N // max_blocks))
-    block = -(-per_block // tile) * tile
-    return block, tile, max(1, -(-N // block))
+    block, n_blocks = block_rows(N, tile, max_blocks(K, d, dd))
+    return block, tile, n_blocks
 
 
 def allocate_partials(n_blocks, K, d, dd):

@@ -13,13 +13,13 @@ import warnings
 
 import numpy as np
 
-from . import _covariance, _em, _moments
+from . import _covariance, _em
 from ._moments import Statistics
 from ._validation import as_float_array, check_finite
 from .kernels import grouped as _gk
 from .kernels import kmeans as _kk
 from .kernels.gaussian import solver_token
-from .kernels.tiles import rows_per_tile
+from .kernels.tiles import max_blocks, rows_per_tile
 
 __all__ = ["fit_grouped", "GroupedMixtures"]
 
@@ -396,10 +396,10 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
     Kc = 0 if diagonal else (1 if ctype.shared else K)
     Kv = K if diagonal else 0
     tile = rows_per_tile(d)
-    max_blocks = int(np.clip(_moments._PARTIALS_BYTES // (8 * K * d * dd + 8), 16, 256))
+    blocks = max_blocks(K, d, dd)
     f32 = np.finfo(np.float32)
     fpar = np.array([tol, reg_covar, 10 * np.finfo(dtype).eps, f32.tiny, f32.max], dtype=np.float64)
-    ipar = np.array([K, max_iter, tile, max_blocks, _COV_CODES[covariance_type], init_code,
+    ipar = np.array([K, max_iter, tile, blocks, _COV_CODES[covariance_type], init_code,
                      int(dtype == np.float32)], dtype=np.int64)
     out = dict(weights=np.zeros((G, K)), means=np.zeros((G, K, d)), covs_tri=np.zeros((G, Kc, d, d)),
                var=np.zeros((G, Kv, d)), W=np.zeros((G, K)), mean=np.zeros((G, K, d)), M2=np.zeros((G, K, d, dd)),

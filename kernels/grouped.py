@@ -20,7 +20,8 @@ import numpy as np
 from ._config import blockwise, serial
 from .kmeans import numpy_sum
 from .mixture import ASSIGN_SOFT, em_step
-from .moments import reduce_moments
+from .moments import EMPTY_SHARE, reduce_moments
+from .tiles import compiled_block_rows
 
 #: The estimator's fused pass, compiled once, called here on one group's rows from inside the kernel.
 _em_step_blocks = em_step.kernel
@@ -47,17 +48,6 @@ INIT_SEEDS = 2
 #: covariance codes, in fastprob._covariance.TYPES order.
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
 
-#: A component whose share of the total weight falls below this is empty (fastprob._em.EMPTY_SHARE).
-_EMPTY_SHARE = 1e-8
-
-
-@serial
-def _layout(n, tile, max_blocks):
-    """(block, n_blocks) of fastprob._moments.block_layout for n rows."""
-    per_block = max(1, -(-n // max_blocks))
-    block = -(-per_block // tile) * tile
-    return block, max(1, -(-n // block))
-
 
 @serial
 def _pass(X, sw, labels, resp, log_weights, means, chol, logdet, var, diagonal, solver, tile, max_blocks,
@@ -67,7 +57,7 @@ def _pass(X, sw, labels, resp, log_weights, means, chol, logdet, var, diagonal, 
     n, d = X.shape
     K = W.shape[0]
     dd = M2.shape[2]
-    block, nb = _layout(n, tile, max_blocks)
+    block, nb = compiled_block_rows(n, tile, max_blocks)
     W_b = np.empty((nb, K))
     mean_b = np.empty((nb, K, d))
     M2_b = np.empty((nb, K, d, dd))
@@ -310,7 +300,7 @@ def grouped_em(b0, b1, X, sw, starts, init_labels, init_resp, seed_rows, total_w
             wsum = numpy_sum(W, 0, K)
             n_empty = 0
             for k in range(K):
-                if W[k] < _EMPTY_SHARE * wsum:
+                if W[k] < EMPTY_SHARE * wsum:
                     n_empty += 1
             if 0 < n_empty < K:
                 status = EM_EMPTY_COMPONENT

@@ -12,6 +12,11 @@ from ._config import serial
 from .tiles import centred
 
 
+#: A mixture component whose share of the total weight falls below this has lost all its points
+#: (EM re-seeds it).
+EMPTY_SHARE = 1e-8
+
+
 @serial
 def merge_moments(W, mean, M2, Wb, mean_b, M2_b):
     """Merge a group's (Wb, mean_b, M2_b) into (W, mean, M2) in place; return the new W."""

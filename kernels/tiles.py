@@ -22,6 +22,31 @@ from ._config import choose_by_types, serial
 ROW_PAD = 16
 
 
+#: The per-block partial statistics of one pass are kept near or below this size.
+PARTIALS_BYTES = 32 * 2**20
+
+
+def max_blocks(K, d, dd):
+    """Blocks a pass over the rows is split into at most: 16 to 256, fewer when the partial statistics
+    (K components of d means and d x dd scatter per block) would exceed :data:`PARTIALS_BYTES`."""
+    return int(min(256, max(16, PARTIALS_BYTES // (8 * K * d * dd + 8))))
+
+
+def block_rows(n, tile, blocks):
+    """(block, n_blocks) for n rows in at most ``blocks`` blocks of a multiple of ``tile`` rows.
+
+    A function of the data shape only, never of the thread count (see
+    :func:`fastprob._moments.block_layout`).  Plain Python, also compiled as
+    :data:`compiled_block_rows` for kernels that lay out passes themselves.
+    """
+    per_block = max(1, -(-n // blocks))
+    block = -(-per_block // tile) * tile
+    return block, max(1, -(-n // block))
+
+
+compiled_block_rows = serial(block_rows)
+
+
 def rows_per_tile(d):
     """Tile height for d features: keeps one (d, tile) float64 buffer near 64 KiB."""
     return int(max(16, min(512, 8192 // max(d, 1))))
