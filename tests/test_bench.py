@@ -103,7 +103,8 @@ def test_figures_group_panels_by_family_and_operation():
     assert list(panels["mixture"]) == ["gmm_logpdf W1", "gmm_logpdf W2", "gmm_logpdf W3",
                                        "em_iteration W1", "em_iteration W2", "em_iteration W3",
                                        "fit5 W1", "fit5 W2", "fit5 W3",
-                                       "em_iteration_missing W2-1col30", "em_iteration_missing W2-mcar10"]
+                                       "em_iteration_missing W2-1col30", "em_iteration_missing W2-mcar10",
+                                       "em_iteration_stacked W2-K1to8x2"]
     assert panels["mixture"]["fit5 W2"] == [("float64", "fit5-W2-float64"), ("float32", "fit5-W2-float32")]
 
 

@@ -510,6 +510,51 @@ def _missing_comparisons():
     return reg
 
 
+#: The candidates of the stacked comparison: K = 1..8, two starts each (model selection's shape).
+STACKED_CANDIDATES = tuple((K, r) for K in range(1, 9) for r in range(2))
+
+
+def _stacked_candidates(weights, means, covs):
+    """The candidates' (weights, means, covs): K of the 16 components each, from two different offsets."""
+    out = []
+    for K, r in STACKED_CANDIDATES:
+        idx = (np.arange(K) + 8 * r) % len(weights)
+        out.append((weights[idx] / weights[idx].sum(), means[idx], covs[idx]))
+    return out
+
+
+def _fastprob_stacked_em_iterations(X, weights, means, covs):
+    """One EM iteration of each candidate, all their E-steps in one pass (the stacked kernel)."""
+    from .. import _em
+    from .._sources import ArraySource
+    from ..mixture import make_components
+
+    comps = [make_components(*c, "full")[0] for c in _stacked_candidates(weights, means, covs)]
+    eps = 10 * np.finfo(X.dtype).eps
+    return tuple(a for stats in _em.e_step_many(ArraySource(X), comps)
+                 for a in _em.m_step(stats, "full", 1e-6, eps))
+
+
+def _fastprob_one_by_one_em_iterations(X, weights, means, covs):
+    """The same iterations with one pass per candidate."""
+    return tuple(a for c in _stacked_candidates(weights, means, covs) for a in _fastprob_em_iteration(X, *c))
+
+
+def _numpy_stacked_em_iterations(X, weights, means, covs):
+    return tuple(a for c in _stacked_candidates(weights, means, covs) for a in _numpy_em_iteration(X, *c))
+
+
+def _stacked_comparisons():
+    wname, n, d, K = MIXTURE_WORKLOADS[1]  # W2
+    flops = sum(k for k, _ in STACKED_CANDIDATES) * d * (d + 1)
+    return [Comparison(
+        name=f"em_iteration_stacked-{wname}-K1to8x2-float64", make_inputs=mixture_inputs(d, K),
+        fastprob=_fastprob_stacked_em_iterations, references={"numpy": _numpy_stacked_em_iterations},
+        baselines={"fastprob-one-by-one": _fastprob_one_by_one_em_iterations},
+        sizes={"test": 3000, "bench": n}, rtol=1e-9, normwise=True, flops_per_row=2 * flops, rounds=3,
+        family="mixture")]
+
+
 def _mixture_comparisons():
     reg = []
     for dtype in (np.float64, np.float32):
@@ -635,12 +680,13 @@ QUICK = frozenset({
     "mvn_logpdf-d16-float64", "normal_logpdf-float64", "mvn_fit-d16-float64", "normal_fit-float64",
     "gmm_logpdf-W1-float64", "gmm_logpdf-W2-float64", "em_iteration-W2-float64", f"fit{FIT_ITERATIONS}-W1-float64",
     "sigmoid-float64", "log_sigmoid-float64", "softplus-float64", "tanh-float64", f"logsumexp-rows{LSE_ROW}-float64",
-    "em_iteration_missing-W2-1col30-float64",
+    "em_iteration_missing-W2-1col30-float64", "em_iteration_stacked-W2-K1to8x2-float64",
 })
 
 #: Every comparison, in a stable order.
 REGISTRY = tuple(replace(c, quick=c.name in QUICK) for c in
                  _build_registry() + tuple(_mixture_comparisons()) + tuple(_missing_comparisons())
+                 + tuple(_stacked_comparisons())
                  + tuple(_activation_comparisons()))
 
 
