@@ -110,8 +110,11 @@ class _NearestCentres:
     """Centres as what the E-step kernel assigns rows to: unit covariances, equal weights.
 
     The log-density constant is exactly 0 (log-weight 0 and log|Σ| = -d log 2π),
-    so the kernel's log-probabilities are exactly -½ the squared distances and
-    its most probable component is exactly the nearest centre.
+    and with unit factors the solve gives x - μ exactly, so the kernel's
+    log-probabilities are exactly -½ the squared distances and its most
+    probable component is exactly the nearest centre.  Centres of full and
+    tied candidates use the triangular-solver build their EM uses, those of
+    diagonal and spherical ones the diagonal build (no extra compilation).
     """
 
     covariance_type = "spherical"
@@ -123,8 +126,13 @@ class _NearestCentres:
 
     def kernel_args(self, dtype):
         K, d = self.means.shape
-        return (np.zeros(K), self.means, np.empty((0, 0, 0)), np.full(K, -(d * LOG_2PI)), np.ones((K, d)),
-                True, solver_token(d, True))
+        if self.scatter_diagonal:
+            chol, var = np.zeros((0, 0, 0)), np.ones((K, d))
+        else:
+            chol, var = np.ascontiguousarray(np.broadcast_to(np.eye(d), (K, d, d))), np.empty((0, 0))
+        diagonal = self.scatter_diagonal
+        return (*read_only(np.zeros(K), self.means, chol, np.full(K, -(d * LOG_2PI)), var), diagonal,
+                solver_token(d, diagonal))
 
 
 def e_step_batch_chunk_statistics(mixtures, X, sw, rng=None, marginalize=False, assign=_mixk.ASSIGN_SOFT):

@@ -266,3 +266,20 @@ def test_warnings_from_candidates_are_not_swallowed_twice():
         fastprob.select_mixture(X, n_components=[2, 3], covariance_type="full", max_iter=1, random_state=0)
     names = [str(w.message).split(":")[0] for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert sorted(names) == ["n_components=2, covariance_type='full'", "n_components=3, covariance_type='full'"]
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_nearest_centre_pass_labels_every_row_by_its_nearest_centre(diagonal):
+    # k-means' labelling of data above the initialisation sample: several sets of centres in one pass.
+    X = blobs(n=5000, d=4, k=5, seed=14)
+    rng = np.random.default_rng(0)
+    centre_sets = [X[rng.choice(len(X), k, replace=False)] for k in (1, 3, 5)]
+    batch = _em.centre_chunk_statistics(centre_sets, [diagonal] * 3, X, None)
+    for centres, stats in zip(centre_sets, batch):
+        labels = np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        for k in range(len(centres)):
+            rows = X[labels == k]
+            assert stats.W[k] == len(rows)
+            np.testing.assert_allclose(stats.mean[k], rows.mean(axis=0), rtol=1e-12, atol=1e-12)
+            scatter = (rows - rows.mean(axis=0)).T @ (rows - rows.mean(axis=0))
+            np.testing.assert_allclose(stats.M2[k], np.diag(scatter) if diagonal else scatter, rtol=1e-10, atol=1e-9)
