@@ -98,6 +98,9 @@ def atomic_write(path, mode="wb", *, encoding="utf-8", newline=None):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}.")
     target = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(target)
+    if not os.path.isdir(folder):  # (else the error would name the temporary file)
+        raise FileNotFoundError(errno.ENOENT, f"No such folder {folder!r} to write {os.fspath(path)!r} in",
+                                os.fspath(path))
     fd, temp = _create_temp(folder, name)
     try:
         kwargs = {} if mode == "wb" else {"encoding": encoding, "newline": newline}

@@ -323,10 +323,10 @@ def _fit(args):
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
     n, d = X.shape
-    if n < max(2, ks[-1]):
-        need = max(2, ks[-1])
+    if n < max(2, ks[0]):  # (in a range, a K above the rows is a failed row of the table)
+        need = max(2, ks[0])
         raise CLIError(f"{args.file}: too few rows: {n} row{'s' * (n != 1)}, but fitting "
-                       f"{ks[-1]} component{'s' * (ks[-1] != 1)} needs at least {need}")
+                       f"{ks[0]} component{'s' * (ks[0] != 1)} needs at least {need}")
     # A memory-mapped .npy is fitted out of core: as it is when it has the requested dtype, else
     # as chunks converted one at a time (a float32 file fitted in float64 would otherwise need a
     # float64 copy twice the file's size).

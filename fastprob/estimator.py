@@ -391,8 +391,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             sw = None if sample_weight is None else check_weights(sample_weight, X.shape[0], "sample_weight",
                                                                    rescale=False)
             source = ArraySource(X, sw, missing)
-        if source.holes:
-            self._check_observed(source)
         # Only ratios of weights matter; scaling them to mean 1 keeps sklearn's
         # 10·eps added to each Nₖ negligible whatever their magnitude.
         source.scale_weights()
@@ -1089,7 +1087,7 @@ def _fit_group(jobs, source, f, on_error, name_models):
         on_error(fit.model, exc)
 
     for model, report in jobs:
-        fit = _ModelFit(model, report, f)
+        fit = _ModelFit(model, report, f, name_models)
         fits.append(fit)
         try:
             if source.n_rows < model.n_components:
@@ -1104,6 +1102,8 @@ def _fit_group(jobs, source, f, on_error, name_models):
                 model._check_warm_start(n_features)
             fit.n_init = model.n_init if fit.do_init else 1
             fit.random_state = check_random_state(model.random_state)
+            if source.holes:
+                model._check_observed(source)
         except Exception as exc:
             fit.settings = fit.settings or _runs.Settings(*[None] * 9, report)
             fail(fit, exc)
@@ -1115,8 +1115,9 @@ def _fit_group(jobs, source, f, on_error, name_models):
         wave = [fit for fit in fits if fit.settings.error is None and r < fit.n_init]
         for fit in wave:
             fit.report.init_begin(r)
-        plans = [fit.model._initial_parameters(runner.source_for(), fit.inits, fit.random_state, eps,
-                                               fit.settings.reg_covar) if fit.do_init else None for fit in wave]
+        plans = [_warnings_named(fit.model._initial_parameters(runner.source_for(), fit.inits, fit.random_state,
+                                                               eps, fit.settings.reg_covar), fit.who)
+                 if fit.do_init else None for fit in wave]
         for fit, slot in zip(wave, runner.wave(plans)):
             fit.starts.append((slot, copy.deepcopy(fit.random_state)))
     runner.finish()
@@ -1146,9 +1147,34 @@ def _fit_group(jobs, source, f, on_error, name_models):
     try:
         for fit in fits:
             if fit.settings.error is None:
-                fit.finish(source, name_models)
+                fit.finish(source)
     finally:
         source.set_factor(1.0)
+
+
+def _model_name(model):
+    """How warnings name a model among several fitted together."""
+    return f"n_components={model.n_components}, covariance_type={model.covariance_type!r}: "
+
+
+def _warnings_named(plan, who):
+    """The initialisation generator ``plan``, its warnings (e.g. scikit-learn's k-means') prefixed with ``who``."""
+    if not who:
+        return (yield from plan)
+    answer = None
+    while True:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                request = plan.send(answer)
+            except StopIteration as stop:
+                result = stop.value
+                request = None
+        for w in caught:
+            warnings.warn(f"{who}{w.message}", w.category, stacklevel=2)
+        if request is None:
+            return result
+        answer = yield request
 
 
 def _initial_components(params, covariance_type, dtype, f, max_abs):
@@ -1167,17 +1193,17 @@ def _initial_components(params, covariance_type, dtype, f, max_abs):
 class _ModelFit:
     """One model's part in :func:`fit_together`: its runs, and how they become its fitted attributes."""
 
-    def __init__(self, model, report, f):
+    def __init__(self, model, report, f, name_models=False):
         self.model, self.report, self.f = model, report, f
+        self.who = _model_name(model) if name_models else ""
         self.settings = None
         self.starts = []  # (InitRunner slot, random state for re-seeding) per run
         self.runs = []
 
-    def finish(self, source, name_models=False):
+    def finish(self, source):
         """Set the model's fitted attributes from its best run, as scikit-learn chooses it."""
         model, f, dtype = self.model, self.f, source.dtype
-        who = f"n_components={model.n_components}, covariance_type={model.covariance_type!r}: " if name_models \
-            else ""
+        who = self.who
         best = None
         for run in self.runs:
             # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
@@ -1222,8 +1248,9 @@ class _Reporter:
     'Initialization r' names its initialisation (their lines interleave).
     """
 
-    def __init__(self, model, callback):
+    def __init__(self, model, callback, name=""):
         self.verbose, self.interval = model.verbose, model.verbose_interval
+        self.name = name  # printed before each message where several models are fitted together
         self.K, self.covariance_type, self.callback = model.n_components, model.covariance_type, callback
         self.many = model.n_init > 1
         self.init_time, self.iter_time = {}, {}
@@ -1237,17 +1264,17 @@ class _Reporter:
 
     def init_begin(self, init):
         if self.verbose >= 1:
-            print(f"Initialization {init}")
+            print(f"{self.name}Initialization {init}")
             self.init_time[init] = self.iter_time[init] = time.time()
         self._call("init_begin", init, 0, -np.inf, np.nan, False)
 
     def iteration(self, init, n_iter, change, lower_bound):
         if self.verbose >= 1 and n_iter % self.interval == 0:
             if self.verbose == 1:
-                print(f"  Iteration {n_iter}{self._which(init)}")
+                print(f"{self.name}  Iteration {n_iter}{self._which(init)}")
             else:
                 now = time.time()
-                print(f"  Iteration {n_iter}\t time lapse {now - self.iter_time[init]:.5f}s\t ll change "
+                print(f"{self.name}  Iteration {n_iter}\t time lapse {now - self.iter_time[init]:.5f}s\t ll change "
                       f"{change:.5f}{self._which(init)}")
                 self.iter_time[init] = now
         self._call("iteration", init, n_iter, lower_bound, change, False)
@@ -1257,9 +1284,9 @@ class _Reporter:
         msg = "converged" if converged else "did not converge"
         which = f" {init}" if self.many else ""
         if verbose and self.verbose == 1:
-            print(f"Initialization{which} {msg}.")
+            print(f"{self.name}Initialization{which} {msg}.")
         elif verbose and self.verbose >= 2:
-            print(f"Initialization{which} {msg}. time lapse {time.time() - self.init_time[init]:.5f}s\t "
+            print(f"{self.name}Initialization{which} {msg}. time lapse {time.time() - self.init_time[init]:.5f}s\t "
                   f"lower bound {lower_bound:.5f}.")
         self._call("init_end", init, n_iter, lower_bound, np.nan, converged)
 

@@ -66,8 +66,9 @@ class GroupedMixtures:
     ``result.mixture(label)``) is that group's fitted :class:`fastprob.GaussianMixture`.
     """
 
-    def __init__(self, params, groups, arrays, fallback, seeds, skipped, refitted, dtype):
+    def __init__(self, params, groups, arrays, fallback, seeds, skipped, refitted, dtype, feature_names=None):
         self._params = params
+        self._feature_names = feature_names
         self.groups_ = groups
         self._arrays = arrays
         self._fallback = fallback
@@ -148,6 +149,8 @@ class GroupedMixtures:
         assert not failed
         gm._set_fitted(comps, self._dtype)
         gm.n_features_in_ = self.means_.shape[-1]
+        if self._feature_names is not None:
+            gm.feature_names_in_ = self._feature_names.copy()
         n_iter = int(a["n_iter"][g])
         gm.converged_ = bool(a["converged"][g])
         gm.n_iter_ = n_iter
@@ -166,6 +169,30 @@ class GroupedMixtures:
         gm._weight_scale = float(a["weight_scale"][g])
         gm.n_samples_seen_ = int(a["n_rows"][g])
         return gm
+
+
+#: Warnings of the groups refitted by the estimator shown one by one before a summary.
+WARNINGS_SHOWN = 10
+
+
+def _missing_labels(labels):
+    """Which labels are missing values: NaN (any float kind), None, NaT."""
+    if labels.dtype.kind == "f":
+        return np.isnan(labels)
+    if labels.dtype.kind in "mM":
+        return np.isnat(labels)
+    if labels.dtype.kind == "O":
+        return np.array([_is_missing(v) for v in labels.tolist()], dtype=bool)
+    return np.zeros(len(labels), dtype=bool)
+
+
+def _is_missing(v):
+    if v is None:
+        return True
+    try:
+        return bool(v != v)  # NaN (and NaT) differ from themselves
+    except (TypeError, ValueError):  # pandas.NA: its comparisons are NA, itself undecidable
+        return True
 
 
 def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100,
@@ -239,6 +266,9 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
     K = int(n_components)
 
     # ---- data ----
+    columns = getattr(X, "columns", None)  # a DataFrame's column names, kept as scikit-learn keeps them
+    feature_names = np.asarray(list(columns), dtype=object) if columns is not None and len(columns) and \
+        all(isinstance(c, str) for c in columns) else None
     X = check_array(X, dtype=_compute_dtypes(X), ensure_min_samples=1, input_name="X")
     dtype = X.dtype
     N, d = X.shape
@@ -246,8 +276,9 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
     if labels_in.ndim != 1 or labels_in.shape[0] != N:
         raise ValueError(f"groups must be a 1-D array with one label per row of X (shape ({N},)), got shape "
                          f"{labels_in.shape}.")
-    if labels_in.dtype.kind == "f" and np.isnan(labels_in).any():
-        raise ValueError("groups contains NaN, which is not a group label; give every row a label.")
+    if _missing_labels(labels_in).any():
+        raise ValueError("groups contains missing labels (NaN, None or NaT), which name no group; give every row "
+                         "a label, or leave those rows out of X and groups.")
     try:
         labels, inverse, counts = np.unique(labels_in, return_inverse=True, return_counts=True)
     except TypeError as exc:
@@ -437,10 +468,16 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
             except ValueError as exc:
                 raise ValueError(f"Fitting group {_name(fitted[g])} ({e - s} rows) failed: {exc}") from exc
         caught += [(fitted[g], w) for w in record if not issubclass(w.category, ConvergenceWarning)]
+        if feature_names is not None:
+            gm.feature_names_in_ = feature_names.copy()
         fallback[g] = gm
-    for label, w in caught:
+    for label, w in caught[:WARNINGS_SHOWN]:
         warnings.warn(f"group {_name(label)}: {w.message}", w.category, stacklevel=2)
-    result = GroupedMixtures(params, fitted, arrays, fallback, seeds, skipped, fitted[refit], dtype)
+    if len(caught) > WARNINGS_SHOWN:
+        warnings.warn(f"... and {len(caught) - WARNINGS_SHOWN} more such warnings from other groups (of "
+                      f"{len(np.flatnonzero(refit))} groups refitted by the estimator, see refitted_).", UserWarning,
+                      stacklevel=2)
+    result = GroupedMixtures(params, fitted, arrays, fallback, seeds, skipped, fitted[refit], dtype, feature_names)
     if max_iter > 0 and not result.converged_.all():
         bad = fitted[~result.converged_]
         warnings.warn(f"{len(bad)} of {G} group(s) did not converge: {_names(bad)}. Try different init parameters, or increase max_iter, "

@@ -432,6 +432,8 @@ def selection_figure(table=None, *, criterion="bic", path=None, figsize=(6.4, 4.
     """
     if criterion not in ("bic", "aic"):
         raise ValueError(f"criterion must be 'bic' or 'aic', got {criterion!r}.")
+    if hasattr(table, "to_records"):  # the table as a pandas DataFrame
+        table = table.to_records(index=False)
     if table is None:
         from .datasets import load_faithful
         from .selection import select_mixture
@@ -444,7 +446,8 @@ def selection_figure(table=None, *, criterion="bic", path=None, figsize=(6.4, 4.
     fig, (ax,) = _figure(figsize, dpi)
     types = list(dict.fromkeys(str(t) for t in fitted["covariance_type"]))
     for colour, ctype in zip(_colours(len(types)), types):
-        rows = np.sort(fitted[fitted["covariance_type"] == ctype], order="n_components")
+        rows = fitted[fitted["covariance_type"] == ctype]
+        rows = rows[np.argsort(rows["n_components"], kind="stable")]
         ax.plot(rows["n_components"], rows[criterion], "o-", color=colour, lw=1.6, ms=4, label=ctype)
     best = fitted[np.argmin(fitted[criterion])]
     ax.plot([best["n_components"]], [best[criterion]], "o", ms=14, mfc="none", mec="k", mew=1.5,

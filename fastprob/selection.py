@@ -22,7 +22,10 @@ CRITERIA = ("bic", "aic")
 TABLE_DTYPE = np.dtype([("n_components", np.int64), ("covariance_type", "U9"), ("init", np.int64),
                         ("log_likelihood", np.float64), ("n_iter", np.int64), ("converged", np.bool_),
                         ("n_parameters", np.int64), ("bic", np.float64), ("aic", np.float64),
-                        ("error", "U200"), ("model", object)])
+                        ("error", object), ("model", object)])
+
+#: Candidates named in a warning or error message before "and N more".
+NAMED_IN_MESSAGES = 10
 
 
 def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"), criterion="bic", n_init=1,
@@ -53,8 +56,9 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
     n_init : int, default 1
         Initialisations per candidate (as GaussianMixture's; they run together too).
     sample_weight : array-like of shape (n_samples,), optional
-        As for :meth:`GaussianMixture.fit`; the log-likelihood in the table is
-        then Σ w log p(x), the weights scaled to mean 1.
+        As for :meth:`GaussianMixture.fit`.  The table then treats the weights
+        as frequencies: its log-likelihood is Σ w log p(x) and the criteria
+        use n = Σ w, those of the data with each row repeated w times.
     callback : callable, optional
         Called with a :class:`~fastprob.estimator.FitProgress` as the runs
         advance (its ``n_components`` and ``covariance_type`` say whose).
@@ -88,7 +92,7 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
     -----
     bic = -2 log_likelihood + n_parameters log(n_samples) and aic =
     -2 log_likelihood + 2 n_parameters, as ``best.bic(X)`` and ``best.aic(X)``
-    (to rounding).  A candidate that fails (an ill-defined covariance, fewer
+    (to rounding) for unweighted data.  A candidate that fails (an ill-defined covariance, fewer
     rows than components) is reported in the table with a warning; the others
     are unaffected.
 
@@ -109,6 +113,10 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
 
     ks = _check_components(n_components)
     types = _check_types(covariance_type)
+    for name, values in (("n_components", ks), ("covariance_type", types)):
+        if len(set(values)) < len(values):
+            raise ValueError(f"{name} lists {sorted({v for v in values if values.count(v) > 1})} more than once; "
+                             "give each candidate once.")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
     if callback is not None and not callable(callback):
@@ -134,10 +142,9 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
     source = models[0]._source(X, sample_weight)
     for model in models[1:]:
         model._adopt_from(models[0])
-        if source.holes:
-            model._check_observed(source)
     errors = {}
-    jobs = [(m, _Reporter(m, callback)) for m in models]
+    jobs = [(m, _Reporter(m, callback, name=f"[n_components={m.n_components}, {m.covariance_type}] "))
+            for m in models]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit_together(jobs, source, on_error=lambda model, exc: errors.__setitem__(id(model), exc),
@@ -145,18 +152,19 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
     fitted = [m for m in models if id(m) not in errors]
     logliks = _em.log_likelihoods(source, [m._components() for m in fitted]) if fitted else []
     table = np.zeros(len(models), dtype=TABLE_DTYPE)
-    n = source.n_rows
+    # Weights as frequencies: the source's are scaled to mean 1 (the user's times weight_scale).
+    n = source.total_weight / source.weight_scale
     at = 0
     for row, model in zip(table, models):
         row["n_components"], row["covariance_type"] = model.n_components, model.covariance_type
-        row["model"] = None
+        row["model"], row["error"] = None, ""
         if id(model) in errors:
             row["init"], row["n_iter"], row["n_parameters"] = -1, 0, 0
             row["log_likelihood"] = np.nan
             row["bic"] = row["aic"] = np.inf
-            row["error"] = str(errors[id(model)])[:200]
+            row["error"] = str(errors[id(model)])
             continue
-        loglik = logliks[at]
+        loglik = logliks[at] / source.weight_scale
         at += 1
         p = model._n_parameters()
         row["init"] = model._best_init
@@ -168,15 +176,21 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
         warnings.warn(w.message, w.category, stacklevel=2)
     failed = [(m, errors[id(m)]) for m in models if id(m) in errors]
     if not fitted:
-        raise ValueError("No candidate could be fitted: " + "; ".join(
-            f"n_components={m.n_components}, covariance_type={m.covariance_type!r}: {e}" for m, e in failed))
+        raise ValueError("No candidate could be fitted: " + _listed(
+            [f"n_components={m.n_components}, covariance_type={m.covariance_type!r}: {e}" for m, e in failed], "; "))
     if failed:
         warnings.warn(f"{len(failed)} candidate(s) could not be fitted and are left out of the choice (see the "
-                      "table's 'error' column): " + ", ".join(
-                          f"(n_components={m.n_components}, {m.covariance_type!r})" for m, _ in failed),
+                      "table's 'error' column): " + _listed(
+                          [f"(n_components={m.n_components}, {m.covariance_type!r})" for m, _ in failed], ", "),
                       UserWarning, stacklevel=2)
     best = int(np.argmin(table[criterion]))
     return models[best], table
+
+
+def _listed(items, sep):
+    """The first :data:`NAMED_IN_MESSAGES` items joined, and how many more."""
+    more = len(items) - NAMED_IN_MESSAGES
+    return sep.join(items[:NAMED_IN_MESSAGES]) + (f"{sep}and {more} more" if more > 0 else "")
 
 
 def _check_components(n_components):

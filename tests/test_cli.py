@@ -457,3 +457,15 @@ def test_model_or_labels_never_overwrite_the_data(tmp_path, capsys):
     (tmp_path / "d.labels.csv").mkdir()
     status, out, err = run(capsys, "fit", data, "-q", "--labels", "--out", tmp_path)
     assert status == 2 and "d.labels.csv is a folder" in err and not (tmp_path / "d.gmm.npz").exists()
+
+
+def test_a_range_beyond_the_rows_lists_the_ks_that_cannot_be_fitted(tmp_path, capsys):
+    path = tmp_path / "small.csv"
+    np.savetxt(path, np.random.default_rng(0).normal(size=(6, 2)), delimiter=",")
+    status, out, err = run(capsys, "fit", path, "-k", "1-8", "--out", tmp_path, "-q")
+    assert status == 0, err
+    rows = {int(line.split()[0]): line for line in out.splitlines() if line[:3].strip().isdigit()}
+    assert sorted(rows) == list(range(1, 9))
+    for K in (7, 8):
+        assert "failed: Expected n_samples >= n_components" in rows[K]
+    assert "2 candidate(s) could not be fitted" in err

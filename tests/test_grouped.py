@@ -250,3 +250,23 @@ def test_bad_input(rng):
     np.testing.assert_array_equal(X, Xc)
     np.testing.assert_array_equal(groups, gc)
     np.testing.assert_array_equal(sc, 1.0)
+
+
+@pytest.mark.parametrize("missing", [np.nan, None, float("nan")])
+def test_missing_labels_in_object_arrays_are_an_error(missing):
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    labels = np.array([1.0] * 20 + [missing] * 20 + [2.0] * 20, dtype=object)
+    with pytest.raises(ValueError, match=r"groups contains missing labels \(NaN, None or NaT\)"):
+        fastprob.fit_grouped(X, labels, 1, random_state=0, small_groups="skip")
+
+
+def test_dataframe_columns_become_each_group_models_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.default_rng(1).normal(size=(60, 2)), columns=["a", "b"])
+    groups = np.repeat([0, 1, 2], 20)
+    result = fastprob.fit_grouped(X, groups, 2, random_state=0)
+    alone = fastprob.GaussianMixture(2, random_state=0).fit(X[groups == 1])
+    np.testing.assert_array_equal(result[1].feature_names_in_, alone.feature_names_in_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X has feature names, but ... was fitted without"
+        np.testing.assert_array_equal(result[1].predict(X), alone.predict(X))

@@ -106,3 +106,6 @@ def test_selection_figure_draws_each_covariance_type_and_marks_the_choice():
     assert f"chosen: K = {best['n_components']}, {best['covariance_type']}" in lines
     with pytest.raises(ValueError, match="criterion must be 'bic' or 'aic'"):
         plot.selection_figure(table, criterion="nll")
+    pd = pytest.importorskip("pandas")
+    frame = plot.selection_figure(pd.DataFrame(table))  # the table as pandas shows it
+    assert {line.get_label() for line in frame.axes[0].get_lines()} == set(lines)

@@ -191,8 +191,20 @@ def test_sample_weights_and_float32():
             X, sample_weight=w)
         same_fit(row["model"], alone)
         assert row["model"].means_.dtype == np.float32
-        loglik = float(np.dot(w / w.mean(), alone.score_samples(X).astype(np.float64)))
+        loglik = float(np.dot(w, alone.score_samples(X).astype(np.float64)))
         assert row["log_likelihood"] == pytest.approx(loglik, rel=1e-5)
+        p = alone._n_parameters()
+        assert row["bic"] == pytest.approx(-2 * loglik + p * np.log(w.sum()), rel=1e-5)
+
+
+def test_integer_weights_give_the_criteria_of_repeated_rows():
+    X = blobs(n=600, d=2, k=3, seed=15)
+    w = np.random.default_rng(2).integers(0, 4, len(X))  # zeros included
+    kw = dict(n_components=[1, 2, 3], covariance_type="full", random_state=0, tol=1e-10, max_iter=500)
+    _, weighted = fastprob.select_mixture(X, sample_weight=w, **kw)
+    _, repeated = fastprob.select_mixture(np.repeat(X, w, axis=0), **kw)
+    np.testing.assert_allclose(weighted["bic"], repeated["bic"], rtol=1e-6)
+    np.testing.assert_allclose(weighted["aic"], repeated["aic"], rtol=1e-6)
 
 
 def test_missing_values_marginalize():
@@ -218,6 +230,25 @@ def test_a_candidate_that_fails_is_reported_and_the_others_go_on():
         fastprob.select_mixture(X, n_components=[40], covariance_type="full")
 
 
+def test_missing_values_a_candidate_with_too_few_observed_values_fails_alone():
+    X = blobs(n=20, d=2, k=2, seed=16)
+    X[3:, 0] = np.nan  # column 0 observed in 3 rows only
+    with pytest.warns(UserWarning, match=r"n_components=4"):
+        best, table = fastprob.select_mixture(X, n_components=[1, 2, 4], covariance_type="diag",
+                                              missing="marginalize", random_state=0)
+    assert "Column 0 of X has only 3 observed value(s) but n_components = 4" in table[2]["error"]
+    assert table[0]["error"] == table[1]["error"] == "" and best.n_components in (1, 2)
+    with pytest.raises(ValueError, match="No candidate could be fitted: n_components=4"):
+        fastprob.select_mixture(X, n_components=[4], covariance_type="diag", missing="marginalize")
+
+
+def test_messages_name_the_first_candidates_and_count_the_rest():
+    X = blobs(n=20, d=2, k=2, seed=17)
+    with pytest.raises(ValueError) as info:
+        fastprob.select_mixture(X, n_components=range(30, 60), covariance_type="full")
+    assert str(info.value).endswith("; and 20 more") and len(str(info.value)) < 3000
+
+
 def test_convergence_warnings_name_the_candidate():
     X = blobs(n=1000)
     with pytest.warns(ConvergenceWarning, match=r"n_components=3, covariance_type='diag': Best performing"):
@@ -234,6 +265,8 @@ def test_convergence_warnings_name_the_candidate():
     (dict(warm_start=True), "warm_start=True continues one fitted model"),
     (dict(tol=-1.0), "The 'tol' parameter of GaussianMixture must be"),
     (dict(callback=3), "callback must be a callable"),
+    (dict(n_components=[2, 3, 2]), r"n_components lists \[2\] more than once"),
+    (dict(covariance_type=("full", "full")), r"covariance_type lists \['full'\] more than once"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
