@@ -26,7 +26,6 @@ from .kernels import mixture as _mixk
 from .kernels import moments as _mk
 from .kernels.gaussian import LOG_2PI, solver_token
 from .mixture import make_components
-from ._sources import ArraySource
 from .threads import openmp_fork_guard
 from ._validation import read_only
 
@@ -382,8 +381,10 @@ def init_plan(source, method, n_components, random_state, diagonal):
         return (yield from _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal))
     if N <= limit:
         return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
+    centres = km.cluster_centers_
+    del X_init, sw_init, km  # not held while the other initialisations run
     # Every row takes the label of its nearest centre.
-    return (yield ("centres", km.cluster_centers_, diagonal))
+    return (yield ("centres", centres, diagonal))
 
 
 class InitRunner:
@@ -423,9 +424,10 @@ class InitRunner:
                 live.append((plan, slots[-1], None))
         while live:
             takes, nxt = [], []
-            for plan, slot, answer in live:
+            for plan, slot, fetch in live:
                 try:
-                    request = plan.send(answer)
+                    # the rows asked for are fetched only now, and released by the plan once used
+                    request = plan.send(None if fetch is None else fetch())
                 except StopIteration as stop:
                     self.results[slot] = stop.value
                     continue
@@ -437,30 +439,32 @@ class InitRunner:
                 else:
                     takes.append((plan, slot, request[1]))
             if takes:
-                answers = self._take([rows for _, _, rows in takes])
-                nxt = [(plan, slot, answer) for (plan, slot, _), answer in zip(takes, answers)]
+                fetchers = self._take([rows for _, _, rows in takes])
+                nxt = [(plan, slot, fetch) for (plan, slot, _), fetch in zip(takes, fetchers)]
             live = nxt
         return slots
 
     def _take(self, requests):
-        """source.take for each sorted row list: by one take of their union where a take reads the data
-        (identical lists, e.g. of candidates with one seed, are taken once)."""
+        """For each sorted row list, a function returning ``source.take(rows)``.
+
+        A source that reads the rows it is asked for (memory, a memmap) is
+        asked at each call.  From one that must stream all its rows (chunks,
+        dask), the requests share takes of their union, in batches of at most
+        :data:`TAKE_BATCH_BYTES`: one pass serves the restarts of many
+        candidates; each batch is kept only until its last request is served.
+        """
         source = self.source_for()
-        distinct = {}
+        if self.small or source.random_access:
+            return [functools.partial(source.take, rows) for rows in requests]
+        fetchers, batch, size = [], [], 0
+        row_bytes = 8 * max(1, source.n_features)
         for rows in requests:
-            distinct.setdefault(rows.tobytes(), rows)
-        if len(distinct) < len(requests):
-            answers = dict(zip(distinct, self._take(list(distinct.values()))))
-            return [answers[rows.tobytes()] for rows in requests]
-        if len(requests) == 1 or self.small or isinstance(source, ArraySource):  # in memory: take each
-            return [source.take(rows) for rows in requests]
-        union = np.unique(np.concatenate(requests))
-        X_all, sw_all = source.take(union)
-        answers = []
-        for rows in requests:
-            at = np.searchsorted(union, rows)
-            answers.append((np.ascontiguousarray(X_all[at]), None if sw_all is None else sw_all[at]))
-        return answers
+            if batch and (size + len(rows)) * row_bytes > TAKE_BATCH_BYTES:
+                fetchers += _UnionTake(source, batch).fetchers()
+                batch, size = [], 0
+            batch.append(rows)
+            size += len(rows)
+        return fetchers + _UnionTake(source, batch).fetchers()
 
     def finish(self):
         """The deferred nearest-centre passes, one pass for all (then :meth:`result` has every run's)."""
@@ -485,6 +489,33 @@ class InitRunner:
         if isinstance(value, _Failed):
             raise value.exc
         return value
+
+
+#: The rows several initialisations ask a streaming source for are taken together up to this size.
+TAKE_BATCH_BYTES = 256 * 2**20
+
+
+class _UnionTake:
+    """One take of the union of several row lists, served list by list and dropped after the last."""
+
+    def __init__(self, source, requests):
+        self.source, self.requests = source, requests
+        self.union = self.X = self.sw = None
+        self.left = len(requests)
+
+    def fetchers(self):
+        return [functools.partial(self._fetch, rows) for rows in self.requests]
+
+    def _fetch(self, rows):
+        if self.X is None:
+            self.union = np.unique(np.concatenate(self.requests))
+            self.X, self.sw = self.source.take(self.union)
+        at = np.searchsorted(self.union, rows)
+        answer = (np.ascontiguousarray(self.X[at]), None if self.sw is None else self.sw[at])
+        self.left -= 1
+        if self.left == 0:
+            self.union = self.X = self.sw = None
+        return answer
 
 
 class _Failed:

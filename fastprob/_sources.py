@@ -96,6 +96,8 @@ class RowSource(abc.ABC):
     observed = None
     fill = None
     observed_per_row = None
+    #: ``take`` reads only the rows asked for (else it streams all rows: a pass).
+    random_access = False
 
     @abc.abstractmethod
     def map_reduce(self, chunk_statistics, n_components, diagonal, *, random_state=None, draws_per_row=0):
@@ -192,6 +194,8 @@ class ArraySource(InProcessSource):
     With ``missing``, NaN values are missing values (see :class:`RowSource`).
     """
 
+    random_access = True
+
     def __init__(self, X, sw=None, missing=False):
         self.X, self.sw = X, sw
         self._unscaled = X
@@ -240,6 +244,8 @@ class MemmapSource(InProcessSource):
     are released after each chunk, so the resident memory stays about one
     chunk whatever the file's size (the OS page cache may keep them).
     """
+
+    random_access = True
 
     def __init__(self, X, sw=None, missing=False):
         self._map = X
@@ -533,6 +539,10 @@ class FilledSource(RowSource):
     @property
     def max_abs(self):
         return self.source.max_abs
+
+    @property
+    def random_access(self):
+        return self.source.random_access
 
     def _values(self):
         return (self._fill * self.factor).astype(self.dtype)

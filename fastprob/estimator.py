@@ -1170,6 +1170,7 @@ def _warnings_named(plan, who):
             except StopIteration as stop:
                 result = stop.value
                 request = None
+            answer = None  # (the rows sent are the plan's to release)
         for w in caught:
             warnings.warn(f"{who}{w.message}", w.category, stacklevel=2)
         if request is None:
