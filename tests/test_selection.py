@@ -316,3 +316,28 @@ def test_nearest_centre_pass_labels_every_row_by_its_nearest_centre(diagonal):
             np.testing.assert_allclose(stats.mean[k], rows.mean(axis=0), rtol=1e-12, atol=1e-12)
             scatter = (rows - rows.mean(axis=0)).T @ (rows - rows.mean(axis=0))
             np.testing.assert_allclose(stats.M2[k], np.diag(scatter) if diagonal else scatter, rtol=1e-10, atol=1e-9)
+
+
+def test_memory_does_not_grow_with_the_rows_of_a_chunk_source(monkeypatch):
+    # O(chunk + candidates·K·d²): the peak of a shared fit of a chunk stream does not depend on its length.
+    import tracemalloc
+
+    monkeypatch.setattr(_em, "INIT_SAMPLE_MAX", 5000)
+    centres = np.random.default_rng(0).normal(size=(3, 4)) * 5
+
+    def stream(n_chunks):
+        def chunks():
+            for i in range(n_chunks):
+                rng = np.random.default_rng(i)
+                yield centres[rng.integers(3, size=20000)] + rng.standard_normal((20000, 4))
+        return chunks
+
+    peaks = []
+    for n_chunks in (5, 20):
+        tracemalloc.start()
+        fastprob.select_mixture(stream(n_chunks), n_components=range(1, 5), covariance_type=("full", "diag"),
+                                n_init=2, random_state=0, max_iter=3)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    chunk_bytes = 20000 * 4 * 8
+    assert peaks[1] < 1.25 * peaks[0] + chunk_bytes, peaks  # 4x the rows: about the same peak
