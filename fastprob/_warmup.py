@@ -93,8 +93,8 @@ def _as_list(values, name):
     return values
 
 
-def plan_jobs(dtypes, n_features, covariance_types, missing=False):
-    """The (dtype, d, covariance types, missing) jobs that together build every kernel those calls use.
+def plan_jobs(dtypes, n_features, covariance_types, missing=False, grouped=False):
+    """The (dtype, d, covariance types, missing, grouped) jobs that together build every kernel those calls use.
 
     One job per dtype and solver: d = 1..4 each have their own solver for the
     'full' and 'tied' covariances; every other d, and 'diag' and 'spherical'
@@ -131,15 +131,16 @@ def plan_jobs(dtypes, n_features, covariance_types, missing=False):
                 jobs.setdefault((t, d if d in UNROLLED_WIDTHS else blocked), set()).update(triangular)
             if diagonal:
                 jobs.setdefault((t, blocked), set()).update(diagonal)
-    missing = bool(missing)
-    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs), missing) for (t, d), covs in jobs.items()]
+    missing, grouped = bool(missing), bool(grouped)
+    return [(t, d, tuple(c for c in COVARIANCE_TYPES if c in covs), missing, grouped)
+            for (t, d), covs in jobs.items()]
 
 
-def _run_job(dtype, d, covariance_types, missing=False):
+def _run_job(dtype, d, covariance_types, missing=False, grouped=False):
     """Run every mixture/Gaussian function once on small data in this process; return its build log.
 
     With ``missing``, also their missing-value forms (``missing='marginalize'``, ``impute``), whose
-    kernels are separate builds.
+    kernels are separate builds; with ``grouped``, ``fit_grouped`` (its k-means and EM kernels).
     """
     import warnings
 
@@ -177,7 +178,14 @@ def _run_job(dtype, d, covariance_types, missing=False):
                 gmm_responsibilities(Xm, gm.weights_, gm.means_, gm.covariances_, covariance_type=cov,
                                      missing="marginalize")
             mvn_logpdf(Xm, mean, sigma, missing="marginalize")
+        if grouped:
+            from .grouped import fit_grouped
+
+            groups = np.arange(len(X)) % 2
+            for cov in covariance_types:
+                fit_grouped(X, groups, 2, covariance_type=cov, max_iter=2, random_state=0)
     return {"dtype": dtype, "n_features": d, "covariance_types": covariance_types, "missing": missing,
+            "grouped": grouped,
             "seconds": time.perf_counter() - started, "kernels_built": len(log.kernels()),
             "compile_seconds": log.seconds()}
 
@@ -186,9 +194,9 @@ _WORKER = """
 import json, sys
 from fastprob._warmup import _run_job
 for line in sys.stdin:
-    dtype, d, covs, missing = json.loads(line)
+    dtype, d, covs, missing, grouped = json.loads(line)
     try:
-        result = _run_job(dtype, d, tuple(covs), missing)
+        result = _run_job(dtype, d, tuple(covs), missing, grouped)
     except BaseException as exc:
         result = {"error": f"{type(exc).__name__}: {exc}"}
     print(json.dumps(result), flush=True)
@@ -212,8 +220,8 @@ class _WorkerProcess:
         self.proc = subprocess.Popen([sys.executable, "-P", "-c", _WORKER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
-    def run(self, dtype, d, covariance_types, missing):
-        self.proc.stdin.write(json.dumps([dtype, d, list(covariance_types), missing]) + "\n")
+    def run(self, dtype, d, covariance_types, missing, grouped):
+        self.proc.stdin.write(json.dumps([dtype, d, list(covariance_types), missing, grouped]) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         what = f"the job {dtype} d={d} {'/'.join(covariance_types)} failed"
@@ -259,7 +267,7 @@ def _run_in_workers(jobs, processes, report):
 
 
 def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
-            covariance_types=COVARIANCE_TYPES, *, processes=None, verbose=True, missing=False):
+            covariance_types=COVARIANCE_TYPES, *, processes=None, verbose=True, missing=False, grouped=False):
     """Build the kernels of the mixture and Gaussian functions ahead of use, into the disk cache.
 
     Later processes on this machine (same CPU, Python, Numba and fastprob)
@@ -286,12 +294,15 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         Also build the kernels of the missing-value forms (``missing='marginalize'``
         in the functions and the estimator, ``GaussianMixture.impute``): separate
         builds, about as many again, which data without NaN never use.
+    grouped : bool
+        Also build :func:`fastprob.fit_grouped`'s kernels (k-means and per-group
+        EM; separate builds of 15-25 s each, per dtype and solver).
 
     Returns
     -------
     list of dict
         One per job: ``dtype``, ``n_features`` (the d it ran at),
-        ``covariance_types``, ``missing``, ``seconds``, ``kernels_built`` (0 when all came
+        ``covariance_types``, ``missing``, ``grouped``, ``seconds``, ``kernels_built`` (0 when all came
         from the cache) and ``compile_seconds``.
 
     Examples
@@ -301,7 +312,7 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
     >>> [(job["dtype"], job["n_features"]) for job in jobs]
     [('float64', 2)]
     """
-    jobs = plan_jobs(dtypes, n_features, covariance_types, missing)
+    jobs = plan_jobs(dtypes, n_features, covariance_types, missing, grouped)
     if processes is None:
         processes = os.cpu_count() or 1
     if isinstance(processes, (bool, np.bool_)) or not isinstance(processes, numbers.Integral) or processes < 1:
@@ -314,7 +325,8 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
         results.append(result)
         if verbose:
             print(f"[{len(results)}/{len(jobs)}] {result['dtype']} d={result['n_features']} "
-                  f"{'/'.join(result['covariance_types'])}{' +missing' if result['missing'] else ''}: "
+                  f"{'/'.join(result['covariance_types'])}{' +missing' if result['missing'] else ''}"
+                  f"{' +grouped' if result['grouped'] else ''}: "
                   f"{result['kernels_built']} kernels built "
                   f"in {result['seconds']:.1f} s", flush=True)
 
@@ -331,4 +343,4 @@ def compile(dtypes=("float64", "float32"), n_features=range(1, 65),
     if verbose:
         print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
     return sorted(results, key=lambda r: jobs.index((r["dtype"], r["n_features"], r["covariance_types"],
-                                                     r["missing"])))
+                                                     r["missing"], r["grouped"])))

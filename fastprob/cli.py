@@ -194,7 +194,7 @@ def _compile(args):
 
     try:
         build(args.dtype, args.features, args.covariance_type, processes=args.processes, verbose=not args.quiet,
-              missing=args.missing)
+              missing=args.missing, grouped=args.grouped)
     except (RuntimeError, MemoryError) as exc:
         raise CLIError(str(exc).splitlines()[0] or type(exc).__name__) from None
     return 0
@@ -551,6 +551,7 @@ def build_parser():
                       help="worker processes compiling side by side (default: the number of CPUs)")
     comp.add_argument("--missing", action="store_true",
                       help="also the kernels for data with missing values (missing='marginalize', impute)")
+    comp.add_argument("--grouped", action="store_true", help="also fit_grouped's kernels (k-means, per-group EM)")
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     comp.set_defaults(func=_compile)
 

@@ -18,18 +18,19 @@ def test_jobs_cover_each_dtype_and_solver_once():
     # types share one: five jobs per dtype.
     assert len(jobs) == 10
     for dtype in ("float64", "float32"):
-        mine = sorted((d, covs) for t, d, covs, missing in jobs if t == dtype and not missing)
+        mine = sorted((d, covs) for t, d, covs, missing, grouped in jobs if t == dtype and not missing)
         assert mine == [(1, ("full", "tied")), (2, ("full", "tied")), (3, ("full", "tied")), (4, ("full", "tied")),
                         (5, ("full", "tied", "diag", "spherical"))]
     # The diagonal types and every d > 4 share the blocked solver: one job, run at d = 5
     # (not at a large d the user named: the same kernels, built in a fraction of the time).
-    assert plan_jobs(["float32"], [2, 3], ["diag"]) == [("float32", 5, ("diag",), False)]
-    assert plan_jobs([float], [2, 30], ["full", "diag"]) == [("float64", 2, ("full",), False),
-                                                           ("float64", 5, ("full", "diag"), False)]
-    assert plan_jobs("float64", 100_000, "tied") == [("float64", 5, ("tied",), False)]  # single values: lists of one
+    assert plan_jobs(["float32"], [2, 3], ["diag"]) == [("float32", 5, ("diag",), False, False)]
+    assert plan_jobs([float], [2, 30], ["full", "diag"]) == [("float64", 2, ("full",), False, False),
+                                                           ("float64", 5, ("full", "diag"), False, False)]
+    assert plan_jobs("float64", 100_000, "tied") == [("float64", 5, ("tied",), False, False)]  # single values: a list
     assert plan_jobs([np.float32, "f4", np.dtype("float32")], np.array([3, 3]), ("spherical",)) == \
-        [("float32", 5, ("spherical",), False)]
-    assert plan_jobs("float64", [2], "full", missing=True) == [("float64", 2, ("full",), True)]
+        [("float32", 5, ("spherical",), False, False)]
+    assert plan_jobs("float64", [2], "full", missing=True) == [("float64", 2, ("full",), True, False)]
+    assert plan_jobs("float64", [2], "full", grouped=True) == [("float64", 2, ("full",), False, True)]
 
 
 @pytest.mark.parametrize("args, match", [
@@ -169,4 +170,21 @@ def test_compile_with_missing_builds_the_missing_value_kernels(tmp_path):
     lines, built = compile_then_run(tmp_path, ["--dtype", "float64", "--features", "6", "--covariance-type", "full",
                                                "--missing", "--processes", "1"], _AFTER_MISSING)
     assert lines[1].startswith("[1/1] float64 d=5 full +missing: ")
+    assert built == []
+
+
+_AFTER_GROUPED = """
+import json, numpy as np, fastprob
+from fastprob._warmup import BuildLog
+X = np.random.default_rng(1).standard_normal((3000, 6))
+with BuildLog() as log:
+    fastprob.fit_grouped(X, np.arange(3000) % 7, 3, random_state=0)
+print(json.dumps([name for name, _, _ in log.kernels()]))
+"""
+
+
+def test_compile_with_grouped_builds_fit_grouped_kernels(tmp_path):
+    lines, built = compile_then_run(tmp_path, ["--dtype", "float64", "--features", "6", "--covariance-type", "full",
+                                               "--grouped", "--processes", "1"], _AFTER_GROUPED)
+    assert lines[1].startswith("[1/1] float64 d=5 full +grouped: ")
     assert built == []
