@@ -171,9 +171,10 @@ def stacked_statistics(X, sw, mixtures, marginalize=False, assign=_mixk.ASSIGN_S
     N, d = X.shape
     results = [None] * len(mixtures)
     groups = {}
+    hard = assign == _mixk.ASSIGN_HARD
     for i, mix in enumerate(mixtures):
-        hard = assign == _mixk.ASSIGN_HARD
         diagonal = mix.scatter_diagonal if hard else mix.diagonal
+        # Rows with holes compute in float64 (as mixture.score explains), and so do moments.
         dtype = np.dtype(np.float64) if (marginalize or hard) else mix.arithmetic_dtype(X.dtype)
         dd = 1 if diagonal else d
         layout = block_layout(N, d, mix.n_components, dd)

@@ -1063,15 +1063,18 @@ def fit_together(jobs, source, on_error=None, name_models=False):
         f = _em.data_factor(source.max_abs, source.dtype, model.reg_covar)
         by_factor.setdefault(f, []).append((model, report))
     for f, group in by_factor.items():
-        _fit_group(group, source, f, on_error, name_models)
+        # Data near the dtype's limits (|x| ~1e300 or ~1e-300) are fitted multiplied by a power
+        # of two f, exactly: parameters, reg_covar and the bound convert on the way in and out.
+        source.set_factor(f)
+        try:
+            _fit_group(group, source, f, on_error, name_models)
+        finally:
+            source.set_factor(1.0)
 
 
 def _fit_group(jobs, source, f, on_error, name_models):
-    """:func:`fit_together` for models with one data factor f."""
+    """:func:`fit_together` for models with one data factor f (the source delivers its rows times f)."""
     n_features, dtype = source.n_features, source.dtype
-    # Data near the dtype's limits (|x| ~1e300 or ~1e-300) are fitted multiplied by a power
-    # of two f, exactly: parameters, reg_covar and the bound convert on the way in and out.
-    source.set_factor(f)
     # log p(x) = log p(f x) + d log f, with d the row's observed values where some are missing
     log_jacobian = (source.observed_per_row if source.holes else n_features) * math.log(f)
     # Initialisations and re-seeding need complete rows: they see the holes filled with column means.
@@ -1144,12 +1147,9 @@ def _fit_group(jobs, source, f, on_error, name_models):
         runs += fit.runs
     _runs.advance(source, runs, None if on_error is None else lambda settings, exc: on_error(
         next(fit.model for fit in fits if fit.settings is settings), exc))
-    try:
-        for fit in fits:
-            if fit.settings.error is None:
-                fit.finish(source)
-    finally:
-        source.set_factor(1.0)
+    for fit in fits:
+        if fit.settings.error is None:
+            fit.finish(source)
 
 
 def _model_name(model):
