@@ -104,7 +104,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Added to the diagonal of every covariance at each M-step.
     max_iter : int, default=100
     n_init : int, default=1
-        Number of initialisations; the best lower bound is kept.
+        Number of initialisations; the best lower bound is kept.  They run
+        together: each pass over the data advances every one that has not
+        converged, and each ends exactly where it would alone
+        (:func:`fastprob.select_mixture` does the same across models).
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
         'kmeans' and 'k-means++' use scikit-learn's own KMeans / kmeans_plusplus,
         on all rows up to 100 000 rows (exactly as scikit-learn), on a random
