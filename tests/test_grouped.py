@@ -195,6 +195,7 @@ def test_string_labels_and_per_group_estimator(rng):
     assert result.mixture("beta") is not result.mixture("beta")
 
 
+@pytest.mark.filterwarnings("ignore:.*re-seeded:UserWarning")
 def test_fallback_groups_equal_the_estimator(rng):
     X, groups = _data(rng, n_groups=3)
     # group 17: two distinct points for three components (k-means cannot find three clusters)

@@ -318,6 +318,7 @@ def test_nearest_centre_pass_labels_every_row_by_its_nearest_centre(diagonal):
             np.testing.assert_allclose(stats.M2[k], np.diag(scatter) if diagonal else scatter, rtol=1e-10, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_memory_does_not_grow_with_the_rows_of_a_chunk_source(monkeypatch):
     # O(chunk + candidates·K·d²): the peak of a shared fit of a chunk stream does not depend on its length.
     import tracemalloc
