@@ -309,6 +309,7 @@ def packed_length(K, d, diagonal):
 
 def pack(stats):
     if isinstance(stats, Batch):
+        assert len(stats) > 0, "a Batch of no statistics has no packed form"
         return np.concatenate([[-len(stats)], *(pack(s) for s in stats)])
     K, d = stats.mean.shape
     return np.concatenate([[K, d, float(stats.M2.ndim == 2)], stats.W, stats.mean.ravel(), stats.M2.ravel(),

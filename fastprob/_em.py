@@ -379,7 +379,9 @@ def init_plan(source, method, n_components, random_state, diagonal):
 
             _, seeds = kmeans_plusplus(X_init, K, random_state=random_state, sample_weight=sw_init)
     if method != "kmeans":
-        return (yield from _seed_statistics(source, seeds if rows is None else rows[seeds], diagonal))
+        seed_rows = seeds if rows is None else rows[seeds]
+        del X_init, sw_init  # not held while the other initialisations run
+        return (yield from _seed_statistics(source, seed_rows, diagonal))
     if N <= limit:
         return labelled_chunk_statistics(source.X, source.sw, km.labels_.astype(np.int64), K, diagonal)
     centres = km.cluster_centers_
@@ -483,6 +485,11 @@ class InitRunner:
                 except Exception as exc:
                     self.results[slot] = _Failed(exc)
             self._pending = []
+
+    def failure(self, slot):
+        """The exception a run's initialisation raised so far, or None."""
+        value = self.results[slot]
+        return value.exc if isinstance(value, _Failed) else None
 
     def result(self, slot):
         """A run's initial statistics (after :meth:`finish`), or the exception its initialisation raised."""

@@ -7,8 +7,6 @@ from .kernels.gaussian import solver_token
 from .kernels.tiles import block_rows, max_blocks, rows_per_tile
 from ._validation import read_only
 
-#: Budget for the per-block partial statistics (n_blocks * K * d * d float64).
-
 
 def block_layout(N, d, K, dd):
     """(block, tile, n_blocks) for N rows: a function of the data shape only.

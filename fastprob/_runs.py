@@ -13,7 +13,7 @@ from . import _em
 
 
 class Run:
-    """One EM run: its mixture, its iterations, and where it stopped.
+    """One EM run: its mixture, its iterations, and where it stopped (``change``: the last iteration's).
 
     Parameters
     ----------
@@ -48,8 +48,7 @@ class Run:
         prev, self.lower_bound = self.lower_bound, stats.loglik / s.total_weight + s.log_jacobian
         self.n_iter, self.stats = n_iter, stats
         self.lower_bounds.append(self.lower_bound)
-        change = self.lower_bound - prev
-        s.report.iteration(self.init, n_iter, change, self.lower_bound)
+        change = self.change = self.lower_bound - prev
         if abs(change) < s.tol:
             self.converged = self.done = True
         elif n_iter >= s.max_iter:
@@ -93,6 +92,8 @@ def advance(source, runs, on_error=None):
                 run.settings.error = exc
                 on_error(run.settings, exc)
                 continue
+            # (outside the try: an exception of the user's callback is not the run's failure)
+            run.settings.report.iteration(run.init, run.n_iter, run.change, run.lower_bound)
             if run.done:
                 run.settings.report.init_end(run.init, run.n_iter, run.lower_bound, run.converged)
         active = [r for r in active if not r.done and r.settings.error is None]

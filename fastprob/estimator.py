@@ -1126,9 +1126,12 @@ def _fit_group(jobs, source, f, on_error, name_models):
                  if fit.do_init else None for fit in wave]
         for fit, slot in zip(wave, runner.wave(plans)):
             fit.starts.append((slot, copy.deepcopy(fit.random_state)))
+            if runner.failure(slot) is not None:  # as a lone fit: no later restart once one has failed
+                fail(fit, runner.failure(slot))
     runner.finish()
     runs = []
     for fit in fits:
+        fit.report.many = len(fit.starts) > 1
         if fit.settings.error is not None:
             continue
         model = fit.model
@@ -1148,11 +1151,15 @@ def _fit_group(jobs, source, f, on_error, name_models):
             fail(fit, exc)
             continue
         runs += fit.runs
+    del runner  # (with it, the rows small data were gathered into for the initialisations)
     _runs.advance(source, runs, None if on_error is None else lambda settings, exc: on_error(
         next(fit.model for fit in fits if fit.settings is settings), exc))
     for fit in fits:
         if fit.settings.error is None:
-            fit.finish(source)
+            try:
+                fit.finish(source)
+            except Exception as exc:
+                fail(fit, exc)
 
 
 def _model_name(model):
@@ -1166,16 +1173,18 @@ def _warnings_named(plan, who):
         return (yield from plan)
     answer = None
     while True:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                request = plan.send(answer)
-            except StopIteration as stop:
-                result = stop.value
-                request = None
-            answer = None  # (the rows sent are the plan's to release)
-        for w in caught:
-            warnings.warn(f"{who}{w.message}", w.category, stacklevel=2)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    request = plan.send(answer)
+                except StopIteration as stop:
+                    result = stop.value
+                    request = None
+                answer = None  # (the rows sent are the plan's to release)
+        finally:  # (also when the plan raised)
+            for w in caught:
+                warnings.warn(f"{who}{w.message}", w.category, stacklevel=2)
         if request is None:
             return result
         answer = yield request

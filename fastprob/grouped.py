@@ -355,8 +355,8 @@ def fit_grouped(X, groups, n_components, *, covariance_type="full", tol=1e-3, re
     limit = 2.0 ** (np.finfo(dtype).maxexp * 2 // 5)
     for g in np.flatnonzero(~((max_abs == 0) | ((1 / limit <= max_abs) & (max_abs <= limit)))):
         refit[g] |= _em.data_factor(float(max_abs[g]), dtype, reg_covar) != 1.0
-    limit = _em.RANDOM_INIT_CHUNK if init_params == "random" else _em.init_sample_rows(d)
-    refit |= n_g > limit
+    sample_limit = _em.RANDOM_INIT_CHUNK if init_params == "random" else _em.init_sample_rows(d)
+    refit |= n_g > sample_limit
 
     # ---- random numbers, as the stand-alone fits draw them ----
     if isinstance(random_state, numbers.Integral):

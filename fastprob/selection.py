@@ -149,8 +149,15 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
         warnings.simplefilter("always")
         fit_together(jobs, source, on_error=lambda model, exc: errors.__setitem__(id(model), exc),
                      name_models=True)
+    components = {}
+    for m in models:
+        if id(m) not in errors:
+            try:
+                components[id(m)] = m._components()
+            except ValueError as exc:  # (e.g. a fitted covariance singular once rounded to float32)
+                errors[id(m)] = exc
     fitted = [m for m in models if id(m) not in errors]
-    logliks = _em.log_likelihoods(source, [m._components() for m in fitted]) if fitted else []
+    logliks = _em.log_likelihoods(source, [components[id(m)] for m in fitted]) if fitted else []
     table = np.zeros(len(models), dtype=TABLE_DTYPE)
     # Weights as frequencies: the source's are scaled to mean 1 (the user's times weight_scale).
     n = source.total_weight / source.weight_scale

@@ -324,9 +324,10 @@ def em_step(b0, b1, X, sw, labels, resp, seg, assign, log_weights, means, chol, 
     soft = resp.size > 0
     labelled = labels.size > 0
     dd = M2_out.shape[3]
-    # Always true, but computed: a literal True argument would make Numba compile a
-    # second tile_logsumexp (for the literal type) beside the one mixture_scores uses.
-    normalise = K > 0
+    # Computed, not a literal: a literal True argument would make Numba compile a second
+    # tile_logsumexp (for the literal type) beside the one mixture_scores uses.  Log-likelihoods
+    # alone need no responsibilities.
+    normalise = K > 0 and assign != ASSIGN_NONE
     holes = holes_scratch(prec, d, tile, K)  # per call: the pattern cache serves all its blocks
     for b in range(b0, b1):
         r0 = b * block

@@ -342,3 +342,37 @@ def test_memory_does_not_grow_with_the_rows_of_a_chunk_source(monkeypatch):
         tracemalloc.stop()
     chunk_bytes = 20000 * 4 * 8
     assert peaks[1] < 1.25 * peaks[0] + chunk_bytes, peaks  # 4x the rows: about the same peak
+
+
+def test_a_raising_callback_stops_the_search_instead_of_failing_a_candidate():
+    X = blobs(n=500, seed=18)
+
+    def callback(progress):
+        if progress.event == "iteration":
+            raise KeyboardInterrupt("stop")
+
+    with pytest.raises(KeyboardInterrupt, match="stop"):
+        fastprob.select_mixture(X, n_components=[1, 2], random_state=0, callback=callback)
+
+    def failing(progress):
+        if progress.event == "iteration":
+            raise RuntimeError("the user's callback")
+
+    with pytest.raises(RuntimeError, match="the user's callback"):
+        fastprob.select_mixture(X, n_components=[1, 2], random_state=0, callback=failing)
+
+
+def test_a_failing_initialisation_stops_the_restarts_that_follow(monkeypatch):
+    calls = []
+    real = _em.init_plan
+
+    def init_plan(*args, **kwargs):
+        calls.append(1)
+        raise ValueError("no start")
+        yield  # (a generator, as the real one)
+
+    monkeypatch.setattr(_em, "init_plan", init_plan)
+    with pytest.raises(ValueError, match="no start"):
+        GaussianMixture(2, n_init=5, random_state=0).fit(blobs(n=300, seed=19))
+    assert len(calls) == 1
+    assert real is not init_plan
