@@ -199,11 +199,7 @@ def mixture_scores(b0, b1, X, log_weights, means, chol, logdet, var, diagonal, s
         # per row of lse instead of one per row and component of LP.
         if want_label:
             for r in range(nt):
-                best = 0
-                for k in range(1, K):
-                    if LP[k, r] > LP[best, r]:
-                        best = k
-                label_out[t0 + r] = best
+                label_out[t0 + r] = most_probable(LP, 0, K, r)
         if want_lse or want_resp or want_impute:
             tile_logsumexp(LP, nt, lse, s, top, want_resp or want_impute)
             for r in range(nt):
@@ -401,9 +397,16 @@ def em_step(b0, b1, X, sw, labels, resp, seg, assign, log_weights, means, chol, 
 def assign_to_best(LP, k0, k1, nt):
     """LP[k0 .. k1, r] = 1 for the most probable component of row r (the first on ties), else 0."""
     for r in range(nt):
-        best = k0
-        for k in range(k0 + 1, k1):
-            if LP[k, r] > LP[best, r]:
-                best = k
+        best = most_probable(LP, k0, k1, r)
         for k in range(k0, k1):
             LP[k, r] = 1.0 if k == best else 0.0
+
+
+@serial
+def most_probable(LP, k0, k1, r):
+    """The k in k0 .. k1 with the largest LP[k, r], the first on ties."""
+    best = k0
+    for k in range(k0 + 1, k1):
+        if LP[k, r] > LP[best, r]:
+            best = k
+    return best
