@@ -1215,8 +1215,7 @@ class _ModelFit:
 
     def finish(self, source):
         """Set the model's fitted attributes from its best run, as scikit-learn chooses it."""
-        model, f, dtype = self.model, self.f, source.dtype
-        who = self.who
+        model, f, dtype, who = self.model, self.f, source.dtype, self.who
         best = None
         for run in self.runs:
             # As scikit-learn: a later init also replaces one whose bound is -inf (max_iter=0 keeps the last).
@@ -1265,7 +1264,7 @@ class _Reporter:
         self.verbose, self.interval = model.verbose, model.verbose_interval
         self.name = name  # printed before each message where several models are fitted together
         self.K, self.covariance_type, self.callback = model.n_components, model.covariance_type, callback
-        self.many = model.n_init > 1
+        self.many = False  # several initialisations run (set by fit_together once it knows how many)
         self.init_time, self.iter_time = {}, {}
 
     def _call(self, *fields):

@@ -121,9 +121,6 @@ def select_mixture(X, n_components=range(1, 11), covariance_type=("full", "diag"
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a callable taking a FitProgress, got {type(callback).__name__}.")
-    for name in ("n_components", "covariance_type", "n_init"):
-        if name in params:  # (unreachable through the signature, kept for **dict callers' sake)
-            raise TypeError(f"select_mixture() got {name!r} twice.")
     if "warm_start" in params and params["warm_start"]:
         raise ValueError("warm_start=True continues one fitted model; select_mixture fits new ones. "
                          "Leave warm_start out.")

@@ -165,14 +165,6 @@ with BuildLog() as log:
 print(json.dumps([name for name, _, _ in log.kernels()]))
 """
 
-
-def test_compile_with_missing_builds_the_missing_value_kernels(tmp_path):
-    lines, built = compile_then_run(tmp_path, ["--dtype", "float64", "--features", "6", "--covariance-type", "full",
-                                               "--missing", "--processes", "1"], _AFTER_MISSING)
-    assert lines[1].startswith("[1/1] float64 d=5 full +missing: ")
-    assert built == []
-
-
 _AFTER_GROUPED = """
 import json, numpy as np, fastprob
 from fastprob._warmup import BuildLog
@@ -183,8 +175,10 @@ print(json.dumps([name for name, _, _ in log.kernels()]))
 """
 
 
-def test_compile_with_grouped_builds_fit_grouped_kernels(tmp_path):
+@pytest.mark.parametrize("option, script", [("missing", _AFTER_MISSING), ("grouped", _AFTER_GROUPED)])
+def test_compile_with_an_option_builds_its_kernels(tmp_path, option, script):
+    # --missing: the missing-value forms; --grouped: fit_grouped's kernels.  A new process then builds nothing.
     lines, built = compile_then_run(tmp_path, ["--dtype", "float64", "--features", "6", "--covariance-type", "full",
-                                               "--grouped", "--processes", "1"], _AFTER_GROUPED)
-    assert lines[1].startswith("[1/1] float64 d=5 full +grouped: ")
+                                               f"--{option}", "--processes", "1"], script)
+    assert lines[1].startswith(f"[1/1] float64 d=5 full +{option}: ")
     assert built == []
